@@ -1,0 +1,173 @@
+"""The tasks the simulated endpoint knows, and how a conversation is matched to one.
+
+The simulator is stateless per conversation: it recognises the task by its instruction in the
+first user message (any agent that passes the instruction on verbatim works, not only the
+built-in one) and plays step *i* of the task's trajectory for the *i*-th assistant reply.
+Trajectories are synthesised from ``solution/`` or read from ``trajectory.toml``, once per task.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.simulator.trajectory import (
+    PlannedTurn,
+    closing_turn,
+    load_trajectory,
+    plan_trajectory,
+)
+from pytest_agentspeed.tasks import TASK_FILE, Task, load_task
+
+GENERIC_REPLY = (
+    "I don't recognise this task, so I can't work on it here. "
+    "(The simulated endpoint plays trajectories only for the tasks it was given.)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """What the simulated model does for one task."""
+
+    task_id: str
+    check_command: str
+    turns: tuple[PlannedTurn, ...]
+
+
+class TaskLibrary:
+    """Tasks by instruction; trajectories built on first use."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self._scripts: dict[str, Script] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def add(self, task: Task) -> None:
+        """Know ``task`` (a later task with the same instruction replaces it)."""
+        key = task.instruction.strip()
+        self._tasks[key] = task
+        self._scripts.pop(key, None)
+
+    def add_dirs(self, roots: Iterable[Path]) -> list[TaskError]:
+        """Load every ``agenttask.toml`` under the roots; returns the tasks that failed to load."""
+        errors = []
+        for root in roots:
+            files = [root] if root.name == TASK_FILE else sorted(root.rglob(TASK_FILE))
+            for path in files:
+                try:
+                    self.add(load_task(path))
+                except TaskError as exc:
+                    errors.append(exc)
+        return errors
+
+    def add_json(self, data: Mapping[str, Any]) -> Task:
+        """Know a task sent over HTTP by the plugin (Python-defined tasks).
+
+        :raises TaskError: when the document is not a valid task.
+        """
+        try:
+            task = Task(
+                id=str(data["id"]),
+                instruction=str(data["instruction"]),
+                workspace=dict(data.get("workspace") or {}),
+                check=str(data["check"]),
+                solution=None if data.get("solution") is None else dict(data["solution"]),
+            )
+        except KeyError as exc:
+            raise TaskError(None, str(exc.args[0]), "missing (required)") from None
+        self.add(task)
+        return task
+
+    def match(self, first_user_text: str) -> Script | None:
+        """The script of the task whose instruction the conversation starts with, if any."""
+        best: str | None = None
+        for key in self._tasks:
+            if key in first_user_text and (best is None or len(key) > len(best)):
+                best = key
+        if best is None:
+            return None
+        script = self._scripts.get(best)
+        if script is None:
+            script = self._scripts[best] = _script(self._tasks[best])
+        return script
+
+
+def choose_turn(script: Script | None, messages: Sequence[Mapping[str, Any]]) -> PlannedTurn:
+    """The model's next turn for this conversation."""
+    if script is None:
+        return PlannedTurn(text=GENERIC_REPLY)
+    turn = sum(1 for m in messages if m.get("role") == "assistant")
+    check = _last_check_result(script.check_command, messages)
+    if turn >= len(script.turns):
+        return closing_turn(check_passed=check)
+    planned = script.turns[turn]
+    if not planned.tool_uses and check is False:
+        # The plan assumed its edits would work; an honest model reports the failure.
+        return closing_turn(check_passed=False)
+    return planned
+
+
+def _script(task: Task) -> Script:
+    if task.trajectory is not None:
+        turns = load_trajectory(task.trajectory)
+    else:
+        solution = task.solution_files()
+        if solution:
+            turns = plan_trajectory(
+                instruction=task.instruction,
+                check_command=task.check.command,
+                workspace=task.workspace_files(),
+                solution=solution,
+            )
+        else:
+            turns = (PlannedTurn(text=GENERIC_REPLY),)
+    return Script(task.id, task.check.command, turns)
+
+
+def _last_check_result(check_command: str, messages: Sequence[Mapping[str, Any]]) -> bool | None:
+    """Whether the check, when the model last ran it, exited 0 (``None``: not run yet)."""
+    check_ids: set[str] = set()
+    result: bool | None = None
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "tool_use" and block.get("name") == "run_command":
+                if (block.get("input") or {}).get("command") == check_command:
+                    check_ids.add(str(block.get("id")))
+            elif block.get("type") == "tool_result" and block.get("tool_use_id") in check_ids:
+                result = _text_of(block.get("content")).startswith("exit code: 0\n") or (
+                    _text_of(block.get("content")).strip() == "exit code: 0"
+                )
+    return result
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return ""
+
+
+def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the first user message (string or text blocks)."""
+    for message in messages:
+        if message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+def report_load_errors(errors: Sequence[TaskError]) -> None:
+    """Tell the operator which tasks the simulator will not recognise."""
+    for error in errors:
+        print(f"agentspeed sim: skipping task: {error}", file=sys.stderr)

@@ -1,0 +1,127 @@
+"""Running the simulated endpoint in its own process, for the plugin.
+
+The server runs in a child process rather than a thread: the agent loop parses every stream
+event in Python, and a server thread in the same interpreter would wait for the GIL (up to the
+5 ms switch interval) before each write, skewing exactly the timings being measured.
+
+The parent binds the socket on 127.0.0.1 and hands its descriptor to the child, so the port is
+known before the child starts and there is no race for it; requests sent before the child is
+ready wait in the listen backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from pytest_agentspeed.errors import ConfigError
+from pytest_agentspeed.simulator.server import ServerConfig, bind
+
+#: How long the child may take to import and start serving.
+START_TIMEOUT_S = 60.0
+
+
+class SimulatorProcess:
+    """A simulated-endpoint server process; start it, use its URLs, stop it."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-sim-")
+        self._log = Path(self._dir.name) / "server.log"
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def base_url(self, mount_key: str) -> str:
+        """Base URL of one simulated endpoint (what an SDK's ``base_url`` takes)."""
+        return f"{self.url}/e/{mount_key}" if mount_key else self.url
+
+    def start(self) -> None:
+        """Start the child and wait until it answers.
+
+        :raises ConfigError: when it does not come up; the message carries its log's tail.
+        """
+        sock = bind(0)
+        self.port = sock.getsockname()[1]
+        config_path = Path(self._dir.name) / "config.json"
+        config_path.write_text(json.dumps(self.config.to_json()), encoding="utf-8")
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_agentspeed.simulator.server",
+                    "--config",
+                    str(config_path),
+                    "--fd",
+                    str(sock.fileno()),
+                ],
+                pass_fds=(sock.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_server_env(),
+            )
+        sock.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                httpx2.get(f"{self.url}/_agentspeed/health", timeout=5.0).raise_for_status()
+                return
+            except httpx2.HTTPError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise ConfigError(
+                        f"the simulated endpoint did not start; its log says:\n{self.log_tail()}"
+                    ) from None
+                time.sleep(0.05)
+
+    def register_task(self, task: dict[str, Any]) -> None:
+        """Teach the running server a task defined in Python."""
+        httpx2.post(f"{self.url}/_agentspeed/tasks", json=task, timeout=30.0).raise_for_status()
+
+    def schedule(self) -> list[dict[str, Any]]:
+        """What the server decided and did for each response so far."""
+        response = httpx2.get(f"{self.url}/_agentspeed/schedule", timeout=30.0)
+        response.raise_for_status()
+        data: list[dict[str, Any]] = response.json()
+        return data
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self._log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+    def stop(self) -> None:
+        """Stop the child (politely, then not) and remove its files."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._dir.cleanup()
+
+
+def _server_env() -> dict[str, str]:
+    # The server needs no credentials; do not hand them to another process.
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.endswith(("_API_KEY", "_TOKEN")) or "SECRET" in k.upper())
+    }

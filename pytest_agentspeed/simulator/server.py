@@ -1,0 +1,470 @@
+"""The simulated endpoint: a real HTTP server on 127.0.0.1 speaking the Anthropic wire.
+
+One server serves any number of simulated endpoints ("mounts"): the plugin starts one per run,
+with a mount per ``sim:`` endpoint under ``/e/<key>``; ``agentspeed sim`` serves one profile at
+the root. Each request is handled in four pure steps (match the task and pick the model's turn;
+account the prompt cache; plan the latency; render the wire) and one impure one: sleeping until
+each write is due. Writes whose time has come are sent together, so a heavily time-scaled
+stream never falls behind its schedule.
+
+Everything the server decided is kept in a schedule log (``GET /_agentspeed/schedule``), so
+tests can hold the client's measurements against what the server actually did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.simulator.anthropic_wire import (
+    OutBlock,
+    error_json,
+    message_json,
+    render_stream,
+    usage_json,
+)
+from pytest_agentspeed.simulator.cache import PromptCache, request_blocks
+from pytest_agentspeed.simulator.latency import (
+    draw_cache_miss,
+    draw_session,
+    plan_response,
+    seeded_rng,
+)
+from pytest_agentspeed.simulator.library import (
+    TaskLibrary,
+    choose_turn,
+    first_user_text,
+    report_load_errors,
+)
+from pytest_agentspeed.simulator.profiles import PROFILES, Profile
+from pytest_agentspeed.simulator.tokens import json_pieces, pieces
+from pytest_agentspeed.simulator.trajectory import PlannedTurn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountConfig:
+    """One simulated endpoint served by the server."""
+
+    #: URL path segment (``/e/<key>``); empty for the root mount.
+    key: str
+    profile: str
+    time_scale: float = 1.0
+    seed: int = 1
+    jitter: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """What the server process is started with."""
+
+    mounts: tuple[MountConfig, ...]
+    task_dirs: tuple[str, ...] = ()
+    #: The schedule log keeps this many most recent responses.
+    schedule_limit: int = 50_000
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mounts": [asdict(m) for m in self.mounts],
+            "task_dirs": list(self.task_dirs),
+            "schedule_limit": self.schedule_limit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerConfig:
+        return cls(
+            mounts=tuple(MountConfig(**m) for m in data["mounts"]),
+            task_dirs=tuple(data.get("task_dirs", ())),
+            schedule_limit=int(data.get("schedule_limit", 50_000)),
+        )
+
+
+@dataclass(slots=True)
+class _Mount:
+    config: MountConfig
+    profile: Profile
+    cache: PromptCache
+
+
+@dataclass(slots=True)
+class _Reply:
+    """A response decided but not yet sent."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    writes: list[tuple[float, bytes]] = field(default_factory=list)
+    headers_s: float = 0.0
+    end_s: float = 0.0
+    log: dict[str, Any] | None = None
+
+
+class Simulator:
+    """The state of a running simulated endpoint: tasks, prompt caches, schedule log."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.library = TaskLibrary()
+        report_load_errors(self.library.add_dirs(Path(d) for d in config.task_dirs))
+        self.mounts = {
+            m.key: _Mount(
+                m,
+                PROFILES[m.profile],
+                PromptCache(
+                    ttl_s=PROFILES[m.profile].cache_ttl_s * m.time_scale,
+                    min_tokens=PROFILES[m.profile].min_cache_tokens,
+                ),
+            )
+            for m in config.mounts
+        }
+        self.schedule: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=config.schedule_limit
+        )
+
+    def decide(
+        self, mount: _Mount, body: Any, headers: Mapping[str, str], arrival: float
+    ) -> _Reply:
+        """Everything about the response except sending it."""
+        request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
+        problem = _invalid(body)
+        if problem is not None:
+            return _Reply(400, error_json("invalid_request_error", problem, request_id))
+        cfg, profile = mount.config, mount.profile
+        messages: list[dict[str, Any]] = body["messages"]
+        metadata = body.get("metadata") or {}
+        first_text = first_user_text(messages)
+        session = str(metadata.get("user_id") or _digest(first_text))
+        turn_index = sum(1 for m in messages if m.get("role") == "assistant")
+        retry = headers.get("x-stainless-retry-count", "0")
+        rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, retry)
+
+        planned = choose_turn(self.library.match(first_text), messages)
+        blocks, stop_reason = _blocks(planned, body, f"{session}|{turn_index}")
+        miss = draw_cache_miss(profile, rng, jitter=cfg.jitter)
+        use = mount.cache.account(request_blocks(body), arrival, miss=miss)
+        output_tokens = sum(len(b.pieces) for b in blocks)
+        usage = usage_json(
+            input_tokens=use.input_tokens,
+            cache_read=use.cache_read_tokens,
+            cache_write=use.cache_write_tokens,
+            output_tokens=output_tokens,
+        )
+        draw = draw_session(profile, seeded_rng(cfg.seed, cfg.key, session), jitter=cfg.jitter)
+        plan = plan_response(
+            profile,
+            draw,
+            rng,
+            cached_tokens=use.cache_read_tokens,
+            uncached_tokens=use.input_tokens + use.cache_write_tokens,
+            segments=[(b.content_class, len(b.pieces)) for b in blocks],
+            time_scale=cfg.time_scale,
+            jitter=cfg.jitter,
+            cache_miss=miss,
+        )
+        message_id = f"msg_sim_{_digest(session, turn_index, retry)[:24]}"
+        stream = bool(body.get("stream"))
+        log = {
+            "request_id": request_id,
+            "mount": cfg.key,
+            "profile": profile.name,
+            "session": session,
+            "turn": turn_index,
+            "retry": retry,
+            "stream": stream,
+            "degraded": draw.degraded,
+            "time_scale": cfg.time_scale,
+            "output_tokens": output_tokens,
+            "usage": usage,
+            "cache_miss": miss,
+            "components": plan.components,
+            "planned": {
+                "headers_s": plan.headers_s,
+                "first_token_s": plan.first_token_s,
+                "end_s": plan.end_s,
+                "steps": len(plan.steps),
+            },
+            "actual": {},
+        }
+        self.schedule.append(log)
+        if not stream:
+            return _Reply(
+                200,
+                message_json(
+                    message_id=message_id,
+                    model=str(body["model"]),
+                    blocks=blocks,
+                    stop_reason=stop_reason,
+                    usage=usage,
+                ),
+                headers_s=plan.end_s,
+                end_s=plan.end_s,
+                log=log,
+            )
+        writes = render_stream(
+            message_id=message_id,
+            model=str(body["model"]),
+            blocks=blocks,
+            stop_reason=stop_reason,
+            usage=usage,
+            plan=plan,
+        )
+        return _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
+
+
+def build_app(sim: Simulator) -> Starlette:
+    """The ASGI application serving ``sim``."""
+
+    async def messages(request: Request) -> Response:
+        key = request.path_params.get("mount", "")
+        mount = sim.mounts.get(key)
+        if mount is None:
+            return _not_found(f"no simulated endpoint at {request.url.path}")
+        raw = await request.body()
+        loop = asyncio.get_running_loop()
+        arrival = loop.time()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        reply = sim.decide(mount, body, request.headers, arrival)
+        request_id = reply.log["request_id"] if reply.log else _request_id(reply.body)
+        head = {"request-id": request_id}
+        if reply.body is not None:
+            await _sleep_until(loop, arrival + reply.end_s)
+            if reply.log is not None:
+                reply.log["actual"] = {"end_s": loop.time() - arrival}
+            return JSONResponse(reply.body, status_code=reply.status, headers=head)
+        await _sleep_until(loop, arrival + reply.headers_s)
+        assert reply.log is not None
+        log = reply.log
+        log["actual"]["headers_s"] = loop.time() - arrival
+        head |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
+        return StreamingResponse(
+            _paced(loop, arrival, reply.writes, log),
+            media_type="text/event-stream; charset=utf-8",
+            headers=head,
+        )
+
+    async def count_tokens(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            blocks = request_blocks(body)
+        except (ValueError, AttributeError, TypeError):
+            return JSONResponse(
+                error_json("invalid_request_error", "body is not a valid request", "req_sim"),
+                status_code=400,
+            )
+        return JSONResponse({"input_tokens": sum(b.tokens for b in blocks)})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "mounts": sorted(sim.mounts), "tasks": len(sim.library)})
+
+    async def schedule(request: Request) -> Response:
+        return JSONResponse(list(sim.schedule))
+
+    async def add_task(request: Request) -> Response:
+        try:
+            task = sim.library.add_json(json.loads(await request.body()))
+        except (ValueError, TypeError, TaskError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True, "id": task.id})
+
+    async def not_found(request: Request) -> Response:
+        return _not_found(f"no route {request.method} {request.url.path}")
+
+    routes = [
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/e/{mount}/v1/messages", messages, methods=["POST"]),
+        Route("/e/{mount}/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/_agentspeed/health", health),
+        Route("/_agentspeed/schedule", schedule),
+        Route("/_agentspeed/tasks", add_task, methods=["POST"]),
+        Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _paced(
+    loop: asyncio.AbstractEventLoop,
+    arrival: float,
+    writes: Sequence[tuple[float, bytes]],
+    log: dict[str, Any],
+) -> AsyncIterator[bytes]:
+    """Yield each write at its time; writes already due go out together."""
+    actual = log["actual"]
+    first_token_s = log["planned"]["first_token_s"]
+    i = 0
+    while i < len(writes):
+        await _sleep_until(loop, arrival + writes[i][0])
+        now = loop.time()
+        chunk = bytearray(writes[i][1])
+        due = writes[i][0]
+        i += 1
+        while i < len(writes) and arrival + writes[i][0] <= now:
+            chunk += writes[i][1]
+            due = writes[i][0]
+            i += 1
+        sent = loop.time() - arrival
+        if "first_token_s" not in actual and due >= first_token_s and b"_delta" in chunk:
+            actual["first_token_s"] = sent
+        yield bytes(chunk)
+    actual["end_s"] = loop.time() - arrival
+
+
+#: The event loop's timers wake up to a millisecond late (epoll waits whole milliseconds);
+#: the last stretch before a write is spent yielding in a loop instead.
+_SPIN_S = 0.0015
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+    delay = deadline - loop.time()
+    if delay > _SPIN_S:
+        await asyncio.sleep(delay - _SPIN_S)
+    while loop.time() < deadline:
+        await asyncio.sleep(0)
+
+
+def _blocks(
+    planned: PlannedTurn, body: Mapping[str, Any], tool_seed: str
+) -> tuple[list[OutBlock], str]:
+    """The planned turn as content blocks, cut to ``max_tokens``; and the stop reason."""
+    thinking = body.get("thinking") or {}
+    thinks = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    blocks: list[OutBlock] = []
+    text = planned.text
+    if planned.reasoning and thinks:
+        blocks.append(
+            OutBlock(
+                type="thinking",
+                pieces=pieces(planned.reasoning),
+                content_class="prose",
+                omitted=thinking.get("display") == "omitted",
+            )
+        )
+    elif planned.reasoning:
+        # Without extended thinking, a model thinks aloud in its visible text.
+        text = f"{planned.reasoning}\n\n{text}" if text else planned.reasoning
+    if text:
+        blocks.append(OutBlock(type="text", pieces=pieces(text), content_class="prose"))
+    for i, use in enumerate(planned.tool_uses):
+        tool_input = dict(use.input)
+        blocks.append(
+            OutBlock(
+                type="tool_use",
+                pieces=json_pieces(json.dumps(tool_input)),
+                content_class="code",
+                tool_id=f"toolu_sim_{_digest(tool_seed, i)[:20]}",
+                tool_name=use.name,
+                tool_input=tool_input,
+            )
+        )
+    stop_reason = "tool_use" if planned.tool_uses else "end_turn"
+
+    budget = int(body["max_tokens"])
+    kept: list[OutBlock] = []
+    for block in blocks:
+        if len(block.pieces) <= budget:
+            kept.append(block)
+            budget -= len(block.pieces)
+            continue
+        # Out of tokens. Text is cut; a tool call that cannot be finished is not started,
+        # so every tool input the client sees is complete JSON.
+        if block.type != "tool_use" and budget > 0:
+            block.pieces = block.pieces[:budget]
+            kept.append(block)
+        stop_reason = "max_tokens"
+        break
+    return kept, stop_reason
+
+
+def _invalid(body: Any) -> str | None:
+    """Why the request body is not a Messages request, or ``None``."""
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    if not isinstance(body.get("model"), str):
+        return "model: field required (a string)"
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return "max_tokens: field required (a positive integer)"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: field required (a non-empty list)"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            return f"messages.{i}.role: must be 'user' or 'assistant'"
+        if not isinstance(m.get("content"), str | list):
+            return f"messages.{i}.content: must be a string or a list of content blocks"
+    return None
+
+
+def _not_found(message: str) -> Response:
+    return JSONResponse(error_json("not_found_error", message, "req_sim"), status_code=404)
+
+
+def _request_id(body: dict[str, Any] | None) -> str:
+    return str((body or {}).get("request_id", "req_sim"))
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+
+def serve(config: ServerConfig, sock: socket.socket, *, log_level: str = "warning") -> None:
+    """Serve until interrupted, on an already bound and listening socket."""
+    app = build_app(Simulator(config))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            # Agents pause for tools between calls; keep their connections instead of making
+            # each turn pay a new handshake (uvicorn's default is 5 s).
+            timeout_keep_alive=600,
+        )
+    )
+    server.run(sockets=[sock])
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (never another interface)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the server process the plugin starts (not a public command)."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_agentspeed.simulator.server")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    config = ServerConfig.from_json(json.loads(args.config.read_text(encoding="utf-8")))
+    sock = socket.socket(fileno=args.fd)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config, sock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The simulator's latency model, prompt cache and tokens, as pure functions."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from pytest_agentspeed.simulator.cache import Block, PromptCache, request_blocks
+from pytest_agentspeed.simulator.latency import (
+    SessionDraw,
+    acceptance,
+    draw_session,
+    lognormal,
+    plan_response,
+    seeded_rng,
+    split_lognormal,
+)
+from pytest_agentspeed.simulator.profiles import PROFILES, STANDARD, ULTRASPEED
+from pytest_agentspeed.simulator.tokens import count_tokens, json_pieces, pieces
+
+CALM = SessionDraw(degraded=False, congestion=1.0)
+
+
+def test_acceptance_matches_the_published_alphas() -> None:
+    # latency-model.md section 3.2: DFlash tau 6.30 / k 15 -> 0.854; MTP-3 tau 3.0 -> 0.811.
+    assert acceptance(6.30, 15) == pytest.approx(0.854, abs=0.001)
+    assert acceptance(5.56, 15) == pytest.approx(0.829, abs=0.001)
+    assert acceptance(3.0, 3) == pytest.approx(0.811, abs=0.001)
+
+
+def test_without_jitter_the_plan_is_the_sum_of_medians() -> None:
+    plan = plan_response(
+        STANDARD,
+        CALM,
+        seeded_rng("t"),
+        cached_tokens=80_000,
+        uncached_tokens=3_000,
+        segments=[("prose", 40), ("code", 60)],
+        time_scale=1.0,
+        jitter=False,
+    )
+    # rtt + queue + floor + 3,000 / 6,000 tok/s + 80,000 x 3 us
+    assert plan.first_token_s == pytest.approx(0.18 + 0.35 + 1.85 + 0.5 + 0.24)
+    assert plan.headers_s == pytest.approx(0.18)
+    assert sum(n for _, n in plan.steps) == 100
+    assert plan.steps[0][0] == plan.first_token_s
+    # Every verify step takes tau_code / rate; bursts of 1..k+1 tokens.
+    gaps = [b[0] - a[0] for a, b in zip(plan.steps, plan.steps[1:], strict=False)]
+    assert all(g == pytest.approx(3.0 / 130) for g in gaps)
+    assert all(1 <= n <= 4 for _, n in plan.steps)
+    assert plan.components["decode_tok_s"] == 130
+
+
+def test_time_scale_multiplies_every_offset() -> None:
+    kwargs = dict(cached_tokens=1_000, uncached_tokens=500, segments=[("code", 50)], jitter=False)
+    one = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=1.0, **kwargs)  # type: ignore[arg-type]
+    tenth = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=0.1, **kwargs)  # type: ignore[arg-type]
+    assert tenth.first_token_s == pytest.approx(one.first_token_s * 0.1)
+    assert [n for _, n in tenth.steps] == [n for _, n in one.steps]
+    assert [t for t, _ in tenth.steps] == pytest.approx([t * 0.1 for t, _ in one.steps])
+
+
+def test_cache_miss_prefills_the_cached_prefix() -> None:
+    kwargs = dict(cached_tokens=60_000, uncached_tokens=0, segments=[("code", 1)], jitter=False)
+    hit = plan_response(STANDARD, CALM, seeded_rng("m"), time_scale=1.0, **kwargs)  # type: ignore[arg-type]
+    miss = plan_response(
+        STANDARD, CALM, seeded_rng("m"), time_scale=1.0, cache_miss=True, **kwargs  # type: ignore[arg-type]
+    )
+    assert miss.first_token_s - hit.first_token_s == pytest.approx(60_000 / 6_000 - 60_000 * 3e-6)
+
+
+def test_speculative_bursts_average_tau_per_step() -> None:
+    rng = seeded_rng("bursts")
+    plan = plan_response(
+        ULTRASPEED,
+        CALM,
+        rng,
+        cached_tokens=0,
+        uncached_tokens=0,
+        segments=[("code", 60_000)],
+        time_scale=1.0,
+        jitter=False,
+    )
+    sizes = [n for _, n in plan.steps[:-1]]
+    assert statistics.mean(sizes) == pytest.approx(6.30, rel=0.03)
+    assert max(sizes) == 16
+    # Mean decode rate over the stream equals the profile's median rate.
+    duration = plan.steps[-1][0] - plan.steps[0][0]
+    assert 60_000 / duration == pytest.approx(1_000, rel=0.03)
+
+
+def test_degraded_sessions_decode_one_token_at_a_time() -> None:
+    degraded = SessionDraw(degraded=True, congestion=1.0)
+    plan = plan_response(
+        ULTRASPEED,
+        degraded,
+        seeded_rng("d"),
+        cached_tokens=0,
+        uncached_tokens=0,
+        segments=[("code", 50)],
+        time_scale=1.0,
+        jitter=False,
+    )
+    assert [n for _, n in plan.steps] == [1] * 50
+    assert plan.components["queue"] == 1.0  # the degraded lane's median queue
+    assert plan.components["decode_tok_s"] == 140
+
+
+def test_draws_follow_their_percentiles() -> None:
+    rng = seeded_rng("dist")
+    draws = sorted(lognormal(rng, (2.0, 5.0), True) for _ in range(20_000))
+    assert draws[len(draws) // 2] == pytest.approx(2.0, rel=0.03)
+    assert draws[int(len(draws) * 0.9)] == pytest.approx(5.0, rel=0.05)
+    split = sorted(split_lognormal(rng, (90, 130, 170), True) for _ in range(20_000))
+    assert split[int(len(split) * 0.1)] == pytest.approx(90, rel=0.03)
+    assert split[len(split) // 2] == pytest.approx(130, rel=0.02)
+    assert split[int(len(split) * 0.9)] == pytest.approx(170, rel=0.03)
+    degraded = sum(draw_session(ULTRASPEED, seeded_rng(i), jitter=True).degraded for i in range(4000))
+    assert degraded / 4000 == pytest.approx(0.15, abs=0.02)
+
+
+def test_seeded_rng_is_stable() -> None:
+    assert seeded_rng(1, "a").random() == seeded_rng(1, "a").random()
+    assert seeded_rng(1, "a").random() != seeded_rng(2, "a").random()
+
+
+def test_profiles_are_the_documented_ones() -> None:
+    assert sorted(PROFILES) == ["standard", "ultraspeed"]
+    assert STANDARD.decode_tok_s == (90, 130, 170)
+    assert ULTRASPEED.decode_tok_s == (650, 1_000, 1_250)
+
+
+def test_pieces_concatenate_to_the_text() -> None:
+    text = "def f(x):\n    return x  + 1  # café\n\n"
+    assert "".join(pieces(text)) == text
+    assert count_tokens(text) == len(pieces(text))
+    assert pieces("function") == ["func", "tion"]
+    encoded = '{"a": "line\\nnext \\u00e9 \\"q\\""}'
+    parts = json_pieces(encoded)
+    assert "".join(parts) == encoded
+    assert "\\n" in parts
+    assert " \\u00e9" in parts
+    assert not any(p.endswith("\\") for p in parts)
+
+
+def test_prompt_cache_counts_reads_and_writes() -> None:
+    cache = PromptCache(ttl_s=10.0, min_tokens=5)
+    a = Block("h1", 10, True)
+    b = Block("h2", 4, False)
+    c = Block("h3", 6, True)
+    first = cache.account([a, b, c], now=0.0)
+    assert (first.cache_read_tokens, first.cache_write_tokens, first.input_tokens) == (0, 20, 0)
+    second = cache.account([a, b, c, Block("h4", 7, True)], now=1.0)
+    assert (second.cache_read_tokens, second.cache_write_tokens, second.input_tokens) == (20, 7, 0)
+    missed = cache.account([a, b, c], now=2.0, miss=True)
+    assert (missed.cache_read_tokens, missed.cache_write_tokens) == (0, 20)
+    expired = cache.account([a, Block("h9", 3, False)], now=20.0)
+    assert (expired.cache_read_tokens, expired.cache_write_tokens, expired.input_tokens) == (0, 10, 3)
+
+
+def test_prefixes_below_the_minimum_are_not_cached() -> None:
+    cache = PromptCache(ttl_s=10.0, min_tokens=100)
+    small = [Block("s", 50, True)]
+    assert cache.account(small, now=0).cache_write_tokens == 0
+    assert cache.account(small, now=1).cache_read_tokens == 0
+
+
+def test_moving_a_breakpoint_keeps_the_prefix_hash() -> None:
+    marked = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+    plain = {"type": "text", "text": "hi"}
+    one = request_blocks({"messages": [{"role": "user", "content": [marked]}]})
+    two = request_blocks({"messages": [{"role": "user", "content": [plain]}]})
+    assert one[0].prefix_hash == two[0].prefix_hash
+    assert one[0].breakpoint and not two[0].breakpoint
