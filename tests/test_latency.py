@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 import pytest
 
@@ -53,19 +54,34 @@ def test_without_jitter_the_plan_is_the_sum_of_medians() -> None:
 
 
 def test_time_scale_multiplies_every_offset() -> None:
-    kwargs = dict(cached_tokens=1_000, uncached_tokens=500, segments=[("code", 50)], jitter=False)
-    one = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=1.0, **kwargs)  # type: ignore[arg-type]
-    tenth = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=0.1, **kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {
+        "cached_tokens": 1_000,
+        "uncached_tokens": 500,
+        "segments": [("code", 50)],
+        "jitter": False,
+    }
+    one = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=1.0, **kwargs)
+    tenth = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=0.1, **kwargs)
     assert tenth.first_token_s == pytest.approx(one.first_token_s * 0.1)
     assert [n for _, n in tenth.steps] == [n for _, n in one.steps]
     assert [t for t, _ in tenth.steps] == pytest.approx([t * 0.1 for t, _ in one.steps])
 
 
 def test_cache_miss_prefills_the_cached_prefix() -> None:
-    kwargs = dict(cached_tokens=60_000, uncached_tokens=0, segments=[("code", 1)], jitter=False)
-    hit = plan_response(STANDARD, CALM, seeded_rng("m"), time_scale=1.0, **kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {
+        "cached_tokens": 60_000,
+        "uncached_tokens": 0,
+        "segments": [("code", 1)],
+        "jitter": False,
+    }
+    hit = plan_response(STANDARD, CALM, seeded_rng("m"), time_scale=1.0, **kwargs)
     miss = plan_response(
-        STANDARD, CALM, seeded_rng("m"), time_scale=1.0, cache_miss=True, **kwargs  # type: ignore[arg-type]
+        STANDARD,
+        CALM,
+        seeded_rng("m"),
+        time_scale=1.0,
+        cache_miss=True,
+        **kwargs,
     )
     assert miss.first_token_s - hit.first_token_s == pytest.approx(60_000 / 6_000 - 60_000 * 3e-6)
 
@@ -116,7 +132,9 @@ def test_draws_follow_their_percentiles() -> None:
     assert split[int(len(split) * 0.1)] == pytest.approx(90, rel=0.03)
     assert split[len(split) // 2] == pytest.approx(130, rel=0.02)
     assert split[int(len(split) * 0.9)] == pytest.approx(170, rel=0.03)
-    degraded = sum(draw_session(ULTRASPEED, seeded_rng(i), jitter=True).degraded for i in range(4000))
+    degraded = sum(
+        draw_session(ULTRASPEED, seeded_rng(i), jitter=True).degraded for i in range(4000)
+    )
     assert degraded / 4000 == pytest.approx(0.15, abs=0.02)
 
 
@@ -156,7 +174,11 @@ def test_prompt_cache_counts_reads_and_writes() -> None:
     missed = cache.account([a, b, c], now=2.0, miss=True)
     assert (missed.cache_read_tokens, missed.cache_write_tokens) == (0, 20)
     expired = cache.account([a, Block("h9", 3, False)], now=20.0)
-    assert (expired.cache_read_tokens, expired.cache_write_tokens, expired.input_tokens) == (0, 10, 3)
+    assert (expired.cache_read_tokens, expired.cache_write_tokens, expired.input_tokens) == (
+        0,
+        10,
+        3,
+    )
 
 
 def test_prefixes_below_the_minimum_are_not_cached() -> None:
@@ -172,4 +194,5 @@ def test_moving_a_breakpoint_keeps_the_prefix_hash() -> None:
     one = request_blocks({"messages": [{"role": "user", "content": [marked]}]})
     two = request_blocks({"messages": [{"role": "user", "content": [plain]}]})
     assert one[0].prefix_hash == two[0].prefix_hash
-    assert one[0].breakpoint and not two[0].breakpoint
+    assert one[0].breakpoint
+    assert not two[0].breakpoint

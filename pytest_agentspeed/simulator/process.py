@@ -12,7 +12,6 @@ ready wait in the listen backlog.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import httpx2
 
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.simulator.server import ServerConfig, bind
+from pytest_agentspeed.tools import scrubbed_environment
 
 #: How long the child may take to import and start serving.
 START_TIMEOUT_S = 60.0
@@ -71,7 +71,8 @@ class SimulatorProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_server_env(),
+                # The server needs no credentials; do not hand them to another process.
+                env=scrubbed_environment(),
             )
         sock.close()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -116,12 +117,3 @@ class SimulatorProcess:
                 proc.kill()
                 proc.wait()
         self._dir.cleanup()
-
-
-def _server_env() -> dict[str, str]:
-    # The server needs no credentials; do not hand them to another process.
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.endswith(("_API_KEY", "_TOKEN")) or "SECRET" in k.upper())
-    }

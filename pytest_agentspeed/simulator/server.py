@@ -19,6 +19,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import selectors
 import socket
 import sys
 import uuid
@@ -328,17 +329,10 @@ async def _paced(
     actual["end_s"] = loop.time() - arrival
 
 
-#: The event loop's timers wake up to a millisecond late (epoll waits whole milliseconds);
-#: the last stretch before a write is spent yielding in a loop instead.
-_SPIN_S = 0.0015
-
-
 async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
     delay = deadline - loop.time()
-    if delay > _SPIN_S:
-        await asyncio.sleep(delay - _SPIN_S)
-    while loop.time() < deadline:
-        await asyncio.sleep(0)
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def _blocks(
@@ -440,7 +434,15 @@ def serve(config: ServerConfig, sock: socket.socket, *, log_level: str = "warnin
             timeout_keep_alive=600,
         )
     )
-    server.run(sockets=[sock])
+    # select() takes its timeout in microseconds; epoll and poll round it up to whole
+    # milliseconds, which would make every write up to 1 ms late. Busy-waiting the last
+    # stretch instead would steal CPU from the agent being measured (on a small VM, from the
+    # very process reading the stream). The simulator serves few connections, far below
+    # select()'s descriptor limit.
+    with asyncio.Runner(
+        loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())
+    ) as runner:
+        runner.run(server.serve(sockets=[sock]))
 
 
 def bind(port: int) -> socket.socket:
