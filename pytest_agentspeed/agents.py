@@ -1,0 +1,284 @@
+"""The agents: a small honest agent loop, and two that need no model.
+
+* ``builtin`` streams every response, gives the model the five tools, marks prompt-cache
+  breakpoints on the growing conversation as real agents do, tells the model its remaining
+  turns and time after every turn, and stops at ``end_turn`` or a limit.
+* ``oracle`` lays the task's ``solution/`` over the workspace (every task must pass with it).
+* ``nop`` does nothing (every task must fail with it).
+
+An agent sees a task, a :class:`~pytest_agentspeed.tools.ToolBox` and, when it needs one, a
+:class:`~pytest_agentspeed.clients.ModelClient`. It records turns; it knows nothing of pytest,
+metrics or reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
+from pytest_agentspeed.errors import EndpointError
+from pytest_agentspeed.records import AttemptRecord, ToolCallRecord, TurnRecord, Usage
+from pytest_agentspeed.tasks import Task
+from pytest_agentspeed.timing import EventLog, reduce_turn
+from pytest_agentspeed.tools import TOOL_SPECS, ToolBox
+
+Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
+
+#: Called after each turn: (turns done, output tokens so far, agent seconds so far).
+Progress = Callable[[int, int, float], None]
+
+SYSTEM_PROMPT = """\
+You are an autonomous coding agent working in a software project. The project is your current \
+directory; every path you give a tool is relative to it. Use the tools to look at the code, \
+change files and run commands. Make the smallest change that solves the task, check your work \
+by running the project's tests, and do not modify tests unless asked to. When the task is done, \
+reply with a short summary of what you changed and call no tool. Each user message tells you \
+how many turns and seconds you have left; finish before they run out."""
+
+#: Appended when a reply was cut off by max_tokens, so the model continues more briefly.
+CUT_OFF_NOTE = "Your last reply was cut off at the max_tokens limit. Continue, more briefly."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRun:
+    """What an agent did in one session."""
+
+    turns: tuple[TurnRecord, ...]
+    stopped: Stopped
+    #: Why it stopped early (endpoint error, missing solution), never a secret.
+    error: str | None = None
+
+
+class Agent(Protocol):
+    """Something that works on a task."""
+
+    #: The name ``--agentspeed-agent`` selects it by.
+    name: str
+    #: Whether it talks to an endpoint (``False``: it runs once per task, without one).
+    needs_endpoint: bool
+
+    def run(
+        self,
+        task: Task,
+        toolbox: ToolBox,
+        client: ModelClient | None,
+        *,
+        session_id: str,
+        progress: Progress | None = None,
+    ) -> AgentRun:
+        """Work on ``task`` in ``toolbox``'s workspace."""
+        ...
+
+
+class BuiltinAgent:
+    """The built-in agent loop.
+
+    :param clock: the monotonic clock in nanoseconds (injected for tests).
+    """
+
+    name = "builtin"
+    needs_endpoint = True
+
+    def __init__(self, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+        self.clock = clock
+
+    def run(
+        self,
+        task: Task,
+        toolbox: ToolBox,
+        client: ModelClient | None,
+        *,
+        session_id: str,
+        progress: Progress | None = None,
+    ) -> AgentRun:
+        if client is None:
+            return AgentRun(
+                turns=(), stopped="no_model", error="the builtin agent needs an endpoint"
+            )
+        limits = task.limits
+        start = self.clock()
+        deadline = start + int(limits.timeout_s * 1e9)
+        messages: list[dict[str, Any]] = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": task.instruction},
+                    {"type": "text", "text": _budget(limits.max_turns, limits.timeout_s)},
+                ],
+            }
+        ]
+        turns: list[TurnRecord] = []
+        output_tokens = 0
+        turn_start = start
+        for index in range(limits.max_turns):
+            if turn_start >= deadline:
+                return AgentRun(turns=tuple(turns), stopped="timeout", error=_timeout(limits))
+            log = EventLog(self.clock)
+            log.add("turn_start", t_ns=turn_start)
+            request = TurnRequest(
+                system=[{"type": "text", "text": SYSTEM_PROMPT, "cache_control": _EPHEMERAL}],
+                messages=_with_breakpoint(messages),
+                tools=_tools_with_breakpoint(TOOL_SPECS),
+                max_tokens=limits.max_tokens,
+                session_id=session_id,
+            )
+            try:
+                response = client.complete(request, log)
+            except EndpointError as exc:
+                log.add("turn_end")
+                turns.append(_turn_record(index, log, None, str(exc)))
+                return AgentRun(turns=tuple(turns), stopped="error", error=str(exc))
+            messages.append({"role": "assistant", "content": response.content})
+            results: list[dict[str, Any]] = []
+            for k, call in enumerate(response.tool_calls):
+                tool_input = dict(call.input)
+                if call.name == "run_command":
+                    # A command may not outlive the session's budget.
+                    left = max(1.0, (deadline - self.clock()) / 1e9)
+                    asked = tool_input.get("timeout_s")
+                    tool_input["timeout_s"] = min(
+                        float(asked) if isinstance(asked, int | float) else left, left
+                    )
+                log.add("tool_start", index=k, detail=call.name)
+                result = toolbox.call(call.name, tool_input)
+                log.add("tool_end", index=k, ok=not result.is_error)
+                results.append(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": result.text,
+                        "is_error": result.is_error,
+                    }
+                )
+            cut_off = response.stop_reason == "max_tokens"
+            finished = not results and not cut_off
+            if not finished:
+                if cut_off:
+                    results.append({"type": "text", "text": CUT_OFF_NOTE})
+                turns_left = limits.max_turns - index - 1
+                secs_left = max(0.0, (deadline - self.clock()) / 1e9)
+                results.append({"type": "text", "text": _budget(turns_left, secs_left)})
+                messages.append({"role": "user", "content": results})
+            # The next turn starts where this one ends, so turn walls add up to the session's.
+            turn_start = log.add("turn_end")
+            turns.append(_turn_record(index, log, response, None))
+            output_tokens += response.usage.output_tokens
+            if progress is not None:
+                progress(index + 1, output_tokens, (turn_start - start) / 1e9)
+            if finished:
+                return AgentRun(turns=tuple(turns), stopped="end_turn")
+        return AgentRun(turns=tuple(turns), stopped="max_turns")
+
+
+class OracleAgent:
+    """Lays the task's solution over the workspace; validates tasks without a model."""
+
+    name = "oracle"
+    needs_endpoint = False
+
+    def run(
+        self,
+        task: Task,
+        toolbox: ToolBox,
+        client: ModelClient | None,
+        *,
+        session_id: str,
+        progress: Progress | None = None,
+    ) -> AgentRun:
+        if not task.apply_solution(toolbox.root):
+            return AgentRun(
+                turns=(), stopped="no_solution", error=f"task {task.id!r} has no solution/"
+            )
+        return AgentRun(turns=(), stopped="end_turn")
+
+
+class NopAgent:
+    """Does nothing; every task must fail with it."""
+
+    name = "nop"
+    needs_endpoint = False
+
+    def run(
+        self,
+        task: Task,
+        toolbox: ToolBox,
+        client: ModelClient | None,
+        *,
+        session_id: str,
+        progress: Progress | None = None,
+    ) -> AgentRun:
+        return AgentRun(turns=(), stopped="end_turn")
+
+
+AGENTS: dict[str, Callable[[], Agent]] = {
+    "builtin": BuiltinAgent,
+    "oracle": OracleAgent,
+    "nop": NopAgent,
+}
+
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _budget(turns_left: int, secs_left: float) -> str:
+    return f"[budget] {turns_left} turns and {secs_left:.0f} s left."
+
+
+def _timeout(limits: Any) -> str:
+    return f"the agent's time budget ({limits.timeout_s:g} s) ran out"
+
+
+def _with_breakpoint(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with a cache breakpoint on its newest block.
+
+    Each request marks the end of the conversation; the next request finds that prefix in the
+    cache (it looks back from its own breakpoint), so every turn reads the whole history from
+    the cache and writes only what is new. The stored history itself stays unmarked.
+    """
+    out = list(messages)
+    last = dict(out[-1])
+    content = [dict(b) for b in last["content"]]
+    content[-1]["cache_control"] = _EPHEMERAL
+    last["content"] = content
+    out[-1] = last
+    return out
+
+
+def _tools_with_breakpoint(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = [dict(t) for t in tools]
+    out[-1]["cache_control"] = _EPHEMERAL
+    return out
+
+
+def _turn_record(
+    index: int, log: EventLog, response: ModelResponse | None, error: str | None
+) -> TurnRecord:
+    timing = reduce_turn(log.events)
+    return TurnRecord(
+        index=index,
+        wall_s=timing.wall_s,
+        marks_s=timing.marks_s,
+        phases_s=timing.phases_s,
+        usage=response.usage if response else Usage(),
+        usage_raw=response.usage_raw if response else {},
+        stop_reason=response.stop_reason if response else None,
+        streamed=timing.streamed,
+        attempts=tuple(
+            AttemptRecord(
+                started_s=a.started_s,
+                sent_s=a.sent_s,
+                headers_s=a.headers_s,
+                status=a.status,
+                request_id=a.request_id,
+                error=a.error,
+            )
+            for a in timing.attempts
+        ),
+        tool_calls=tuple(
+            ToolCallRecord(name=t.name, start_s=t.start_s, wall_s=t.wall_s, ok=t.ok)
+            for t in timing.tools
+        ),
+        error=error,
+    )

@@ -1,0 +1,64 @@
+"""Endpoint clients: one per wire, all measuring the same marks.
+
+A client sends one turn's request, and while doing so appends timestamped events to the
+turn's :class:`~pytest_agentspeed.timing.EventLog`; it knows nothing about agents, phases or
+records. :class:`ModelClient` is the seam the agent loop depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pytest_agentspeed.records import Usage
+from pytest_agentspeed.timing import EventLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnRequest:
+    """What the agent asks of the model in one turn (Anthropic-shaped; other wires convert)."""
+
+    system: Sequence[dict[str, Any]]
+    messages: Sequence[dict[str, Any]]
+    tools: Sequence[dict[str, Any]]
+    max_tokens: int
+    #: Identifies the session to the endpoint (``metadata.user_id``); never a secret.
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """A tool call the model asked for."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelResponse:
+    """One model reply, whatever the wire."""
+
+    #: The assistant message's content blocks, to be sent back unmodified in the next request.
+    content: list[dict[str, Any]]
+    tool_calls: tuple[ToolCall, ...]
+    stop_reason: str | None
+    usage: Usage
+    #: The usage object as the endpoint sent it.
+    usage_raw: dict[str, Any]
+
+
+class ModelClient(Protocol):
+    """Sends turns to one endpoint, recording timing events as it goes."""
+
+    def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
+        """Send one turn and return the reply.
+
+        :raises pytest_agentspeed.errors.EndpointError: when the endpoint could not serve it.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,291 @@
+"""Anthropic Messages client on the official SDK, instrumented at the transport.
+
+Where each mark comes from (``research/wire-spec.md`` section 5):
+
+* ``attempt``: the httpx2 ``request`` event hook, once per HTTP attempt (the SDK's own retries
+  included, so they are visible as attempts instead of hiding inside one call);
+* ``request_sent``: the transport's trace callback when the request body has been handed over
+  (``http11.send_request_body.complete``); ``messages.stream()`` only returns after the
+  headers, so this cannot be taken around the SDK call;
+* ``headers``: the trace callback when the response headers were received;
+* stream events: each raw event as the SDK yields it, after parsing;
+* ``stream_end``: the SDK finished reading the body.
+
+The SDK builds its pydantic models lazily: the first stream parsed in a process pays tens of
+milliseconds per event type. :func:`warm_up` parses a canned stream once, offline, before any
+measured call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+import httpx2
+
+from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
+from pytest_agentspeed.errors import EndpointError
+from pytest_agentspeed.records import Usage
+from pytest_agentspeed.timing import EventLog
+
+if TYPE_CHECKING:
+    from anthropic.types import Message
+
+#: SDK retries (429, 5xx, 529, connection errors) stay on; each attempt is recorded.
+DEFAULT_MAX_RETRIES = 2
+_SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")
+_HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_headers.complete")
+
+
+class AnthropicClient:
+    """Sends turns over the Anthropic Messages wire, recording timing events.
+
+    :param model: the model name sent in each request.
+    :param base_url: the endpoint's base URL (the SDK appends ``/v1/messages``).
+    :param api_key: sent as the SDK sends it; never recorded.
+    :param timeout_s: per-request timeout.
+    :param max_retries: the SDK's retries of failed attempts.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: str,
+        timeout_s: float = 600.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.model = model
+        self._log: EventLog | None = None
+        self._http = httpx2.Client(
+            # Headers and body go out in separate writes; Nagle would hold the body back.
+            transport=httpx2.HTTPTransport(
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            ),
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            # Agents spend seconds in tools between calls; the default 5 s keep-alive would
+            # make turns silently pay a new connection (wire-spec.md 5.1, lesson 3).
+            limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
+            timeout=httpx2.Timeout(timeout_s, connect=10.0),
+        )
+        self._sdk = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url,
+            http_client=self._http,
+            max_retries=max_retries,
+            timeout=httpx2.Timeout(timeout_s, connect=10.0),
+            # Compression can hold back SSE bytes; ask for the stream as it is produced.
+            default_headers={"accept-encoding": "identity"},
+        )
+        warm_up()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
+        """Stream one turn; see :class:`~pytest_agentspeed.clients.ModelClient`."""
+        self._log = log
+        try:
+            with self._sdk.messages.stream(
+                model=self.model,
+                max_tokens=request.max_tokens,
+                system=list(request.system),  # type: ignore[arg-type]
+                messages=list(request.messages),  # type: ignore[arg-type]
+                tools=list(request.tools),  # type: ignore[arg-type]
+                metadata={"user_id": request.session_id},
+            ) as stream:
+                for event in stream:
+                    _record(log, event)
+                message = stream.get_final_message()
+            log.add("stream_end")
+        except anthropic.APIStatusError as exc:
+            log.add("attempt_failed", detail=_error_type(exc))
+            raise EndpointError(_error_type(exc), _status_message(exc), exc.status_code) from None
+        except anthropic.APITimeoutError:
+            log.add("attempt_failed", detail="timeout")
+            raise EndpointError("timeout", "the endpoint did not answer in time") from None
+        except anthropic.APIConnectionError as exc:
+            log.add("attempt_failed", detail="connection_error")
+            raise EndpointError("connection_error", _connection_message(exc)) from None
+        except (anthropic.AnthropicError, ValueError, AssertionError) as exc:
+            # The stream ended early or did not parse (the SDK raises these for broken SSE).
+            log.add("attempt_failed", detail="protocol_error")
+            raise EndpointError("protocol_error", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._log = None
+        return _response(message)
+
+    def _on_request(self, request: httpx2.Request) -> None:
+        log = self._log
+        if log is None:
+            return
+        log.add("attempt")
+
+        def trace(name: str, info: dict[str, Any]) -> None:
+            if name in _SENT:
+                log.add("request_sent")
+            elif name in _HEADERS:
+                # The response hook runs a little later; keep the transport's moment.
+                request.extensions["agentspeed_headers_ns"] = log.clock()
+
+        request.extensions["trace"] = trace
+
+    def _on_response(self, response: httpx2.Response) -> None:
+        if self._log is not None:
+            self._log.add(
+                "headers",
+                status=response.status_code,
+                detail=response.headers.get("request-id", ""),
+                t_ns=response.request.extensions.get("agentspeed_headers_ns"),
+            )
+
+
+def _record(log: EventLog, event: Any) -> None:
+    """Append the raw stream events; the SDK's helper events repeat them and are skipped."""
+    kind = event.type
+    if kind == "content_block_delta":
+        delta = event.delta
+        content = getattr(delta, "text", None) or getattr(delta, "thinking", None)
+        content = content or getattr(delta, "partial_json", None)
+        log.add("delta", index=event.index, detail=delta.type, nonempty=bool(content))
+    elif kind == "content_block_start":
+        log.add("block_start", index=event.index, detail=event.content_block.type)
+    elif kind == "content_block_stop":
+        log.add("block_stop", index=event.index)
+    elif kind in ("message_start", "message_delta", "message_stop"):
+        log.add(kind)
+
+
+def _response(message: Message) -> ModelResponse:
+    # Passed back verbatim in the next request (thinking blocks must keep their signature).
+    content = [block.to_dict(mode="json", exclude_none=True) for block in message.content]
+    calls = tuple(
+        ToolCall(id=b.id, name=b.name, input=dict(b.input))
+        for b in message.content
+        if b.type == "tool_use"
+    )
+    raw = message.usage.to_dict()
+    details = raw.get("output_tokens_details") or {}
+    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
+    usage = Usage(
+        input_tokens=message.usage.input_tokens,
+        cache_read_tokens=message.usage.cache_read_input_tokens or 0,
+        cache_write_tokens=message.usage.cache_creation_input_tokens or 0,
+        output_tokens=message.usage.output_tokens,
+        thinking_tokens=None if thinking is None else int(thinking),
+    )
+    return ModelResponse(
+        content=content,
+        tool_calls=calls,
+        stop_reason=message.stop_reason,
+        usage=usage,
+        usage_raw=raw,
+    )
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    kind = error.get("type") if isinstance(error, dict) else None
+    return str(kind) if kind and kind != "error" else f"http_{exc.status_code}"
+
+
+def _status_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    message = error.get("message") if isinstance(error, dict) else None
+    where = "mid-stream" if exc.status_code == 200 else f"HTTP {exc.status_code}"
+    return f"{where}: {message or exc.message}"
+
+
+def _connection_message(exc: anthropic.APIConnectionError) -> str:
+    cause = exc.__cause__ or exc
+    return f"cannot reach the endpoint ({type(cause).__name__})"
+
+
+@functools.cache
+def warm_up() -> None:
+    """Parse one canned stream of every event type through the SDK, offline, once."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=_canned_stream(),
+        )
+
+    client = anthropic.Anthropic(
+        api_key="warm-up",
+        base_url="http://warm-up.invalid",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+    with client.messages.stream(
+        model="warm-up", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        for _ in stream:
+            pass
+        stream.get_final_message()
+    client.close()
+
+
+def _canned_stream() -> Iterator[bytes]:
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    events: list[dict[str, Any]] = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_warm",
+                "type": "message",
+                "role": "assistant",
+                "model": "warm-up",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage,
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "hm"},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "c2ln"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "content_block_start",
+            "index": 2,
+            "content_block": {"type": "tool_use", "id": "toolu_w", "name": "w", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 2,
+            "delta": {"type": "input_json_delta", "partial_json": '{"a": 1}'},
+        },
+        {"type": "content_block_stop", "index": 2},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": usage,
+        },
+        {"type": "message_stop"},
+    ]
+    for event in events:
+        yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()

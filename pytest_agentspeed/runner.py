@@ -1,0 +1,105 @@
+"""One session from start to record: workspace, agent, check.
+
+Plain Python with no pytest: the plugin, the ``agentspeed`` fixture and tests call
+:func:`run_session` the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_agentspeed.agents import Agent, AgentRun, Progress
+from pytest_agentspeed.clients import ModelClient
+from pytest_agentspeed.records import Outcome, SessionRecord, Usage
+from pytest_agentspeed.tasks import Task
+from pytest_agentspeed.timing import PHASES
+from pytest_agentspeed.tools import ToolBox, run_command
+
+#: The tail of a failed check's output shown to the user.
+CHECK_OUTPUT_TAIL = 3_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionResult:
+    """A finished session: its record, plus what the user needs to see when it failed."""
+
+    record: SessionRecord
+    #: The tail of the check's output (empty when the check did not run).
+    check_output: str
+    #: The workspace, kept when the session did not pass so it can be inspected.
+    workspace: Path | None
+
+
+def session_id(task_id: str, endpoint: str, repeat: int) -> str:
+    """The id of a session: also its pytest item id's shape."""
+    return f"{task_id}[{endpoint}-r{repeat}]"
+
+
+def run_session(
+    task: Task,
+    agent: Agent,
+    client: ModelClient | None,
+    *,
+    endpoint: str,
+    repeat: int,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Run ``agent`` on ``task`` in a fresh workspace and check the result.
+
+    Passed sessions leave nothing behind; the workspace of any other is kept for inspection.
+    """
+    started_at = time.time()
+    t0 = time.perf_counter()
+    workspace = Path(tempfile.mkdtemp(prefix=f"agentspeed-{task.id}-"))
+    task.materialize(workspace)
+    setup_s = time.perf_counter() - t0
+    sid = session_id(task.id, endpoint, repeat)
+
+    run = agent.run(task, ToolBox(workspace), client, session_id=sid, progress=progress)
+
+    check_s = 0.0
+    exit_code: int | None = None
+    output = ""
+    if run.stopped not in ("error", "no_model", "no_solution"):
+        result = run_command(task.check.command, cwd=workspace, timeout_s=task.check.timeout_s)
+        check_s, exit_code = result.wall_s, result.exit_code
+        output = result.output[-CHECK_OUTPUT_TAIL:]
+        if result.timed_out:
+            output += f"\n[check timed out after {task.check.timeout_s:g} s]"
+
+    outcome = _outcome(run, exit_code)
+    record = SessionRecord(
+        id=sid,
+        task=task.id,
+        endpoint=endpoint,
+        repeat=repeat,
+        slot=f"{task.id}/r{repeat}",
+        agent=agent.name,
+        outcome=outcome,
+        error=run.error,
+        started_at=started_at,
+        wall_s=sum(t.wall_s for t in run.turns),
+        setup_s=setup_s,
+        check_s=check_s,
+        check_exit_code=exit_code,
+        usage=sum((t.usage for t in run.turns), Usage()),
+        phases_s={p: sum(t.phases_s[p] for t in run.turns) for p in PHASES},
+        turns=run.turns,
+    )
+    kept: Path | None = workspace
+    if outcome == "passed":
+        shutil.rmtree(workspace, ignore_errors=True)
+        kept = None
+    return SessionResult(record=record, check_output=output, workspace=kept)
+
+
+def _outcome(run: AgentRun, exit_code: int | None) -> Outcome:
+    if run.stopped in ("error", "no_model", "no_solution"):
+        return "error"
+    if run.stopped == "timeout":
+        return "timeout"
+    return "passed" if exit_code == 0 else "failed"
