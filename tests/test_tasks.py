@@ -80,10 +80,26 @@ def test_instruction_file(tmp_path: Path) -> None:
         ('instruction = "x"\n[check]\ncommand = ["a"]\n', "check.command", "got an array"),
         ('instruction = "x"\ncheck = "true"\n', "check", "expected a table, got a string"),
         ('instruction = "x"\n[check]\ntimeout_s = 3\n', "check.command", "missing (required)"),
-        ('instruction = "x"\n[check]\ncommand = "t"\n[limits]\nmax_turns = 0\n', "limits.max_turns", "must be positive"),
-        ('instruction = "x"\n[check]\ncommand = "t"\n[limits]\nmax_tokens = true\n', "limits.max_tokens", "got a boolean"),
-        ('instruction = "x"\n[check]\ncommand = "t"\n[speed]\nmax_session = 3\n', "speed.max_session", "unknown key"),
-        ('instruction = "x"\ntags = ["a", 1]\n[check]\ncommand = "t"\n', "tags[1]", "expected a string"),
+        (
+            'instruction = "x"\n[check]\ncommand = "t"\n[limits]\nmax_turns = 0\n',
+            "limits.max_turns",
+            "must be positive",
+        ),
+        (
+            'instruction = "x"\n[check]\ncommand = "t"\n[limits]\nmax_tokens = true\n',
+            "limits.max_tokens",
+            "got a boolean",
+        ),
+        (
+            'instruction = "x"\n[check]\ncommand = "t"\n[speed]\nmax_session = 3\n',
+            "speed.max_session",
+            "unknown key",
+        ),
+        (
+            'instruction = "x"\ntags = ["a", 1]\n[check]\ncommand = "t"\n',
+            "tags[1]",
+            "expected a string",
+        ),
         ('id = "a b"\ninstruction = "x"\n[check]\ncommand = "t"\n', "id", "not a valid task id"),
         ('instruction = ""\n[check]\ncommand = "t"\n', "instruction", "non-empty"),
         (
@@ -91,7 +107,11 @@ def test_instruction_file(tmp_path: Path) -> None:
             "instruction_file",
             "either",
         ),
-        ('instruction_file = "nope.md"\n[check]\ncommand = "t"\n', "instruction_file", "cannot read"),
+        (
+            'instruction_file = "nope.md"\n[check]\ncommand = "t"\n',
+            "instruction_file",
+            "cannot read",
+        ),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, message: str) -> None:

@@ -1,0 +1,147 @@
+"""Per-arm metrics (DESIGN section 7), computed in one place for every output.
+
+:func:`summarize_arm` returns plain JSON-able numbers; the run file stores them as its
+``summary`` and the terminal table formats them, so every output shows the same values.
+Failed and errored sessions stay in: dropping slow or broken sessions would bias throughput
+upward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pytest_agentspeed.records import SessionRecord, TurnRecord
+from pytest_agentspeed.timing import PHASES
+
+#: Turns with fewer output tokens say nothing about decode speed.
+DECODE_MIN_TOKENS = 16
+#: Turns at least this long show the endpoint's burst speed on long outputs.
+BURST_MIN_TOKENS = 500
+#: Generation speed-ups for the what-if (Amdahl) estimate.
+WHAT_IF_FACTORS = (2, 10)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation between order statistics.
+
+    Matches ``numpy.percentile``'s default method; ``None`` for no values.
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def distribution(values: Sequence[float]) -> dict[str, float | None]:
+    """P10, P50, P90 and mean of ``values`` (``None`` each when there are none)."""
+    return {
+        "p10": percentile(values, 10),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "mean": mean(values),
+        "n": len(values),
+    }
+
+
+def served_turns(sessions: Iterable[SessionRecord]) -> list[TurnRecord]:
+    """Turns that got a response (an endpoint failure has no TTFT or decode rate)."""
+    return [t for s in sessions for t in s.turns if t.error is None]
+
+
+def is_cached(turn: TurnRecord) -> bool:
+    """A turn whose input came mostly from the prompt cache."""
+    total = turn.usage.all_input_tokens
+    return total > 0 and turn.usage.cache_read_tokens >= total / 2
+
+
+def decode_rate(turn: TurnRecord) -> float | None:
+    """Output tokens per second of reasoning plus generation."""
+    busy = turn.phases_s["reasoning"] + turn.phases_s["generation"]
+    if turn.usage.output_tokens < DECODE_MIN_TOKENS or busy <= 0:
+        return None
+    return turn.usage.output_tokens / busy
+
+
+def summarize_arm(
+    sessions: Sequence[SessionRecord], *, window_s: float, concurrency: int
+) -> dict[str, Any]:
+    """Every metric of one arm.
+
+    :param window_s: the window for runs and tasks per window (Little's law).
+    :param concurrency: sessions that ran in parallel.
+    """
+    n = len(sessions)
+    outcomes = {k: sum(1 for s in sessions if s.outcome == k) for k in ("passed", "failed")}
+    outcomes |= {k: sum(1 for s in sessions if s.outcome == k) for k in ("error", "timeout")}
+    pass_rate = outcomes["passed"] / n if n else None
+    error_rate = outcomes["error"] / n if n else None
+    throughputs = [t for s in sessions if (t := s.throughput_tok_s) is not None]
+    walls = [s.wall_s for s in sessions if s.turns]
+    turns = served_turns(sessions)
+    ttfts = [t.phases_s["ttft"] for t in turns]
+    rates = [r for t in turns if (r := decode_rate(t)) is not None]
+    long_rates = [
+        r for t in turns if t.usage.output_tokens >= BURST_MIN_TOKENS and (r := decode_rate(t))
+    ]
+    total_wall = sum(s.wall_s for s in sessions)
+    phase_totals = {p: sum(s.phases_s.get(p, 0.0) for s in sessions) for p in PHASES}
+    input_all = sum(s.usage.all_input_tokens for s in sessions)
+    mean_wall = mean(walls)
+    runs = window_s * concurrency / mean_wall if mean_wall else None
+    busy = phase_totals["reasoning"] + phase_totals["generation"]
+    return {
+        "sessions": n,
+        "outcomes": outcomes,
+        "pass_rate": pass_rate,
+        "error_rate": error_rate,
+        "throughput_tok_s": distribution(throughputs),
+        "session_wall_s": {"mean": mean_wall, "median": percentile(walls, 50)},
+        "output_tokens_per_session": mean([float(s.usage.output_tokens) for s in sessions]),
+        "turns_per_session": mean([float(len(s.turns)) for s in sessions]),
+        "output_tokens_per_turn": mean([float(t.usage.output_tokens) for t in turns]),
+        "ttft_s": distribution(ttfts)
+        | {
+            "cached": distribution([t.phases_s["ttft"] for t in turns if is_cached(t)]),
+            "cold": distribution([t.phases_s["ttft"] for t in turns if not is_cached(t)]),
+        },
+        "decode_tok_s": distribution(rates) | {"burst": percentile(long_rates, 90)},
+        "phase_share": {
+            p: (v / total_wall if total_wall > 0 else None) for p, v in phase_totals.items()
+        },
+        "runs_per_window": runs,
+        "tasks_per_window": None if runs is None or pass_rate is None else runs * pass_rate,
+        "window_s": window_s,
+        "concurrency": concurrency,
+        "cache_hit_ratio": (
+            sum(s.usage.cache_read_tokens for s in sessions) / input_all if input_all else None
+        ),
+        "what_if": {
+            f"{k}x": (total_wall / (total_wall - busy + busy / k) if total_wall > 0 else None)
+            for k in WHAT_IF_FACTORS
+        },
+    }
+
+
+def summarize_run(
+    sessions: Sequence[SessionRecord],
+    arms: Sequence[str],
+    *,
+    window_s: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    """The summary of every arm, in arm order."""
+    return {
+        arm: summarize_arm(
+            [s for s in sessions if s.endpoint == arm], window_s=window_s, concurrency=concurrency
+        )
+        for arm in arms
+    }

@@ -1,0 +1,39 @@
+"""The pytest entry point (``pytest11``): declares options and wires the session object.
+
+Nothing here holds state or logic. ``pytest_configure`` reads the options once into
+:class:`~pytest_agentspeed.options.Settings` and registers an
+:class:`~pytest_agentspeed.session.AgentSpeedSession`, which stays inert unless agent tasks
+are collected.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_agentspeed.fixture import _agentspeed_slot, agentspeed
+from pytest_agentspeed.options import Settings, add_run_options
+
+__all__ = ["_agentspeed_slot", "agentspeed"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("agentspeed", "agentspeed: speed of coding agents")
+    add_run_options(group.addoption)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_agentspeed.session import SESSION_KEY, AgentSpeedSession
+
+    settings = Settings.from_config(config)
+    session = AgentSpeedSession(config, settings)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "agentspeed-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_agentspeed.session import SESSION_KEY
+
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        config.pluginmanager.unregister(session)
+        del config.stash[SESSION_KEY]

@@ -1,0 +1,352 @@
+"""The plugin's state for one pytest run, registered as an object plugin.
+
+It is created for every run but stays inert until an agent task is collected: no server, no
+output, no files (task checks often run pytest themselves, and those runs must not notice the
+plugin). Once tasks are collected it reorders items by slot, starts the simulated endpoint on
+first use, runs sessions, and at the end prints the table and writes the run file.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_agentspeed import __version__
+from pytest_agentspeed.agents import AGENTS, Agent
+from pytest_agentspeed.clients import ModelClient
+from pytest_agentspeed.collect import (
+    SLOT_KEY,
+    SessionFailed,
+    Slot,
+    TaskFile,
+    failure_message,
+    inside_task_dir,
+    order_items,
+    slots,
+)
+from pytest_agentspeed.endpoints import Endpoint, api_key, redact
+from pytest_agentspeed.errors import ConfigError
+from pytest_agentspeed.metrics import summarize_run
+from pytest_agentspeed.options import Settings
+from pytest_agentspeed.records import EndpointRecord, RunRecord, SessionRecord
+from pytest_agentspeed.runfile import environment, write_run_file
+from pytest_agentspeed.runner import SessionResult, run_session
+from pytest_agentspeed.tasks import TASK_FILE, Task
+from pytest_agentspeed.terminal import summary_table
+
+#: A session running longer than this between progress lines gets another one.
+HEARTBEAT_S = 10.0
+SESSION_KEY = pytest.StashKey["AgentSpeedSession"]()
+
+
+class AgentSpeedSession:
+    """Owns the run: settings, endpoints and their clients, the sessions measured."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.agent: Agent = AGENTS[settings.agent]()
+        self.sessions: list[SessionRecord] = []
+        self.endpoints = {e.name: e for e in settings.endpoints}
+        self._task_dirs: list[Path] = []
+        self._clients: dict[str, ModelClient] = {}
+        self._secrets: list[str] = []
+        self._sim: Any = None  # SimulatorProcess, imported only when a sim endpoint is used
+        self._registered_tasks: set[str] = set()
+        self._ignore_cache: dict[Path, bool] = {}
+        self._run: RunRecord | None = None
+
+    # -- collection -------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        if inside_task_dir(collection_path, self._ignore_cache):
+            return True
+        return None
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.File | None:
+        if file_path.name != TASK_FILE:
+            return None
+        task_file = TaskFile.from_parent(parent, path=file_path)
+        task_file.session_plugin = self
+        return task_file
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "agentspeed" in metafunc.fixturenames:
+            run_slots = slots(self)
+            metafunc.parametrize("_agentspeed_slot", run_slots, ids=[s.label for s in run_slots])
+
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and "_agentspeed_slot" in callspec.params:
+                item.stash[SLOT_KEY] = (
+                    item.nodeid.split("[")[0],
+                    callspec.params["_agentspeed_slot"],
+                )
+        if not any(SLOT_KEY in item.stash for item in items):
+            return
+        order_items(items)
+        if self.agent.needs_endpoint:
+            try:
+                for endpoint in self.settings.endpoints:
+                    self._secrets.append(api_key(endpoint))
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+    def pytest_report_collectionfinish(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> list[str]:
+        count = sum(1 for item in items if SLOT_KEY in item.stash)
+        if not count:
+            return []
+        s = self.settings
+        if not self.agent.needs_endpoint:
+            return [f"agentspeed: {count} sessions with the {s.agent} agent (no model)"]
+        names = ", ".join(e.name for e in s.endpoints)
+        line = f"agentspeed: {count} sessions on {names}; {s.repeat} repeat(s); agent {s.agent}"
+        if any(e.simulated for e in s.endpoints):
+            line += f"; simulated delays x{s.time_scale:g}"
+        return [line]
+
+    def know_task_dir(self, path: Path) -> None:
+        """A collected task's directory: the simulated endpoint will know its tasks."""
+        self._task_dirs.append(path)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_task(self, task: Task, slot: Slot, nodeid: str) -> SessionResult:
+        """Run one session and keep its record."""
+        client = None
+        if self.agent.needs_endpoint:
+            endpoint = self.endpoints[slot.endpoint]
+            try:
+                client = self._client(endpoint)
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            if endpoint.simulated and task.source is None:
+                self._register(task)
+        progress = _Heartbeat(self.config, nodeid)
+        result = run_session(
+            task,
+            self.agent,
+            client,
+            endpoint=slot.endpoint,
+            repeat=slot.repeat,
+            progress=progress,
+        )
+        record = result.record
+        if record.error is not None:
+            record = replace(record, error=redact(record.error, self._secrets))
+            result = SessionResult(
+                record=record, check_output=result.check_output, workspace=result.workspace
+            )
+        self.sessions.append(record)
+        return result
+
+    def judge(self, task: Task, slot: Slot, result: SessionResult) -> None:
+        """Fail the test item when the session did not pass (or broke a speed limit).
+
+        :raises SessionFailed: with a message that says why.
+        """
+        record = result.record
+        reasons: list[str] = []
+        if record.outcome == "error":
+            reasons.append(f"endpoint error: {record.error}")
+        elif record.outcome == "timeout":
+            reasons.append(record.error or "the agent ran out of time")
+        elif record.outcome == "failed" and not self.settings.allow_task_failures:
+            reasons.append(f"check failed (exit code {record.check_exit_code})")
+        if record.outcome == "passed":
+            speed = task.speed
+            if speed.max_session_s is not None and record.wall_s > speed.max_session_s:
+                reasons.append(
+                    f"session took {record.wall_s:.2f} s > max_session_s {speed.max_session_s:g}"
+                )
+            throughput = record.throughput_tok_s
+            if (
+                speed.min_throughput_tok_s is not None
+                and throughput is not None
+                and throughput < speed.min_throughput_tok_s
+            ):
+                reasons.append(
+                    f"throughput {throughput:.1f} tok/s < min_throughput_tok_s "
+                    f"{speed.min_throughput_tok_s:g}"
+                )
+        if reasons:
+            raise SessionFailed(failure_message(task, slot, result, reasons))
+
+    def _client(self, endpoint: Endpoint) -> ModelClient:
+        client = self._clients.get(endpoint.name)
+        if client is not None:
+            return client
+        from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+
+        if endpoint.sim is not None:
+            base_url = self._simulator().base_url(_mount_key(endpoint))
+            key = "sim"
+        else:
+            assert endpoint.base_url is not None
+            base_url, key = endpoint.base_url, api_key(endpoint)
+        client = AnthropicClient(model=endpoint.model, base_url=base_url, api_key=key)
+        self._clients[endpoint.name] = client
+        return client
+
+    def _simulator(self) -> Any:
+        if self._sim is None:
+            from pytest_agentspeed.simulator.process import SimulatorProcess
+            from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
+
+            mounts = tuple(
+                MountConfig(
+                    key=_mount_key(e),
+                    profile=e.sim.profile,
+                    time_scale=e.sim.time_scale or self.settings.time_scale,
+                    seed=e.sim.seed,
+                    jitter=e.sim.jitter,
+                )
+                for e in self.settings.endpoints
+                if e.sim is not None
+            )
+            sim = SimulatorProcess(
+                ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in self._task_dirs))
+            )
+            sim.start()
+            self._sim = sim
+        return self._sim
+
+    def _register(self, task: Task) -> None:
+        if task.id in self._registered_tasks:
+            return
+        self._simulator().register_task(
+            {
+                "id": task.id,
+                "instruction": task.instruction,
+                "check": task.check.command,
+                "workspace": task.workspace_files(),
+                "solution": task.solution_files() if task.solution is not None else None,
+            }
+        )
+        self._registered_tasks.add(task.id)
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def run_record(self) -> RunRecord:
+        """Everything measured so far, as the run file holds it."""
+        arms = self._arms()
+        concurrency = 1
+        s = self.settings
+        return RunRecord(
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            agentspeed_version=__version__,
+            environment=environment(concurrency),
+            config={
+                "window_s": s.window_s,
+                "repeat": s.repeat,
+                "time_scale": s.time_scale if any(e.simulated for e in s.endpoints) else None,
+                "agent": s.agent,
+            },
+            endpoints=tuple(
+                EndpointRecord(
+                    name=e.name,
+                    api=e.api,
+                    model=e.model,
+                    base_url=e.public_base_url(),
+                    profile=e.sim.profile if e.sim else None,
+                    options=(
+                        {
+                            "time_scale": e.sim.time_scale,
+                            "seed": e.sim.seed,
+                            "jitter": e.sim.jitter,
+                        }
+                        if e.sim
+                        else {}
+                    ),
+                )
+                for e in s.endpoints
+                if e.name in arms
+            ),
+            sessions=tuple(self.sessions),
+            summary=summarize_run(
+                self.sessions, arms, window_s=s.window_s, concurrency=concurrency
+            ),
+        )
+
+    def _arms(self) -> list[str]:
+        seen = {s.endpoint for s in self.sessions}
+        ordered = [e.name for e in self.settings.endpoints if e.name in seen]
+        return ordered + sorted(seen.difference(ordered))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.sessions:
+            return
+        self._run = self.run_record()
+        if self.settings.json_path is not None:
+            write_run_file(self.settings.json_path, self._run)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        run = self._run
+        if run is None:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", "agentspeed")
+        if not self.agent.needs_endpoint:
+            passed = sum(1 for s in run.sessions if s.passed)
+            write(f"{self.settings.agent} agent: {passed} of {len(run.sessions)} tasks passed")
+        else:
+            for line in summary_table(run.summary, self._arms()):
+                write(line)
+            scale = run.config.get("time_scale")
+            if scale not in (None, 1.0):
+                write(
+                    f"(simulated delays x{scale:g}: times are scaled, not those of a real endpoint)"
+                )
+        if self.settings.json_path is not None:
+            write(f"run file: {self.settings.json_path}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._sim is not None:
+            self._sim.stop()
+            self._sim = None
+
+
+class _Heartbeat:
+    """Shows that a long session is alive: which task, which turn, how long so far."""
+
+    def __init__(self, config: pytest.Config, nodeid: str) -> None:
+        self.config = config
+        self.nodeid = nodeid
+        self.last = time.monotonic()
+
+    def __call__(self, turns: int, output_tokens: int, elapsed_s: float) -> None:
+        now = time.monotonic()
+        if now - self.last < HEARTBEAT_S:
+            return
+        self.last = now
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        line = (
+            f"agentspeed: {self.nodeid}: turn {turns}, {output_tokens:,} output tokens, "
+            f"{elapsed_s:.0f} s"
+        )
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+
+def _mount_key(endpoint: Endpoint) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", endpoint.name).strip("-")
