@@ -1,0 +1,206 @@
+"""A small, independent Anthropic-wire server for tests: scripted replies at scripted times.
+
+Written on the standard library's ``http.server``, sharing no code with the package's own
+simulator, so it shows that the plugin measures any server that speaks the wire. Each request
+takes the next :class:`Reply`; the server records what it received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted response.
+
+    ``events`` are (seconds after the request arrived, event dict) pairs; an HTTP error is
+    given by ``status`` and ``error_type`` instead.
+    """
+
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    status: int = 200
+    error_type: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def message_start(input_tokens: int = 10) -> dict[str, Any]:
+    return {
+        "type": "message_start",
+        "message": {
+            "id": "msg_scripted",
+            "type": "message",
+            "role": "assistant",
+            "model": "scripted",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+        },
+    }
+
+
+def text_reply(
+    *, first_event: float, first_token: float, step: float, pieces: list[str]
+) -> list[tuple[float, dict[str, Any]]]:
+    """message_start, one text block streamed in pieces, end_turn."""
+    events: list[tuple[float, dict[str, Any]]] = [(first_event, message_start())]
+    events.append(
+        (
+            first_token,
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+    )
+    t = first_token
+    for piece in pieces:
+        events.append(
+            (
+                t,
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
+            )
+        )
+        t += step
+    end = t - step
+    events += [
+        (end, {"type": "content_block_stop", "index": 0}),
+        (
+            end,
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(pieces)},
+            },
+        ),
+        (end, {"type": "message_stop"}),
+    ]
+    return events
+
+
+def tool_reply(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[float, dict[str, Any]]]:
+    """message_start, one tool_use block per call, stop_reason tool_use; no delays."""
+    events: list[tuple[float, dict[str, Any]]] = [(0.0, message_start())]
+    for i, (name, tool_input) in enumerate(calls):
+        events += [
+            (
+                0.0,
+                {
+                    "type": "content_block_start",
+                    "index": i,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": f"toolu_{i}",
+                        "name": name,
+                        "input": {},
+                    },
+                },
+            ),
+            (
+                0.0,
+                {
+                    "type": "content_block_delta",
+                    "index": i,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(tool_input)},
+                },
+            ),
+            (0.0, {"type": "content_block_stop", "index": i}),
+        ]
+    events += [
+        (
+            0.0,
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 20},
+            },
+        ),
+        (0.0, {"type": "message_stop"}),
+    ]
+    return events
+
+
+class ScriptedServer:
+    """Serves the scripted replies in order, then a plain end_turn text forever."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+        self.url = ""
+
+    def next_reply(self) -> Reply:
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+        return Reply(text_reply(first_event=0, first_token=0, step=0, pieces=["Done."]))
+
+    @contextmanager
+    def running(self) -> Iterator[ScriptedServer]:
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                arrival = time.perf_counter()
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with script.lock:
+                    script.requests.append(body)
+                    script.headers.append({k.lower(): v for k, v in self.headers.items()})
+                reply = script.next_reply()
+                if reply.status != 200:
+                    payload = json.dumps(
+                        {
+                            "type": "error",
+                            "error": {"type": reply.error_type, "message": "scripted"},
+                        }
+                    ).encode()
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("request-id", f"req_scripted_{len(script.requests)}")
+                self.end_headers()
+                self.wfile.flush()
+                for at, event in reply.events:
+                    delay = arrival + at - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    data = json.dumps(event)
+                    self.wfile.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
+                    self.wfile.flush()
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,142 @@
+"""The ``agentspeed`` command and endpoint specs."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from pytest_agentspeed import ConfigError
+from pytest_agentspeed.endpoints import (
+    api_key,
+    parse_endpoint,
+    redact,
+    strip_url_secrets,
+    unique_names,
+)
+from pytest_agentspeed.tasks import load_task
+
+
+@pytest.fixture
+def standalone(example_suite: Path) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest_agentspeed",
+            "sim",
+            "--profile",
+            "ultraspeed",
+            "--port",
+            "0",
+            "--tasks",
+            str(example_suite),
+            "--time-scale",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match, line
+    try:
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        proc.stdout.close()
+        # uvicorn re-raises the signal after its graceful shutdown.
+        assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
+
+
+def test_standalone_sim_plays_the_task_for_any_client(standalone: str, example_suite: Path) -> None:
+    task = load_task(example_suite / "add-json-output-flag" / "agenttask.toml")
+    with (
+        anthropic.Anthropic(api_key="anything", base_url=standalone, max_retries=0) as client,
+        client.messages.stream(
+            model="whatever",
+            max_tokens=1024,
+            messages=[{"role": "user", "content": f"Please help.\n\n{task.instruction}"}],
+        ) as stream,
+    ):
+        message = stream.get_final_message()
+    assert message.stop_reason == "tool_use"
+    tool = [b for b in message.content if b.type == "tool_use"]
+    assert [(b.name, b.input) for b in tool] == [("list_files", {"path": "."})]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sim", "--profile", "warp"], "invalid choice: 'warp'"),
+        (["sim", "--port", "70000"], "expected a port number 0-65535, got '70000'"),
+        (["sim", "--time-scale", "0"], "expected a positive number, got '0'"),
+        (
+            ["sim", "--tasks", "/no/such/dir", "--port", "0"],
+            "--tasks /no/such/dir: no such directory",
+        ),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_message(args: list[str], expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_agentspeed", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_endpoint_specs() -> None:
+    sim = parse_endpoint("sim:ultraspeed?time_scale=0.5&seed=3&jitter=0")
+    assert sim.name == "sim:ultraspeed?time_scale=0.5&seed=3&jitter=0"
+    assert sim.sim is not None
+    assert (sim.sim.profile, sim.sim.time_scale, sim.sim.seed, sim.sim.jitter) == (
+        "ultraspeed",
+        0.5,
+        3,
+        False,
+    )
+    assert parse_endpoint("sim:standard").with_time_scale(0.1).sim.time_scale == 0.1  # type: ignore[union-attr]
+    assert parse_endpoint("sim:standard?time_scale=2").with_time_scale(0.1).sim.time_scale == 2  # type: ignore[union-attr]
+
+    real = parse_endpoint("anthropic:claude-x@http://user:pw@127.0.0.1:9000/base/?k=v")
+    assert (real.name, real.model, real.api) == ("anthropic:claude-x", "claude-x", "anthropic")
+    assert real.public_base_url() == "http://127.0.0.1:9000/base"
+    assert real.key_vars == ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+
+    for bad, message in [
+        ("sim:", "unknown endpoint spec"),
+        ("sim:standard?time_scale=0", "time_scale must be a positive number"),
+        ("sim:standard?seed=x", "seed must be an integer"),
+        ("sim:standard?api=openai", "api='openai' is not supported by this version yet"),
+        ("anthropic:", "unknown endpoint spec"),
+        ("anthropic:m@ftp://x", "base URL must be http(s)"),
+        ("openai:m@http://x", "OpenAI-compatible wire is not supported by this version yet"),
+        ("mystery", "unknown endpoint spec 'mystery'"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_endpoint(bad)
+
+
+def test_names_keys_and_redaction() -> None:
+    names = [e.name for e in unique_names([parse_endpoint("sim:standard")] * 3)]
+    assert names == ["sim:standard", "sim:standard#2", "sim:standard#3"]
+    real = parse_endpoint("anthropic:m@http://127.0.0.1:1")
+    assert api_key(real, {"ANTHROPIC_AUTH_TOKEN": "tok"}) == "tok"
+    assert api_key(real, {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_AUTH_TOKEN": "tok"}) == "k"
+    with pytest.raises(ConfigError, match="set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN"):
+        api_key(real, {})
+    assert api_key(parse_endpoint("sim:standard"), {}) == "sim"
+    assert redact("bad key sk-abc123 here", ["sk-abc123"]) == "bad key *** here"
+    assert strip_url_secrets("https://a:b@host/x/?token=1#f") == "https://host/x"

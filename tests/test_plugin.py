@@ -1,0 +1,398 @@
+"""The plugin in real pytest runs (pytester subprocesses) against real servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_server import Reply, ScriptedServer, text_reply, tool_reply
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+CHECK = (
+    'python -c \\"import pathlib, sys; '
+    "sys.exit(0 if pathlib.Path('greeting.txt').read_text() == 'hello world\\\\n' else 1)\\\""
+)
+
+
+def make_task(root: Path, name: str, *, body: str | None = None) -> Path:
+    """A tiny task: fix the typos in greeting.txt (checked without starting pytest)."""
+    task = root / name
+    (task / "workspace").mkdir(parents=True)
+    (task / "solution").mkdir()
+    (task / "workspace" / "greeting.txt").write_text("helo wrld\n")
+    (task / "solution" / "greeting.txt").write_text("hello world\n")
+    if body is None:
+        body = f"""
+            instruction = "Task {name}: fix the typos in greeting.txt."
+            [check]
+            command = "{CHECK}"
+            timeout_s = 30
+            [limits]
+            max_turns = 12
+            timeout_s = 120
+            max_tokens = 2048
+        """
+    (task / "agenttask.toml").write_text(textwrap.dedent(body))
+    return task
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def assert_turns_consistent(run: dict[str, Any]) -> None:
+    """Each turn's phases sum to its wall time within 1 ms; its marks are in order."""
+    order = [
+        "request_sent",
+        "headers",
+        "first_event",
+        "first_token",
+        "first_output",
+        "last_token",
+        "stream_end",
+        "tools_end",
+    ]
+    for session in run["sessions"]:
+        for turn in session["turns"]:
+            assert abs(sum(turn["phases_s"].values()) - turn["wall_s"]) < 0.001
+            marks = [turn["marks_s"][m] for m in order if turn["marks_s"][m] is not None]
+            assert marks == sorted(marks), (session["id"], turn["index"], turn["marks_s"])
+            assert marks[0] >= 0
+            assert marks[-1] <= turn["wall_s"]
+        assert session["wall_s"] == pytest.approx(sum(t["wall_s"] for t in session["turns"]))
+        for phase, total in session["phases_s"].items():
+            assert total == pytest.approx(sum(t["phases_s"][phase] for t in session["turns"]))
+        assert session["usage"]["output_tokens"] == sum(
+            t["usage"]["output_tokens"] for t in session["turns"]
+        )
+
+
+def test_ab_run_on_the_simulator_interleaves_arms_and_writes_the_run_file(
+    pytester: pytest.Pytester,
+) -> None:
+    make_task(pytester.path, "alpha")
+    make_task(pytester.path, "beta")
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-endpoint=sim:standard",
+        "--agentspeed-endpoint=sim:ultraspeed",
+        "--agentspeed-repeat=2",
+        "--agentspeed-time-scale=0.02",
+        "--agentspeed-json=run.json",
+        "-v",
+    )
+    result.assert_outcomes(passed=8)
+    ran = [line.split("::")[1].split(" ")[0] for line in result.outlines if " PASSED" in line]
+    assert ran == [
+        "alpha[sim:standard-r0]",
+        "alpha[sim:ultraspeed-r0]",
+        "beta[sim:standard-r0]",
+        "beta[sim:ultraspeed-r0]",
+        "alpha[sim:standard-r1]",
+        "alpha[sim:ultraspeed-r1]",
+        "beta[sim:standard-r1]",
+        "beta[sim:ultraspeed-r1]",
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "*agentspeed: 8 sessions on sim:standard, sim:ultraspeed; 2 repeat(s)*x0.02",
+            "*= agentspeed =*",
+            "*sim:standard*sim:ultraspeed*difference",
+            "sessions * 4 * 4",
+            "pass rate * 100% * 100% * +0 pp",
+            "session throughput P50 * tok/s * tok/s *%",
+            "run file: run.json",
+        ]
+    )
+    run = read_run(pytester.path / "run.json")
+    assert run["schema"] == "agentspeed.run/1"
+    assert run["config"] == {
+        "window_s": 1800.0,
+        "repeat": 2,
+        "time_scale": 0.02,
+        "agent": "builtin",
+    }
+    assert [e["name"] for e in run["endpoints"]] == ["sim:standard", "sim:ultraspeed"]
+    assert [e["profile"] for e in run["endpoints"]] == ["standard", "ultraspeed"]
+    assert [s["id"] for s in run["sessions"]] == ran
+    assert {s["slot"] for s in run["sessions"]} == {"alpha/r0", "alpha/r1", "beta/r0", "beta/r1"}
+    assert all(s["outcome"] == "passed" for s in run["sessions"])
+    for session in run["sessions"]:
+        tools = [c["name"] for t in session["turns"] for c in t["tool_calls"]]
+        assert tools[0] == "list_files"
+        assert "run_command" in tools
+        assert session["turns"][-1]["stop_reason"] == "end_turn"
+        assert session["turns"][1]["usage"]["cache_read_tokens"] > 0
+    assert_turns_consistent(run)
+    assert set(run["summary"]) == {"sim:standard", "sim:ultraspeed"}
+    assert run["summary"]["sim:standard"]["sessions"] == 4
+
+
+def test_example_suite_passes_with_the_oracle_and_fails_with_nop(
+    pytester: pytest.Pytester, example_suite: Path
+) -> None:
+    oracle = pytester.runpytest_subprocess(
+        str(example_suite), "--agentspeed-agent=oracle", "-p", "no:cacheprovider"
+    )
+    oracle.assert_outcomes(passed=6)
+    oracle.stdout.fnmatch_lines(["*agentspeed: 6 sessions with the oracle agent (no model)*"])
+    nop = pytester.runpytest_subprocess(
+        str(example_suite), "--agentspeed-agent=nop", "-p", "no:cacheprovider"
+    )
+    nop.assert_outcomes(failed=6)
+    nop.stdout.fnmatch_lines(["*check failed (exit code *)*"])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            'instruction = "x"\n[check\ncommand = "true"\n',
+            "*broken/agenttask.toml: not valid TOML: Expected*",
+        ),
+        (
+            'instructoin = "x"\n[check]\ncommand = "true"\n',
+            "*agenttask.toml: key 'instructoin': unknown key*",
+        ),
+        (
+            'instruction = "x"\n[check]\ncommand = "true"\ntimeout_s = "10"\n',
+            "*agenttask.toml: key 'check.timeout_s': expected a positive number, got a string",
+        ),
+        ('instruction = "x"\n', "*agenttask.toml: key 'check': missing (required)"),
+        ('[check]\ncommand = "true"\n', "*agenttask.toml: key 'instruction': missing*"),
+        (
+            'instruction = "x"\n[check]\ncommand = "true"\n[limits]\nmax_turns = 1.5\n',
+            "*key 'limits.max_turns': expected a positive integer, got a float",
+        ),
+    ],
+    ids=[
+        "bad toml",
+        "unknown key",
+        "wrong type",
+        "missing check",
+        "missing instruction",
+        "float turns",
+    ],
+)
+def test_malformed_task_is_a_collection_error_naming_file_and_key(
+    pytester: pytest.Pytester, body: str, expected: str
+) -> None:
+    make_task(pytester.path, "broken", body=body)
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ERROR collecting broken/agenttask.toml*", expected])
+    assert "Traceback" not in result.stdout.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--agentspeed-endpoint=bogus"],
+            "*unknown endpoint spec 'bogus'; accepted forms: sim:PROFILE*",
+        ),
+        (
+            ["--agentspeed-endpoint=sim:warp"],
+            "*unknown simulator profile 'warp'; accepted: standard, ultraspeed*",
+        ),
+        (["--agentspeed-endpoint=sim:standard?speed=9"], "*unknown option 'speed'*"),
+        (["--agentspeed-repeat=0"], "*--agentspeed-repeat: expected a positive integer, got '0'*"),
+        (["--agentspeed-agent=smart"], "*unknown agent 'smart'; accepted: builtin, oracle, nop*"),
+        (["--agentspeed-time-scale=-1"], "*--agentspeed-time-scale: expected a positive number*"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(
+    pytester: pytest.Pytester, args: list[str], expected: str
+) -> None:
+    make_task(pytester.path, "alpha")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_missing_api_key_is_a_usage_error_only_when_tasks_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    pytester.makepyprojecttoml('[tool.agentspeed]\nendpoint = "anthropic:claude-test"\n')
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    plain = pytester.runpytest_subprocess()
+    plain.assert_outcomes(passed=1)
+
+    make_task(pytester.path, "alpha")
+    with_task = pytester.runpytest_subprocess()
+    assert with_task.ret == pytest.ExitCode.USAGE_ERROR
+    with_task.stderr.fnmatch_lines(
+        [
+            "ERROR: endpoint 'anthropic:claude-test' needs an API key: set ANTHROPIC_API_KEY "
+            "or ANTHROPIC_AUTH_TOKEN"
+        ]
+    )
+    assert "Traceback" not in with_task.stderr.str() + with_task.stdout.str()
+
+
+def test_a_run_without_tasks_is_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(
+        '[tool.agentspeed]\nendpoint = ["sim:standard", "sim:ultraspeed"]\njson = "run.json"\n'
+    )
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    before = sorted(p.name for p in pytester.path.iterdir())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "agentspeed" not in result.stdout.str().replace("agentspeed-", "")
+    # pytester's own basetemp aside, the run left nothing behind: no run file, no spool.
+    pytester_files = ("runpytest", "stdout", "stderr")
+    after = [p.name for p in pytester.path.iterdir() if not p.name.startswith(pytester_files)]
+    assert sorted(after) == before
+
+
+def test_unknown_pyproject_key_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[tool.agentspeed]\nrepeats = 3\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*?tool.agentspeed? unknown key 'repeats'; accepted: endpoint*"])
+
+
+def test_python_tasks_use_the_fixture_on_every_endpoint(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_py_task=f"""
+        from pytest_agentspeed import Task
+
+        def test_greeting(agentspeed):
+            task = Task(
+                id="greeting",
+                instruction="Python task: fix the typos in greeting.txt.",
+                workspace={{"greeting.txt": "helo wrld\\n"}},
+                solution={{"greeting.txt": "hello world\\n"}},
+                check="{CHECK}",
+            )
+            session = agentspeed.run(task)
+            assert session.passed, session.outcome
+            assert session.endpoint == agentspeed.endpoint
+            assert len(session.turns) >= 4
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-endpoint=sim:standard",
+        "--agentspeed-endpoint=sim:ultraspeed",
+        "--agentspeed-time-scale=0.02",
+        "--agentspeed-json=run.json",
+        "-v",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_greeting?sim:standard-r0? PASSED*", "*test_greeting?sim:ultraspeed-r0? PASSED*"]
+    )
+    run = read_run(pytester.path / "run.json")
+    assert [s["task"] for s in run["sessions"]] == ["greeting", "greeting"]
+    assert_turns_consistent(run)
+
+
+def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any server speaking the wire: scripted delays come back as phases within 3 ms."""
+    secret = "sk-ant-test-0123456789abcdef-SECRET"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    make_task(pytester.path, "alpha")
+    pieces = ["Hel", "lo", " there", ",", " all", " done", "."]
+    script = ScriptedServer(
+        [
+            # Turn 0: first attempt overloaded (retried by the SDK after 50 ms), then a stream.
+            Reply(status=529, error_type="overloaded_error", headers={"retry-after-ms": "50"}),
+            Reply(text_reply(first_event=0.020, first_token=0.150, step=0.010, pieces=pieces)),
+        ]
+    )
+    with script.running():
+        result = pytester.runpytest_subprocess(
+            f"--agentspeed-endpoint=anthropic:claude-test@{script.url}",
+            "--agentspeed-json=run.json",
+            "--agentspeed-allow-task-failures",
+        )
+    result.assert_outcomes(passed=1)
+    assert script.headers[0]["authorization"] == f"Bearer {secret}"
+    run = read_run(pytester.path / "run.json")
+    assert run["endpoints"] == [
+        {
+            "name": "anthropic:claude-test",
+            "api": "anthropic",
+            "model": "claude-test",
+            "base_url": script.url,
+            "profile": None,
+            "options": {},
+        }
+    ]
+    (session,) = run["sessions"]
+    assert session["outcome"] == "failed"  # the scripted model fixed nothing
+    (turn,) = session["turns"]
+    phases = turn["phases_s"]
+    assert phases["ttft"] == pytest.approx(0.150, abs=0.003)
+    assert phases["generation"] == pytest.approx(0.060, abs=0.003)
+    assert phases["reasoning"] == 0
+    assert phases["retry_wait"] == pytest.approx(0.050, abs=0.015)
+    assert [a["status"] for a in turn["attempts"]] == [529, 200]
+    assert turn["attempts"][0]["error"] == "http_529"
+    assert turn["usage"]["output_tokens"] == len(pieces)
+    marks = turn["marks_s"]
+    assert marks["first_token"] - marks["first_event"] == pytest.approx(0.130, abs=0.003)
+    assert marks["last_token"] - marks["first_token"] == pytest.approx(0.060, abs=0.003)
+    assert_turns_consistent(run)
+    for text in (
+        result.stdout.str(),
+        result.stderr.str(),
+        (pytester.path / "run.json").read_text(),
+    ):
+        assert secret not in text
+
+
+def test_model_cannot_reach_outside_the_workspace(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    secret_file = outside / "secret.txt"
+    secret_file.write_text("do not read\n")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-key-for-env-test-XYZ")
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-for-env-test-XYZ")
+    monkeypatch.setenv("MY_SECRET_VALUE", "secret-for-env-test-XYZ")
+    task = make_task(pytester.path, "alpha")
+    (task / "workspace" / "escape").symlink_to(outside, target_is_directory=True)
+    calls = [
+        ("read_file", {"path": "../alpha/agenttask.toml"}),
+        ("read_file", {"path": str(secret_file)}),
+        ("read_file", {"path": "/etc/passwd"}),
+        ("read_file", {"path": "escape/secret.txt"}),
+        ("write_file", {"path": "escape/secret.txt", "content": "owned\n"}),
+        ("write_file", {"path": "../planted.txt", "content": "owned\n"}),
+        ("edit_file", {"path": "escape/secret.txt", "old_text": "do", "new_text": "did"}),
+        ("run_command", {"command": "env"}),
+    ]
+    script = ScriptedServer([Reply(tool_reply(calls))])
+    with script.running():
+        result = pytester.runpytest_subprocess(
+            f"--agentspeed-endpoint=anthropic:claude-test@{script.url}",
+            "--agentspeed-allow-task-failures",
+        )
+    result.assert_outcomes(passed=1)
+    results = [
+        b for b in script.requests[1]["messages"][-1]["content"] if b["type"] == "tool_result"
+    ]
+    assert [r["is_error"] for r in results] == [True] * 7 + [False]
+    env_output = results[-1]["content"]
+    assert env_output.startswith("exit code: 0")
+    for value in ("sk-ant-key-for-env-test-XYZ", "tok-for-env-test-XYZ", "secret-for-env-test-XYZ"):
+        assert value not in env_output
+    assert "do not read" not in json.dumps(script.requests[1])
+    assert secret_file.read_text() == "do not read\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+    # Workspaces are made under the temporary directory; "../" would land right there.
+    assert not (Path(tempfile.gettempdir()) / "planted.txt").exists()

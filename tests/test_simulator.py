@@ -1,0 +1,252 @@
+"""The simulated endpoint over real HTTP, parsed by the official anthropic SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+
+from pytest_agentspeed.agents import BuiltinAgent
+from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+from pytest_agentspeed.runner import run_session
+from pytest_agentspeed.simulator.server import MountConfig
+from pytest_agentspeed.tasks import load_task
+
+TASK = "fix-pagination-off-by-one"
+
+
+@pytest.fixture
+def sim(start_sim: StartSim, example_suite: Path) -> Any:
+    # Fast and deterministic: delays x0.01, medians instead of random draws.
+    return start_sim(
+        MountConfig(key="fast", profile="ultraspeed", time_scale=0.01, jitter=False),
+        task_dirs=(example_suite,),
+    )
+
+
+@pytest.fixture
+def instruction(example_suite: Path) -> str:
+    return load_task(example_suite / TASK / "agenttask.toml").instruction
+
+
+@pytest.fixture
+def sdk() -> Iterator[Callable[[str], anthropic.Anthropic]]:
+    """Official SDK clients on a base URL; closed after the test."""
+    clients: list[anthropic.Anthropic] = []
+
+    def make(base_url: str) -> anthropic.Anthropic:
+        clients.append(anthropic.Anthropic(api_key="sk-test", base_url=base_url, max_retries=0))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+SDK = Callable[[str], anthropic.Anthropic]
+StartSim = Callable[..., Any]
+
+
+def conversation(instruction: str, assistant_turns: int) -> list[dict[str, Any]]:
+    """A conversation after ``assistant_turns`` replies (the simulator only counts them)."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": instruction}]
+    for i in range(assistant_turns):
+        messages.append({"role": "assistant", "content": f"step {i}"})
+        messages.append({"role": "user", "content": "go on"})
+    return messages
+
+
+SHAPES: dict[str, dict[str, Any]] = {
+    # name: request fields; the expected block types and stop reason are checked below
+    "unknown task: text only": {"messages": [{"role": "user", "content": "hello"}]},
+    "tool_use": {"turn": 0},
+    "parallel tool_use": {"turn": 1},
+    "thinking + text + tool_use": {
+        "turn": 2,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    },
+    "omitted thinking": {
+        "turn": 2,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+    },
+    "cut off by max_tokens": {"turn": 2, "max_tokens": 7},
+    "final summary": {"turn": 9},
+}
+
+EXPECTED = {
+    "unknown task: text only": (["text"], "end_turn"),
+    "tool_use": (["text", "tool_use"], "tool_use"),
+    "parallel tool_use": (["text", "tool_use", "tool_use"], "tool_use"),
+    "thinking + text + tool_use": (["thinking", "text", "tool_use"], "tool_use"),
+    "omitted thinking": (["thinking", "text", "tool_use"], "tool_use"),
+    "cut off by max_tokens": (["text"], "max_tokens"),
+    "final summary": (["text"], "end_turn"),
+}
+
+
+def request(shape: str, instruction: str) -> dict[str, Any]:
+    fields = dict(SHAPES[shape])
+    turn = fields.pop("turn", None)
+    if turn is not None:
+        fields["messages"] = conversation(instruction, turn)
+    fields.setdefault("max_tokens", 4096)
+    return {"model": "sim-test", **fields}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_sdk_stream_helper_parses_every_shape(
+    sim: Any, sdk: SDK, instruction: str, shape: str
+) -> None:
+    client = sdk(sim.base_url("fast"))
+    with client.messages.stream(**request(shape, instruction)) as stream:
+        events = [e.type for e in stream]
+        message = stream.get_final_message()
+    blocks, stop = EXPECTED[shape]
+    assert [b.type for b in message.content] == blocks
+    assert message.stop_reason == stop
+    assert events[0] == "message_start"
+    assert events[-1] == "message_stop"
+    assert message.usage.output_tokens > 0
+    assert stream.request_id is not None
+    assert stream.request_id.startswith("req_sim_")
+    for block in message.content:
+        if block.type == "tool_use":
+            assert isinstance(block.input, dict)
+            assert block.name in {"list_files", "read_file", "edit_file", "write_file"}
+        if block.type == "thinking":
+            assert block.signature
+            omitted = SHAPES[shape].get("thinking", {}).get("display") == "omitted"
+            assert (block.thinking == "") is omitted
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_raw_stream_and_non_stream_agree_with_the_helper(
+    sim: Any, sdk: SDK, instruction: str, shape: str
+) -> None:
+    client = sdk(sim.base_url("fast"))
+    body = request(shape, instruction)
+    with client.messages.create(**body, stream=True) as raw:
+        kinds = [event.type for event in raw]
+    assert kinds[0] == "message_start"
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    assert kinds.count("content_block_start") == kinds.count("content_block_stop")
+    assert kinds.count("content_block_start") == len(EXPECTED[shape][0])
+
+    whole = client.messages.create(**body)
+    with client.messages.stream(**body) as stream:
+        streamed = stream.get_final_message()
+    # Same conversation, same seed: the same reply whether streamed or not.
+    assert [b.to_dict() for b in whole.content] == [b.to_dict() for b in streamed.content]
+    assert whole.stop_reason == streamed.stop_reason
+    assert whole.usage.output_tokens == streamed.usage.output_tokens
+
+
+def test_sdk_raises_typed_errors_for_bad_requests(sim: Any, sdk: SDK) -> None:
+    client = sdk(sim.base_url("fast"))
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model="m", max_tokens=0, messages=[{"role": "user", "content": "x"}])
+    assert bad.value.status_code == 400
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "max_tokens" in bad.value.message
+
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        sdk(sim.base_url("no-such-endpoint")).messages.create(
+            model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+    with (
+        pytest.raises(anthropic.BadRequestError),
+        client.messages.stream(model="m", max_tokens=10, messages=[]) as stream,
+    ):
+        stream.get_final_message()
+
+
+def test_non_json_body_is_an_invalid_request(sim: Any) -> None:
+    response = httpx2.post(f"{sim.base_url('fast')}/v1/messages", content=b"{not json")
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_prompt_cache_reads_the_previous_turn(sim: Any, sdk: SDK, instruction: str) -> None:
+    client = sdk(sim.base_url("fast"))
+    system = [
+        {"type": "text", "text": "You are an agent. " * 300, "cache_control": {"type": "ephemeral"}}
+    ]
+    first = [{"role": "user", "content": [{"type": "text", "text": instruction}]}]
+    u1 = client.messages.create(model="m", max_tokens=50, system=system, messages=first).usage
+    assert u1.cache_read_input_tokens == 0
+    assert u1.cache_creation_input_tokens > 1024
+    assert u1.input_tokens > 0  # the unmarked message after the system breakpoint
+
+    marked = [
+        {"role": "user", "content": [{"type": "text", "text": instruction}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Let me look."}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "ok", "cache_control": {"type": "ephemeral"}}],
+        },
+    ]
+    u2 = client.messages.create(model="m", max_tokens=50, system=system, messages=marked).usage
+    assert u2.cache_read_input_tokens == u1.cache_creation_input_tokens
+    u3 = client.messages.create(model="m", max_tokens=50, system=system, messages=marked).usage
+    total2 = u2.input_tokens + u2.cache_read_input_tokens + u2.cache_creation_input_tokens
+    assert u3.cache_read_input_tokens == total2
+    assert u3.cache_creation_input_tokens == 0
+    assert u3.input_tokens == 0
+
+
+def test_schedule_log_records_each_response(sim: Any, sdk: SDK, instruction: str) -> None:
+    client = sdk(sim.base_url("fast"))
+    with client.messages.stream(**request("tool_use", instruction)) as stream:
+        stream.get_final_message()
+        request_id = stream.request_id
+    entries = {e["request_id"]: e for e in sim.schedule()}
+    entry = entries[request_id]
+    assert entry["profile"] == "ultraspeed"
+    assert entry["turn"] == 0
+    assert entry["planned"]["headers_s"] <= entry["planned"]["first_token_s"]
+    assert entry["planned"]["first_token_s"] <= entry["planned"]["end_s"]
+    assert set(entry["actual"]) == {"headers_s", "first_token_s", "end_s"}
+
+
+def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
+    start_sim: StartSim, example_suite: Path
+) -> None:
+    """Jitter off: what the client measured is what the server planned, within 3 ms."""
+    sim = start_sim(
+        MountConfig(key="exact", profile="standard", time_scale=0.25, jitter=False),
+        task_dirs=(example_suite,),
+    )
+    client = AnthropicClient(model="sim", base_url=sim.base_url("exact"), api_key="sk-test")
+    task = load_task(example_suite / TASK / "agenttask.toml")
+    try:
+        result = run_session(task, BuiltinAgent(), client, endpoint="exact", repeat=0)
+    finally:
+        client.close()
+    assert result.record.outcome == "passed"
+    schedule = {e["request_id"]: e for e in sim.schedule()}
+    assert len(result.record.turns) >= 5
+    for turn in result.record.turns:
+        planned = schedule[turn.attempts[-1].request_id]["planned"]
+        marks = turn.marks_s
+        assert marks["first_token"] is not None
+        assert marks["stream_end"] is not None
+        stream_s = marks["stream_end"] - marks["first_token"]
+        assert turn.phases_s["ttft"] == pytest.approx(planned["first_token_s"], abs=0.003)
+        assert stream_s == pytest.approx(planned["end_s"] - planned["first_token_s"], abs=0.003)
+
+
+def test_standalone_server_config_round_trips() -> None:
+    from pytest_agentspeed.simulator.server import ServerConfig
+
+    config = ServerConfig(
+        mounts=(MountConfig(key="a", profile="standard", time_scale=0.5, seed=7, jitter=False),),
+        task_dirs=("x",),
+    )
+    assert ServerConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
