@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
@@ -173,11 +174,18 @@ class BuiltinAgent:
         return AgentRun(turns=tuple(turns), stopped="max_turns")
 
 
-class OracleAgent:
-    """Lays the task's solution over the workspace; validates tasks without a model."""
+class FixedAgent:
+    """An agent that needs no model: it acts on the workspace once, without turns.
 
-    name = "oracle"
+    :param name: what ``--agentspeed-agent`` calls it.
+    :param act: does the work; returns why it could not (a message), or ``None``.
+    """
+
     needs_endpoint = False
+
+    def __init__(self, name: str, act: Callable[[Task, Path], str | None]) -> None:
+        self.name = name
+        self._act = act
 
     def run(
         self,
@@ -188,35 +196,26 @@ class OracleAgent:
         session_id: str,
         progress: Progress | None = None,
     ) -> AgentRun:
-        if not task.apply_solution(toolbox.root):
-            return AgentRun(
-                turns=(), stopped="no_solution", error=f"task {task.id!r} has no solution/"
-            )
+        error = self._act(task, toolbox.root)
+        if error is not None:
+            return AgentRun(turns=(), stopped="no_solution", error=error)
         return AgentRun(turns=(), stopped="end_turn")
 
 
-class NopAgent:
-    """Does nothing; every task must fail with it."""
+def _lay_solution(task: Task, workspace: Path) -> str | None:
+    """The oracle: every task must pass with its solution laid over the workspace."""
+    return None if task.apply_solution(workspace) else f"task {task.id!r} has no solution/"
 
-    name = "nop"
-    needs_endpoint = False
 
-    def run(
-        self,
-        task: Task,
-        toolbox: ToolBox,
-        client: ModelClient | None,
-        *,
-        session_id: str,
-        progress: Progress | None = None,
-    ) -> AgentRun:
-        return AgentRun(turns=(), stopped="end_turn")
+def _do_nothing(task: Task, workspace: Path) -> None:
+    """nop: every task must fail when nothing is done."""
+    return None
 
 
 AGENTS: dict[str, Callable[[], Agent]] = {
     "builtin": BuiltinAgent,
-    "oracle": OracleAgent,
-    "nop": NopAgent,
+    "oracle": lambda: FixedAgent("oracle", _lay_solution),
+    "nop": lambda: FixedAgent("nop", _do_nothing),
 }
 
 _EPHEMERAL = {"type": "ephemeral"}

@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_agentspeed.records import SessionRecord
-from pytest_agentspeed.tasks import Task
-
 if TYPE_CHECKING:
     from pytest_agentspeed.collect import Slot
+    from pytest_agentspeed.records import SessionRecord
     from pytest_agentspeed.session import AgentSpeedSession
+    from pytest_agentspeed.tasks import Task
 
 
 class AgentSpeed:

@@ -4,22 +4,24 @@ It is created for every run but stays inert until an agent task is collected: no
 output, no files (task checks often run pytest themselves, and those runs must not notice the
 plugin). Once tasks are collected it reorders items by slot, starts the simulated endpoint on
 first use, runs sessions, and at the end prints the table and writes the run file.
+
+What only a run with tasks needs (agents, runner, metrics, outputs, the HTTP stack) is
+imported where it is first used, not here: every pytest run in the environment imports this
+module, including the ones a check starts in every session, and those are measured.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_agentspeed import __version__
-from pytest_agentspeed.agents import AGENTS, Agent
-from pytest_agentspeed.clients import ModelClient
 from pytest_agentspeed.collect import (
     SLOT_KEY,
     SessionFailed,
@@ -32,13 +34,15 @@ from pytest_agentspeed.collect import (
 )
 from pytest_agentspeed.endpoints import Endpoint, api_key, redact
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.metrics import summarize_run
 from pytest_agentspeed.options import Settings
-from pytest_agentspeed.records import EndpointRecord, RunRecord, SessionRecord
-from pytest_agentspeed.runfile import environment, write_run_file
-from pytest_agentspeed.runner import SessionResult, run_session
 from pytest_agentspeed.tasks import TASK_FILE, Task
-from pytest_agentspeed.terminal import summary_table
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.agents import Agent
+    from pytest_agentspeed.clients import ModelClient
+    from pytest_agentspeed.records import RunRecord, SessionRecord
+    from pytest_agentspeed.runner import SessionResult
+    from pytest_agentspeed.simulator.process import SimulatorProcess
 
 #: A session running longer than this between progress lines gets another one.
 HEARTBEAT_S = 10.0
@@ -51,16 +55,22 @@ class AgentSpeedSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.agent: Agent = AGENTS[settings.agent]()
         self.sessions: list[SessionRecord] = []
         self.endpoints = {e.name: e for e in settings.endpoints}
         self._task_dirs: list[Path] = []
         self._clients: dict[str, ModelClient] = {}
         self._secrets: list[str] = []
-        self._sim: Any = None  # SimulatorProcess, imported only when a sim endpoint is used
+        self._sim: SimulatorProcess | None = None
         self._registered_tasks: set[str] = set()
         self._ignore_cache: dict[Path, bool] = {}
         self._run: RunRecord | None = None
+
+    @functools.cached_property
+    def agent(self) -> Agent:
+        """The agent sessions run with."""
+        from pytest_agentspeed.agents import AGENTS
+
+        return AGENTS[self.settings.agent]()
 
     # -- collection -------------------------------------------------------------------------
 
@@ -124,6 +134,8 @@ class AgentSpeedSession:
 
     def run_task(self, task: Task, slot: Slot, nodeid: str) -> SessionResult:
         """Run one session and keep its record."""
+        from pytest_agentspeed.runner import SessionResult, run_session
+
         client = None
         if self.agent.needs_endpoint:
             endpoint = self.endpoints[slot.endpoint]
@@ -199,7 +211,7 @@ class AgentSpeedSession:
         self._clients[endpoint.name] = client
         return client
 
-    def _simulator(self) -> Any:
+    def _simulator(self) -> SimulatorProcess:
         if self._sim is None:
             from pytest_agentspeed.simulator.process import SimulatorProcess
             from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
@@ -240,6 +252,11 @@ class AgentSpeedSession:
 
     def run_record(self) -> RunRecord:
         """Everything measured so far, as the run file holds it."""
+        from pytest_agentspeed import __version__
+        from pytest_agentspeed.metrics import summarize_run
+        from pytest_agentspeed.records import EndpointRecord, RunRecord
+        from pytest_agentspeed.runfile import environment
+
         arms = self._arms()
         concurrency = 1
         s = self.settings
@@ -287,6 +304,8 @@ class AgentSpeedSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.sessions:
             return
+        from pytest_agentspeed.runfile import write_run_file
+
         self._run = self.run_record()
         if self.settings.json_path is not None:
             write_run_file(self.settings.json_path, self._run)
@@ -295,6 +314,8 @@ class AgentSpeedSession:
         run = self._run
         if run is None:
             return
+        from pytest_agentspeed.terminal import summary_table
+
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
         if not self.agent.needs_endpoint:
