@@ -396,3 +396,18 @@ def test_model_cannot_reach_outside_the_workspace(
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
     # Workspaces are made under the temporary directory; "../" would land right there.
     assert not (Path(tempfile.gettempdir()) / "planted.txt").exists()
+
+
+def test_long_sessions_show_which_task_and_turn(pytester: pytest.Pytester) -> None:
+    make_task(pytester.path, "alpha")
+    # Every turn counts as "long" here, so each one prints its heartbeat line.
+    pytester.makeconftest("import pytest_agentspeed.session as s\ns.HEARTBEAT_S = 0.0\n")
+    result = pytester.runpytest_subprocess("--agentspeed-time-scale=0.01")
+    result.assert_outcomes(passed=1)
+    item = "alpha/agenttask.toml::alpha[[]sim:standard-r0[]]"
+    result.stdout.fnmatch_lines(
+        [
+            f"agentspeed: {item}: turn 1, * output tokens, 0 s",
+            f"agentspeed: {item}: turn 2, * output tokens, 0 s",
+        ]
+    )

@@ -250,3 +250,40 @@ def test_standalone_server_config_round_trips() -> None:
         task_dirs=("x",),
     )
     assert ServerConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+            "metadata": "s",
+        },
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [1, None]}]},
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": 3},
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+            "system": 7,
+        },
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+            "thinking": "on",
+        },
+        {"model": "m", "max_tokens": 5, "messages": ["x"]},
+        {"model": "m", "max_tokens": True, "messages": [{"role": "user", "content": "x"}]},
+        [],
+    ],
+)
+def test_odd_requests_get_an_answer_not_a_crash(sim: Any, body: Any) -> None:
+    response = httpx2.post(f"{sim.base_url('fast')}/v1/messages", json=body, timeout=10)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    else:
+        assert response.json()["type"] == "message"

@@ -63,10 +63,6 @@ class AnthropicClient:
         self.model = model
         self._log: EventLog | None = None
         self._http = httpx2.Client(
-            # Headers and body go out in separate writes; Nagle would hold the body back.
-            transport=httpx2.HTTPTransport(
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            ),
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
             # Agents spend seconds in tools between calls; the default 5 s keep-alive would
             # make turns silently pay a new connection (wire-spec.md 5.1, lesson 3).
@@ -132,6 +128,8 @@ class AnthropicClient:
             elif name in _HEADERS:
                 # The response hook runs a little later; keep the transport's moment.
                 request.extensions["agentspeed_headers_ns"] = log.clock()
+            elif name == "connection.connect_tcp.complete":
+                _no_delay(info.get("return_value"))
 
         request.extensions["trace"] = trace
 
@@ -143,6 +141,18 @@ class AnthropicClient:
                 detail=response.headers.get("request-id", ""),
                 t_ns=response.request.extensions.get("agentspeed_headers_ns"),
             )
+
+
+def _no_delay(stream: Any) -> None:
+    """Send small writes at once on a new connection.
+
+    Request headers and body go out in separate writes; with Nagle's algorithm the body can
+    wait for the headers' acknowledgement, which would land in the measured time to first
+    token. Set here, on the default transport, so proxies from the environment still apply.
+    """
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _record(log: EventLog, event: Any) -> None:

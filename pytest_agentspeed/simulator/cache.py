@@ -44,7 +44,8 @@ class CacheUse:
 def request_blocks(body: dict[str, Any]) -> list[Block]:
     """The request's blocks in cache order: tools, system, then each message's content."""
     raw: list[tuple[Any, bool]] = []
-    for tool in body.get("tools") or []:
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else []:
         raw.append((tool, isinstance(tool, dict) and "cache_control" in tool))
     system = body.get("system")
     if isinstance(system, str):

@@ -148,7 +148,8 @@ class Simulator:
             return _Reply(400, error_json("invalid_request_error", problem, request_id))
         cfg, profile = mount.config, mount.profile
         messages: list[dict[str, Any]] = body["messages"]
-        metadata = body.get("metadata") or {}
+        metadata = body.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
         first_text = first_user_text(messages)
         session = str(metadata.get("user_id") or _digest(first_text))
         turn_index = sum(1 for m in messages if m.get("role") == "assistant")
@@ -397,6 +398,10 @@ def _invalid(body: Any) -> str | None:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         return "max_tokens: field required (a positive integer)"
+    if not isinstance(body.get("tools", []), list):
+        return "tools: must be a list of tool definitions"
+    if not isinstance(body.get("system", ""), str | list):
+        return "system: must be a string or a list of text blocks"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: field required (a non-empty list)"
