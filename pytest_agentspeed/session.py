@@ -156,7 +156,15 @@ class AgentSpeedSession:
         )
         record = result.record
         if record.error is not None:
-            record = replace(record, error=redact(record.error, self._secrets))
+            # Endpoint error messages carry the server's words; never let a key through.
+            record = replace(
+                record,
+                error=redact(record.error, self._secrets),
+                turns=tuple(
+                    replace(t, error=redact(t.error, self._secrets)) if t.error else t
+                    for t in record.turns
+                ),
+            )
             result = SessionResult(
                 record=record, check_output=result.check_output, workspace=result.workspace
             )

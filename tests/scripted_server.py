@@ -28,6 +28,7 @@ class Reply:
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
     error_type: str = ""
+    error_message: str = "scripted"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -171,7 +172,7 @@ class ScriptedServer:
                     payload = json.dumps(
                         {
                             "type": "error",
-                            "error": {"type": reply.error_type, "message": "scripted"},
+                            "error": {"type": reply.error_type, "message": reply.error_message},
                         }
                     ).encode()
                     self.send_response(reply.status)

@@ -411,3 +411,37 @@ def test_long_sessions_show_which_task_and_turn(pytester: pytest.Pytester) -> No
             f"agentspeed: {item}: turn 2, * output tokens, 0 s",
         ]
     )
+
+
+def test_an_endpoint_error_fails_the_item_and_never_echoes_the_key(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-ant-echoed-by-a-careless-server-0042"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    make_task(pytester.path, "alpha")
+    careless = Reply(
+        status=400, error_type="invalid_request_error", error_message=f"bad key {secret}"
+    )
+    with ScriptedServer([careless]).running() as script:
+        result = pytester.runpytest_subprocess(
+            f"--agentspeed-endpoint=anthropic:claude-test@{script.url}",
+            "--agentspeed-json=run.json",
+        )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*endpoint error: invalid_request_error: HTTP 400: bad key ****"])
+    run = read_run(pytester.path / "run.json")
+    (session,) = run["sessions"]
+    assert session["outcome"] == "error"
+    assert session["check_exit_code"] is None
+    assert session["turns"][0]["error"] == "invalid_request_error: HTTP 400: bad key ***"
+    assert (
+        session["summary"]
+        if False
+        else run["summary"]["anthropic:claude-test"]["error_rate"] == 1.0
+    )
+    for text in (
+        result.stdout.str(),
+        result.stderr.str(),
+        (pytester.path / "run.json").read_text(),
+    ):
+        assert secret not in text
