@@ -445,3 +445,26 @@ def test_an_endpoint_error_fails_the_item_and_never_echoes_the_key(
         (pytester.path / "run.json").read_text(),
     ):
         assert secret not in text
+
+
+def test_ultraspeed_beats_standard_on_throughput_and_ttft(
+    pytester: pytest.Pytester, example_suite: Path
+) -> None:
+    """The example suite's A/B, on one task with the medians of every draw (no jitter)."""
+    task = example_suite / "fix-pagination-off-by-one"
+    result = pytester.runpytest_subprocess(
+        str(task),
+        "--agentspeed-endpoint=sim:standard?jitter=0",
+        "--agentspeed-endpoint=sim:ultraspeed?jitter=0",
+        "--agentspeed-time-scale=0.05",
+        "--agentspeed-repeat=1",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=2)
+    summary = read_run(pytester.path / "run.json")["summary"]
+    standard, ultra = summary["sim:standard?jitter=0"], summary["sim:ultraspeed?jitter=0"]
+    assert ultra["throughput_tok_s"]["p50"] > standard["throughput_tok_s"]["p50"]
+    assert ultra["ttft_s"]["p50"] < standard["ttft_s"]["p50"]
+    assert ultra["decode_tok_s"]["p50"] > 3 * standard["decode_tok_s"]["p50"]
