@@ -468,3 +468,39 @@ def test_ultraspeed_beats_standard_on_throughput_and_ttft(
     assert ultra["throughput_tok_s"]["p50"] > standard["throughput_tok_s"]["p50"]
     assert ultra["ttft_s"]["p50"] < standard["ttft_s"]["p50"]
     assert ultra["decode_tok_s"]["p50"] > 3 * standard["decode_tok_s"]["p50"]
+
+
+def test_trajectory_toml_scripts_the_simulated_model(pytester: pytest.Pytester) -> None:
+    task = make_task(pytester.path, "scripted")
+    (task / "solution" / "greeting.txt").unlink()  # the script alone must solve it
+    (task / "trajectory.toml").write_text(
+        textwrap.dedent(
+            """
+            [[turn]]
+            text = "Writing the greeting."
+            [[turn.tool]]
+            name = "write_file"
+            input = { path = "greeting.txt", content = "hello world\\n" }
+
+            [[turn]]
+            reasoning = "Check it."
+            [[turn.tool]]
+            name = "read_file"
+            input = { path = "greeting.txt" }
+
+            [[turn]]
+            text = "Done: greeting.txt now says hello world."
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-time-scale=0.01", "--agentspeed-json=run.json"
+    )
+    result.assert_outcomes(passed=1)
+    (session,) = read_run(pytester.path / "run.json")["sessions"]
+    assert [[c["name"] for c in t["tool_calls"]] for t in session["turns"]] == [
+        ["write_file"],
+        ["read_file"],
+        [],
+    ]
+    assert session["turns"][-1]["stop_reason"] == "end_turn"
