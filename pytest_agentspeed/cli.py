@@ -2,21 +2,34 @@
 
 Subcommands:
 
+* ``agentspeed compare BASE.json CAND.json``: the gate between two run files;
+* ``agentspeed show RUN.json``: a run file's summary table and stored verdicts;
+* ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one;
 * ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest.
 
-Exit codes: 0 success, 2 usage error (one line on stderr, never a traceback).
+Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
+policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
+endpoint, bad arguments): one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
+from pytest_agentspeed.errors import AgentSpeedError
+from pytest_agentspeed.options import add_gate_options, gate_settings
 from pytest_agentspeed.simulator.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.compare import GateSettings
+    from pytest_agentspeed.records import RunRecord
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,8 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    code: int = args.run(args)
+    try:
+        code: int = args.handler(args)
+    except AgentSpeedError as exc:
+        print(f"agentspeed {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
     return code
+
+
+#: What a command ended by a closed pipe returns (128 + SIGPIPE, as shells report it).
+BROKEN_PIPE_EXIT = 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +61,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    compare = commands.add_parser(
+        "compare",
+        help="gate a candidate run file against a baseline run file",
+        description="Compare an arm of CAND.json with an arm of BASE.json and print the verdict. "
+        "Exit 1 on FAIL (and on INCONCLUSIVE with --inconclusive fail), 2 on bad input.",
+    )
+    compare.add_argument("baseline", type=Path, metavar="BASE.json")
+    compare.add_argument("candidate", type=Path, metavar="CAND.json")
+    compare.add_argument(
+        "--baseline-endpoint", metavar="NAME", help="arm of BASE.json (default: its first)"
+    )
+    compare.add_argument(
+        "--candidate-endpoint",
+        metavar="NAME",
+        help="arm of CAND.json (default: its first, or its second when both files are the same)",
+    )
+    add_gate_options(compare.add_argument, prefix="--", dest_prefix="")
+    compare.set_defaults(handler=_compare)
+
+    show = commands.add_parser("show", help="print a run file's summary table and verdicts")
+    show.add_argument("run", type=Path, metavar="RUN.json")
+    show.set_defaults(handler=_show)
+
+    merge = commands.add_parser(
+        "merge",
+        help="merge run files from CI shards into one",
+        description="Merge the sessions of run files made by shards of one job (same endpoints, "
+        "agent, time scale, window and concurrency) into one run file, recomputing the summary "
+        "and the in-run comparisons.",
+    )
+    merge.add_argument("runs", type=Path, nargs="+", metavar="RUN.json")
+    merge.add_argument("-o", "--output", type=Path, required=True, metavar="ALL.json")
+    add_gate_options(merge.add_argument, prefix="--", dest_prefix="")
+    merge.set_defaults(handler=_merge)
 
     sim = commands.add_parser(
         "sim",
@@ -61,8 +121,129 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, default=1, help="seed of every random draw")
     sim.add_argument("--no-jitter", action="store_true", help="use medians instead of random draws")
-    sim.set_defaults(run=_sim)
+    sim.set_defaults(handler=_sim)
     return parser
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.analysis import arms
+    from pytest_agentspeed.compare import compare_runs
+    from pytest_agentspeed.runfile import read_run_file
+    from pytest_agentspeed.terminal import summary_table, verdict_lines
+
+    gate = _gate(args)
+    same = args.baseline.resolve() == args.candidate.resolve()
+    base = read_run_file(args.baseline)
+    cand = base if same else read_run_file(args.candidate)
+    base_arm = _pick_arm(base, args.baseline, args.baseline_endpoint, 0)
+    default_candidate = 1 if same and len(arms(cand)) > 1 else 0
+    cand_arm = _pick_arm(cand, args.candidate, args.candidate_endpoint, default_candidate)
+    comparison = compare_runs(
+        base,
+        cand,
+        baseline_arm=base_arm,
+        candidate_arm=cand_arm,
+        against=str(args.baseline),
+        settings=gate,
+    )
+    left, right = f"baseline: {base_arm}", f"candidate: {cand_arm}"
+    summary = {left: base.summary.get(base_arm, {}), right: cand.summary.get(cand_arm, {})}
+    for line in summary_table(summary, [left, right]):
+        print(line)
+    for line in verdict_lines([comparison.to_json()]):
+        print(line)
+    return 1 if comparison.fails(gate.inconclusive) else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.analysis import arms
+    from pytest_agentspeed.runfile import read_run_file
+    from pytest_agentspeed.terminal import summary_table, verdict_lines
+
+    run = read_run_file(args.run)
+    print(
+        f"{args.run}: {len(run.sessions)} sessions, pytest-agentspeed "
+        f"{run.agentspeed_version}, {run.created_at}"
+    )
+    scale = run.config.get("time_scale")
+    if scale not in (None, 1.0):
+        print(f"simulated delays x{scale:g}")
+    for line in summary_table(run.summary, arms(run)):
+        print(line)
+    for line in verdict_lines(run.comparisons):
+        print(line)
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from pytest_agentspeed.analysis import analysed
+    from pytest_agentspeed.runfile import read_run_file, write_run_file
+
+    runs = [(path, read_run_file(path)) for path in args.runs]
+    first_path, first = runs[0]
+    seen: dict[str, Path] = {}
+    for path, run in runs:
+        problem = _merge_conflict(first, run)
+        if problem:
+            raise AgentSpeedError(f"cannot merge {first_path} and {path}: {problem}")
+        for session in run.sessions:
+            if session.id in seen:
+                raise AgentSpeedError(
+                    f"cannot merge: session {session.id} is in both {seen[session.id]} and {path}"
+                )
+            seen[session.id] = path
+    sessions = sorted((s for _, run in runs for s in run.sessions), key=lambda s: s.started_at)
+    endpoints = {e.name: e for _, run in runs for e in run.endpoints}
+    merged = replace(
+        first,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        agentspeed_version=__version__,
+        environment=dict(first.environment, shards=len(runs)),
+        endpoints=tuple(endpoints.values()),
+        sessions=tuple(sessions),
+    )
+    write_run_file(args.output, analysed(merged, _gate(args)))
+    print(f"merged {len(sessions)} sessions from {len(runs)} run files into {args.output}")
+    return 0
+
+
+def _merge_conflict(a: RunRecord, b: RunRecord) -> str | None:
+    """Why two shards' sessions cannot be analysed as one run, or ``None``."""
+    for key in ("agent", "time_scale", "window_s"):
+        if a.config.get(key) != b.config.get(key):
+            return f"{key.replace('_', ' ')} differs ({a.config.get(key)} vs {b.config.get(key)})"
+    if a.environment.get("concurrency") != b.environment.get("concurrency"):
+        return (
+            f"concurrency differs ({a.environment.get('concurrency')} vs "
+            f"{b.environment.get('concurrency')})"
+        )
+    ends_a = {e.name: e for e in a.endpoints}
+    for e in b.endpoints:
+        if e.name in ends_a and ends_a[e.name] != e:
+            return f"endpoint {e.name!r} is configured differently"
+    if [e.name for e in a.endpoints][:1] != [e.name for e in b.endpoints][:1]:
+        return "the baseline endpoints differ"
+    return None
+
+
+def _pick_arm(run: RunRecord, path: Path, name: str | None, default: int) -> str:
+    from pytest_agentspeed.analysis import arms
+
+    names = arms(run)
+    if not names:
+        raise AgentSpeedError(f"{path}: the run has no sessions")
+    if name is None:
+        return names[min(default, len(names) - 1)]
+    if name not in names:
+        raise AgentSpeedError(f"{path}: no endpoint {name!r}; it has: {', '.join(names)}")
+    return name
+
+
+def _gate(args: argparse.Namespace) -> GateSettings:
+    return gate_settings(args.gate_metric, args.tolerance, args.margin, args.inconclusive)
 
 
 def _sim(args: argparse.Namespace) -> int:

@@ -122,7 +122,7 @@ class TaskItem(pytest.Item):
 
     def runtest(self) -> None:
         plugin: AgentSpeedSession = self.parent.session_plugin  # type: ignore[union-attr]
-        result = plugin.run_task(self.task, self.slot, self.nodeid)
+        result = plugin.run_task(self.task, self.slot, self)
         plugin.judge(self.task, self.slot, result)
 
     def repr_failure(  # type: ignore[override]

@@ -20,10 +20,10 @@ class AgentSpeed:
     and repeats, like a task file; every session it runs is recorded in the run.
     """
 
-    def __init__(self, plugin: AgentSpeedSession, slot: Slot, nodeid: str) -> None:
+    def __init__(self, plugin: AgentSpeedSession, slot: Slot, item: pytest.Item) -> None:
         self._plugin = plugin
         self._slot = slot
-        self._nodeid = nodeid
+        self._item = item
 
     @property
     def endpoint(self) -> str:
@@ -41,7 +41,7 @@ class AgentSpeed:
         The session is recorded whatever its outcome; check ``session.passed`` (or
         ``session.outcome``) to decide the test.
         """
-        return self._plugin.run_task(task, self._slot, self._nodeid).record
+        return self._plugin.run_task(task, self._slot, self._item).record
 
 
 @pytest.fixture
@@ -55,4 +55,4 @@ def agentspeed(request: pytest.FixtureRequest, _agentspeed_slot: Slot) -> AgentS
     """Run agent coding tasks defined in Python; see :class:`AgentSpeed`."""
     from pytest_agentspeed.session import SESSION_KEY
 
-    return AgentSpeed(request.config.stash[SESSION_KEY], _agentspeed_slot, request.node.nodeid)
+    return AgentSpeed(request.config.stash[SESSION_KEY], _agentspeed_slot, request.node)

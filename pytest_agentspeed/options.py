@@ -8,18 +8,27 @@ checked when read: a bad one is a usage error naming the option or key and the a
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_agentspeed.endpoints import Endpoint, parse_endpoint, unique_names
 from pytest_agentspeed.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pytest_agentspeed.compare import GateSettings
+
 AGENT_NAMES = ("builtin", "oracle", "nop")
+# Kept in step with compare.METRICS / INCONCLUSIVE_POLICIES, which this module does not import
+# (numpy and scipy come with it, and every pytest run reads its options).
+GATE_METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
+INCONCLUSIVE = ("warn", "fail")
+_BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_ENDPOINT = "sim:standard"
 DEFAULT_WINDOW_S = 1800.0
 
@@ -78,6 +87,78 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         default=None,
         help="Record a failed check instead of failing the test item",
     )
+    addoption(
+        f"{prefix}markdown",
+        dest="agentspeed_markdown",
+        metavar="PATH",
+        help="Write the summary table and verdict as markdown to PATH (also appended to "
+        "$GITHUB_STEP_SUMMARY when it is set)",
+    )
+    addoption(
+        f"{prefix}save",
+        dest="agentspeed_save",
+        metavar="NAME",
+        type=_arg(_baseline_name),
+        help="Save this run as the baseline NAME (.agentspeed/baselines/NAME.json)",
+    )
+    addoption(
+        f"{prefix}compare",
+        dest="agentspeed_compare",
+        metavar="NAME|PATH",
+        help="Compare this run with a stored baseline (a name, or a run file's path)",
+    )
+    add_gate_options(addoption, prefix=prefix, dest_prefix="agentspeed_")
+
+
+def add_gate_options(addoption: AddOption, *, prefix: str, dest_prefix: str) -> None:
+    """Declare how strict the gate is; shared by the plugin and ``agentspeed compare``."""
+    addoption(
+        f"{prefix}gate-metric",
+        dest=f"{dest_prefix}gate_metric",
+        metavar="METRIC",
+        type=_arg(_gate_metric),
+        help=f"Metric the gate decides on: {', '.join(GATE_METRICS)} (default throughput_tok_s)",
+    )
+    addoption(
+        f"{prefix}tolerance",
+        dest=f"{dest_prefix}tolerance",
+        metavar="PCT",
+        type=_arg(_fraction),
+        help="Slowdowns smaller than this never FAIL, e.g. 5% or 0.05 (default 5%)",
+    )
+    addoption(
+        f"{prefix}margin",
+        dest=f"{dest_prefix}margin",
+        metavar="PCT",
+        type=_arg(_fraction),
+        help="PASS needs evidence that any slowdown is smaller than this (default 10%)",
+    )
+    addoption(
+        f"{prefix}inconclusive",
+        dest=f"{dest_prefix}inconclusive",
+        metavar="POLICY",
+        type=_arg(_inconclusive),
+        help="What an INCONCLUSIVE verdict does: warn (default, exit 0) or fail",
+    )
+
+
+def gate_settings(
+    metric: str | None, tolerance: float | None, margin: float | None, inconclusive: str | None
+) -> GateSettings:
+    """The gate's settings with defaults filled in.
+
+    :raises ConfigError: when the tolerance is not smaller than the margin.
+    """
+    from pytest_agentspeed.compare import GateSettings
+
+    _check_gate(tolerance, margin)
+    default = GateSettings()
+    return GateSettings(
+        metric=metric or default.metric,
+        tolerance=default.tolerance if tolerance is None else tolerance,
+        margin=default.margin if margin is None else margin,
+        inconclusive=inconclusive or default.inconclusive,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +172,23 @@ class Settings:
     window_s: float
     json_path: Path | None
     allow_task_failures: bool
+    markdown_path: Path | None
+    #: Baseline name to save this run as, and baseline (name or path) to compare with.
+    save: str | None
+    compare: str | None
+    gate_metric: str | None
+    tolerance: float | None
+    margin: float | None
+    inconclusive: str | None
+    #: pytest's rootdir: baselines live in ``<rootdir>/.agentspeed/baselines``.
+    rootdir: Path
     #: The pyproject.toml the ``[tool.agentspeed]`` values came from, if any.
     config_file: Path | None
+
+    @property
+    def gate(self) -> GateSettings:
+        """The gate's settings (imports the statistics; only needed once tasks ran)."""
+        return gate_settings(self.gate_metric, self.tolerance, self.margin, self.inconclusive)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -116,29 +212,58 @@ class Settings:
         specs: list[str] = opt("endpoint") or file.endpoints() or [DEFAULT_ENDPOINT]
         time_scale = opt("time_scale") or file.get("time_scale", _positive_float) or 1.0
         endpoints = unique_names([parse_endpoint(s).with_time_scale(time_scale) for s in specs])
-        json_opt = opt("json")
-        json_file = file.get("json", str)
-        json_path = (
-            Path(json_opt)
-            if json_opt
-            else (path.parent / json_file if json_file and path else None)
-        )
+
+        def output_path(name: str) -> Path | None:
+            # On the command line relative to the working directory, in the file to the file.
+            given = opt(name)
+            if given:
+                return Path(given)
+            in_file = file.get(name, str)
+            return path.parent / in_file if in_file and path else None
+
         allow = opt("allow_task_failures")
         if allow is None:
             allow = file.get("allow_task_failures", _boolean) or False
+        gate = {
+            "gate_metric": opt("gate_metric") or file.get("gate_metric", _gate_metric),
+            "tolerance": _first(opt("tolerance"), file.get("tolerance", _fraction)),
+            "margin": _first(opt("margin"), file.get("margin", _fraction)),
+            "inconclusive": opt("inconclusive") or file.get("inconclusive", _inconclusive),
+        }
+        _check_gate(gate["tolerance"], gate["margin"])
         return cls(
             endpoints=tuple(endpoints),
             repeat=opt("repeat") or file.get("repeat", _positive_int) or 1,
             agent=opt("agent") or file.get("agent", _agent_name) or "builtin",
             time_scale=time_scale,
             window_s=opt("window") or file.get("window", _positive_float) or DEFAULT_WINDOW_S,
-            json_path=json_path,
+            json_path=output_path("json"),
             allow_task_failures=bool(allow),
+            markdown_path=output_path("markdown"),
+            save=opt("save") or file.get("save", _baseline_name),
+            compare=opt("compare") or file.get("compare", str),
+            rootdir=config.rootpath,
             config_file=path,
+            **gate,
         )
 
 
-_KEYS = ("endpoint", "repeat", "agent", "time_scale", "window", "json", "allow_task_failures")
+_KEYS = (
+    "endpoint",
+    "repeat",
+    "agent",
+    "time_scale",
+    "window",
+    "json",
+    "allow_task_failures",
+    "markdown",
+    "save",
+    "compare",
+    "gate_metric",
+    "tolerance",
+    "margin",
+    "inconclusive",
+)
 
 
 class _FileValues:
@@ -211,6 +336,51 @@ def _arg(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _check_gate(tolerance: float | None, margin: float | None) -> None:
+    # The defaults of compare.GateSettings, which this module does not import.
+    tolerance = 0.05 if tolerance is None else tolerance
+    margin = 0.10 if margin is None else margin
+    if tolerance >= margin:
+        raise ConfigError(
+            f"the tolerance ({tolerance:.0%}) must be smaller than the margin ({margin:.0%}): "
+            "slowdowns between the two are what INCONCLUSIVE is for"
+        )
+
+
+def _fraction(value: Any) -> float:
+    """``5%``, ``"0.05"`` or ``0.05``: a fraction strictly between 0 and 1."""
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        number = -1.0
+    if isinstance(value, bool) or not 0 < number < 1:
+        raise ConfigError(f"expected a percentage like 5% or a fraction like 0.05, got {value!r}")
+    return number
+
+
+def _gate_metric(value: Any) -> str:
+    if value not in GATE_METRICS:
+        raise ConfigError(f"unknown metric {value!r}; accepted: {', '.join(GATE_METRICS)}")
+    return str(value)
+
+
+def _inconclusive(value: Any) -> str:
+    if value not in INCONCLUSIVE:
+        raise ConfigError(f"unknown policy {value!r}; accepted: {', '.join(INCONCLUSIVE)}")
+    return str(value)
+
+
+def _baseline_name(value: Any) -> str:
+    if not isinstance(value, str) or not _BASELINE_NAME.match(value):
+        raise ConfigError(f"baseline names use letters, digits, '.', '_' and '-' (got {value!r})")
+    return value
 
 
 def _endpoint_spec(value: str) -> str:

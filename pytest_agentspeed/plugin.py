@@ -22,12 +22,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_agentspeed.session import SESSION_KEY, AgentSpeedSession
+    from pytest_agentspeed.session import (
+        SESSION_KEY,
+        AgentSpeedSession,
+        XdistHooks,
+        is_xdist_worker,
+    )
 
     settings = Settings.from_config(config)
     session = AgentSpeedSession(config, settings)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "agentspeed-session")
+    if config.pluginmanager.hasplugin("xdist") and not is_xdist_worker(config):
+        config.pluginmanager.register(XdistHooks(session), "agentspeed-xdist")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -37,3 +44,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         config.pluginmanager.unregister(session)
         del config.stash[SESSION_KEY]
+    xdist_hooks = config.pluginmanager.get_plugin("agentspeed-xdist")
+    if xdist_hooks is not None:
+        config.pluginmanager.unregister(xdist_hooks)

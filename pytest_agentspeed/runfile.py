@@ -85,3 +85,14 @@ def _git_commit() -> str | None:
         return None
     commit = result.stdout.strip()
     return commit if result.returncode == 0 and commit else None
+
+
+#: Where named baselines live, under pytest's rootdir.
+BASELINE_DIR = Path(".agentspeed") / "baselines"
+
+
+def baseline_path(rootdir: Path, name_or_path: str) -> Path:
+    """The file of a named baseline, or the path itself when it looks like one."""
+    if name_or_path.endswith(".json") or "/" in name_or_path or os.sep in name_or_path:
+        return Path(name_or_path)
+    return rootdir / BASELINE_DIR / f"{name_or_path}.json"

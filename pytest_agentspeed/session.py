@@ -13,12 +13,14 @@ module, including the ones a check starts in every session, and those are measur
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,6 +42,7 @@ from pytest_agentspeed.tasks import TASK_FILE, Task
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent
     from pytest_agentspeed.clients import ModelClient
+    from pytest_agentspeed.compare import Comparison
     from pytest_agentspeed.records import RunRecord, SessionRecord
     from pytest_agentspeed.runner import SessionResult
     from pytest_agentspeed.simulator.process import SimulatorProcess
@@ -64,6 +67,10 @@ class AgentSpeedSession:
         self._registered_tasks: set[str] = set()
         self._ignore_cache: dict[Path, bool] = {}
         self._run: RunRecord | None = None
+        self._baseline_notice: str | None = None
+        self._baseline_error: str | None = None
+        #: Sessions that ran in parallel: the number of xdist workers, else 1.
+        self.concurrency = 1
 
     @functools.cached_property
     def agent(self) -> Agent:
@@ -104,12 +111,27 @@ class AgentSpeedSession:
         if not any(SLOT_KEY in item.stash for item in items):
             return
         order_items(items)
+        self._check_stored_baseline()
         if self.agent.needs_endpoint:
             try:
                 for endpoint in self.settings.endpoints:
                     self._secrets.append(api_key(endpoint))
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
+
+    def _check_stored_baseline(self) -> None:
+        """Refuse an unreadable baseline before any session runs, not after the whole run."""
+        from pytest_agentspeed.errors import RunFileError
+        from pytest_agentspeed.runfile import baseline_path, read_run_file
+
+        if self.settings.compare is None:
+            return
+        path = baseline_path(self.settings.rootdir, self.settings.compare)
+        if path.exists():
+            try:
+                read_run_file(path)
+            except RunFileError as exc:
+                raise pytest.UsageError(f"--agentspeed-compare: {exc}") from None
 
     def pytest_report_collectionfinish(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -132,8 +154,8 @@ class AgentSpeedSession:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run_task(self, task: Task, slot: Slot, nodeid: str) -> SessionResult:
-        """Run one session and keep its record."""
+    def run_task(self, task: Task, slot: Slot, item: pytest.Item) -> SessionResult:
+        """Run one session, keep its record, and attach its numbers to the item (JUnit)."""
         from pytest_agentspeed.runner import SessionResult, run_session
 
         client = None
@@ -145,7 +167,7 @@ class AgentSpeedSession:
                 raise pytest.UsageError(str(exc)) from None
             if endpoint.simulated and task.source is None:
                 self._register(task)
-        progress = _Heartbeat(self.config, nodeid)
+        progress = _Heartbeat(self.config, item.nodeid)
         result = run_session(
             task,
             self.agent,
@@ -169,6 +191,7 @@ class AgentSpeedSession:
                 record=record, check_output=result.check_output, workspace=result.workspace
             )
         self.sessions.append(record)
+        item.user_properties.extend(junit_properties(record))
         return result
 
     def judge(self, task: Task, slot: Slot, result: SessionResult) -> None:
@@ -259,19 +282,18 @@ class AgentSpeedSession:
     # -- outputs ----------------------------------------------------------------------------
 
     def run_record(self) -> RunRecord:
-        """Everything measured so far, as the run file holds it."""
+        """Everything measured, with the comparisons, as the run file holds it."""
         from pytest_agentspeed import __version__
-        from pytest_agentspeed.metrics import summarize_run
+        from pytest_agentspeed.analysis import analysed
         from pytest_agentspeed.records import EndpointRecord, RunRecord
         from pytest_agentspeed.runfile import environment
 
-        arms = self._arms()
-        concurrency = 1
         s = self.settings
-        return RunRecord(
+        seen = {x.endpoint for x in self.sessions}
+        run = RunRecord(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             agentspeed_version=__version__,
-            environment=environment(concurrency),
+            environment=environment(self.concurrency),
             config={
                 "window_s": s.window_s,
                 "repeat": s.repeat,
@@ -286,43 +308,107 @@ class AgentSpeedSession:
                     base_url=e.public_base_url(),
                     profile=e.sim.profile if e.sim else None,
                     options=(
-                        {
-                            "time_scale": e.sim.time_scale,
-                            "seed": e.sim.seed,
-                            "jitter": e.sim.jitter,
-                        }
+                        {"time_scale": e.sim.time_scale, "seed": e.sim.seed, "jitter": e.sim.jitter}
                         if e.sim
                         else {}
                     ),
                 )
                 for e in s.endpoints
-                if e.name in arms
+                if e.name in seen
             ),
             sessions=tuple(self.sessions),
-            summary=summarize_run(
-                self.sessions, arms, window_s=s.window_s, concurrency=concurrency
-            ),
         )
+        if not self.agent.needs_endpoint:
+            return analysed(run, s.gate)
+        return analysed(run, s.gate, extra=self._against_stored(run))
 
-    def _arms(self) -> list[str]:
-        seen = {s.endpoint for s in self.sessions}
-        ordered = [e.name for e in self.settings.endpoints if e.name in seen]
-        return ordered + sorted(seen.difference(ordered))
+    def _against_stored(self, run: RunRecord) -> list[Comparison]:
+        """Each arm of this run against the stored baseline's arm of the same name, else its
+        baseline arm."""
+        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.compare import compare_runs
+
+        stored = self._stored_baseline()
+        if stored is None:
+            return []
+        stored_arms = arms(stored)
+        return [
+            compare_runs(
+                stored,
+                run,
+                baseline_arm=arm if arm in stored_arms else stored_arms[0],
+                candidate_arm=arm,
+                against=f"baseline {self.settings.compare}",
+                settings=self.settings.gate,
+            )
+            for arm in arms(run)
+        ]
+
+    def _stored_baseline(self) -> RunRecord | None:
+        """The baseline to compare with; missing is a notice, unreadable an error."""
+        from pytest_agentspeed.errors import RunFileError
+        from pytest_agentspeed.runfile import baseline_path, read_run_file
+
+        name = self.settings.compare
+        if name is None:
+            return None
+        path = baseline_path(self.settings.rootdir, name)
+        if not path.exists():
+            hint = f"; create it with --agentspeed-save {name}" if path.stem == name else ""
+            self._baseline_notice = f"no baseline at {path}, nothing to compare with{hint}"
+            return None
+        try:
+            stored = read_run_file(path)
+        except RunFileError as exc:
+            self._baseline_error = str(exc)
+            return None
+        if not stored.sessions:
+            self._baseline_notice = f"baseline {name!r} has no sessions; nothing to compare with"
+            return None
+        return stored
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if is_xdist_worker(self.config):
+            # Workers measure, the controller decides: hand the records over, write nothing.
+            self.config.workeroutput["agentspeed"] = json.dumps(  # type: ignore[attr-defined]
+                [s.to_json() for s in self.sessions]
+            )
+            return
         if not self.sessions:
             return
-        from pytest_agentspeed.runfile import write_run_file
+        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.compare import fails
+        from pytest_agentspeed.runfile import baseline_path, write_run_file
+        from pytest_agentspeed.terminal import markdown_report
 
-        self._run = self.run_record()
-        if self.settings.json_path is not None:
-            write_run_file(self.settings.json_path, self._run)
+        self.sessions.sort(key=lambda s: s.started_at)
+        run = self._run = self.run_record()
+        settings = self.settings
+        if settings.json_path is not None:
+            write_run_file(settings.json_path, run)
+        if settings.save is not None:
+            write_run_file(baseline_path(settings.rootdir, settings.save), run)
+        markdown = markdown_report(run.summary, arms(run), run.comparisons, note=_scale_note(run))
+        if settings.markdown_path is not None:
+            settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
+            settings.markdown_path.write_text(markdown, encoding="utf-8")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as f:
+                f.write(markdown)
+        policy = settings.gate.inconclusive
+        failed = any(fails(c["verdict"], policy) for c in run.comparisons)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self._baseline_error is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         run = self._run
         if run is None:
             return
-        from pytest_agentspeed.terminal import summary_table
+        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.terminal import summary_table, verdict_lines
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
@@ -330,15 +416,29 @@ class AgentSpeedSession:
             passed = sum(1 for s in run.sessions if s.passed)
             write(f"{self.settings.agent} agent: {passed} of {len(run.sessions)} tasks passed")
         else:
-            for line in summary_table(run.summary, self._arms()):
+            for line in summary_table(run.summary, arms(run)):
                 write(line)
-            scale = run.config.get("time_scale")
-            if scale not in (None, 1.0):
-                write(
-                    f"(simulated delays x{scale:g}: times are scaled, not those of a real endpoint)"
-                )
-        if self.settings.json_path is not None:
-            write(f"run file: {self.settings.json_path}")
+            note = _scale_note(run)
+            if note:
+                write(f"({note})")
+        s = self.settings
+        if s.json_path is not None:
+            write(f"run file: {s.json_path}")
+        if s.save is not None:
+            write(f"saved baseline {s.save!r}")
+        if self._baseline_notice:
+            write(self._baseline_notice, yellow=True)
+        if self._baseline_error:
+            write(f"ERROR: {self._baseline_error}", red=True)
+        # Last, so CI logs read from the bottom show them first.
+        for line in verdict_lines(run.comparisons):
+            verdict = line.rsplit("-> ", 1)[-1] if "-> " in line else ""
+            write(
+                line,
+                red=verdict == "FAIL",
+                green=verdict in ("PASS", "IMPROVED"),
+                yellow=verdict == "INCONCLUSIVE",
+            )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         for client in self._clients.values():
@@ -375,6 +475,52 @@ class _Heartbeat:
                 reporter.write_line(line)
         else:
             reporter.write_line(line)
+
+
+def is_xdist_worker(config: pytest.Config) -> bool:
+    """The one place that knows how to tell an xdist worker."""
+    return hasattr(config, "workerinput")
+
+
+def junit_properties(record: SessionRecord) -> list[tuple[str, object]]:
+    """A session's numbers as JUnit ``<property>`` pairs (via ``item.user_properties``)."""
+    throughput = record.throughput_tok_s
+    return [
+        ("agentspeed.endpoint", record.endpoint),
+        ("agentspeed.outcome", record.outcome),
+        ("agentspeed.turns", len(record.turns)),
+        ("agentspeed.wall_s", round(record.wall_s, 6)),
+        ("agentspeed.output_tokens", record.usage.output_tokens),
+        ("agentspeed.throughput_tok_s", None if throughput is None else round(throughput, 3)),
+    ]
+
+
+def _scale_note(run: RunRecord) -> str | None:
+    scale = run.config.get("time_scale")
+    if scale in (None, 1.0):
+        return None
+    return f"simulated delays x{scale:g}: times are scaled, not those of a real endpoint"
+
+
+class XdistHooks:
+    """Registered on the xdist controller only: counts workers and gathers their sessions."""
+
+    def __init__(self, session: AgentSpeedSession) -> None:
+        self.session = session
+        self.nodes = 0
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        self.nodes += 1
+        self.session.concurrency = self.nodes
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        from pytest_agentspeed.records import SessionRecord
+
+        data = getattr(node, "workeroutput", {}).get("agentspeed")
+        if data:
+            self.session.sessions.extend(SessionRecord.from_json(s) for s in json.loads(data))
 
 
 def _mount_key(endpoint: Endpoint) -> str:

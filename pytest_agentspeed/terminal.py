@@ -7,7 +7,7 @@ the command line can print them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +77,8 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-def summary_table(summary: dict[str, dict[str, Any]], arms: Sequence[str]) -> list[str]:
-    """The table's lines: a column per arm, then one difference column per candidate."""
+def table_cells(summary: Mapping[str, Mapping[str, Any]], arms: Sequence[str]) -> list[list[str]]:
+    """Header and rows as text cells: a column per arm, then a difference column per candidate."""
     baseline = arms[0] if arms else None
     candidates = list(arms[1:])
     header = [
@@ -88,12 +88,17 @@ def summary_table(summary: dict[str, dict[str, Any]], arms: Sequence[str]) -> li
     ]
     rows = [header]
     for row in ROWS:
-        values = [row.get(summary.get(arm, {})) for arm in arms]
+        values = [row.get(dict(summary.get(arm, {}))) for arm in arms]
         cells = [row.label, *("-" if v is None else row.fmt(v) for v in values)]
-        for c in candidates:
-            cells.append(_difference(row, values[0], row.get(summary.get(c, {}))))
+        cells += [_difference(row, values[0], value) for value in values[1:]]
         rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return rows
+
+
+def summary_table(summary: Mapping[str, Mapping[str, Any]], arms: Sequence[str]) -> list[str]:
+    """The table as aligned text lines."""
+    rows = table_cells(summary, arms)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for r in rows:
         first = r[0].ljust(widths[0])
@@ -102,11 +107,68 @@ def summary_table(summary: dict[str, dict[str, Any]], arms: Sequence[str]) -> li
     return lines
 
 
+def verdict_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each comparison's report line, then its details, reasons and warnings (indented)."""
+    lines: list[str] = []
+    for c in comparisons:
+        details = [f"{c['candidate']} vs {c['baseline']} ({c['against']})"]
+        if c.get("brunner_munzel_p") is not None:
+            details.append(f"Brunner-Munzel p={format_p(c['brunner_munzel_p'])}")
+        welch = c.get("welch_log")
+        if welch:
+            details.append(
+                f"Welch-log ratio {welch['ratio']:.2f} [{welch['low']:.2f}-{welch['high']:.2f}]"
+            )
+        rates = c["pass_rate"]["rates"]
+        if None not in rates:
+            details.append(f"pass rate {rates[0] * 100:.0f}% vs {rates[1] * 100:.0f}%")
+        lines.append(c["line"])
+        lines.append("  " + " · ".join(details))
+        lines += [f"  {reason}" for reason in c["reasons"]]
+        lines += [f"  warning: {warning}" for warning in c["warnings"]]
+    return lines
+
+
+def markdown_report(
+    summary: Mapping[str, Mapping[str, Any]],
+    arms: Sequence[str],
+    comparisons: Sequence[Mapping[str, Any]],
+    *,
+    note: str | None = None,
+) -> str:
+    """The table and the verdicts as a markdown section (for job summaries and PR comments)."""
+    rows = table_cells(summary, arms)
+    out = ["## agentspeed", ""]
+    out.append("| " + " | ".join(rows[0]) + " |")
+    out.append("|---|" + "---:|" * (len(rows[0]) - 1))
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows[1:]]
+    if note:
+        out += ["", f"_{note}_"]
+    for c in comparisons:
+        out += ["", f"**{c['verdict']}** `{c['line']}`", ""]
+        out += [f"- {reason}" for reason in c["reasons"]]
+        out += [f"- warning: {warning}" for warning in c["warnings"]]
+    return "\n".join(out) + "\n"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as reports print it: three decimals, or powers of ten below 0.001."""
+    if p is None or p != p:  # None or nan
+        return "-"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
 def _difference(row: Row, base: Any, cand: Any) -> str:
     if row.diff == "none" or base is None or cand is None:
         return ""
     if row.diff == "pp":
-        return f"{(cand - base) * 100:+.0f} pp"
+        return f"{_signed((cand - base) * 100)} pp"
     if base == 0:
         return "-"
-    return f"{(cand / base - 1) * 100:+.0f}%"
+    return f"{_signed((cand / base - 1) * 100)}%"
+
+
+def _signed(value: float) -> str:
+    # "+0", never "-0", for a change that rounds away.
+    rounded = round(value)
+    return f"{rounded:+d}" if rounded else "+0"

@@ -1,0 +1,495 @@
+"""Comparing a candidate arm with a baseline arm, and the gate's verdict.
+
+Pure functions over session records; no pytest. The statistics are in
+:mod:`pytest_agentspeed.stats`; the method and its defaults are ``research/statistics.md``
+sections 5-7, in plain words in ``docs/statistics.md``:
+
+* the primary metric is compared on the log scale, paired by slot when the arms share slots
+  (Hodges-Lehmann on pair differences + Wilcoxon signed-rank), else as independent arms
+  (Hodges-Lehmann + Mann-Whitney U); Brunner-Munzel and Welch's t on logs are reported as
+  cross-checks and never decide;
+* **FAIL** when the candidate is significantly slower (one-sided p < alpha) by more than the
+  tolerance, or solves significantly fewer tasks (Fisher's exact test) by more than the margin;
+  **IMPROVED** when significantly faster by more than the tolerance; **PASS** when the CI's
+  lower bound shows any regression is smaller than the margin, and the run could have seen one
+  that size; otherwise **INCONCLUSIVE**, with what would be needed to decide.
+
+Ratios are "higher is better" for every metric: throughput, session *speed* (baseline time
+over candidate time) and tasks per window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from pytest_agentspeed import stats
+from pytest_agentspeed.records import RunRecord, SessionRecord
+from pytest_agentspeed.terminal import format_p
+
+Verdict = Literal["FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"]
+VERDICTS: tuple[Verdict, ...] = ("FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")
+METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
+INCONCLUSIVE_POLICIES = ("warn", "fail")
+LABELS = {
+    "throughput_tok_s": "throughput ratio",
+    "session_wall_s": "session speed ratio",
+    "tasks_per_window": "tasks per window ratio",
+}
+#: Bootstrap resamples for tasks per window (a ratio of means has no rank test).
+BOOTSTRAP_RESAMPLES = 4000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateSettings:
+    """How strict the gate is; the defaults are ``statistics.md`` section 6."""
+
+    metric: str = "throughput_tok_s"
+    #: One-sided significance level.
+    alpha: float = 0.05
+    #: Drops smaller than this never FAIL.
+    tolerance: float = 0.05
+    #: The regression the gate must rule out to PASS.
+    margin: float = 0.10
+    #: What INCONCLUSIVE does to the exit status.
+    inconclusive: str = "warn"
+
+    @property
+    def ci_level(self) -> float:
+        """Two-sided level of the reported CI: its bounds are the one-sided ``1 - alpha`` bounds."""
+        return 1 - 2 * self.alpha
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassRateCheck:
+    """Pass rates of both arms and Fisher's exact test (candidate lower)."""
+
+    passed: tuple[int, int]
+    sessions: tuple[int, int]
+    p: float
+    regressed: bool
+
+    @property
+    def rates(self) -> tuple[float | None, float | None]:
+        return tuple(  # type: ignore[return-value]
+            (k / n if n else None) for k, n in zip(self.passed, self.sessions, strict=True)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": list(self.passed),
+            "sessions": list(self.sessions),
+            "rates": list(self.rates),
+            "p": _finite(self.p),
+            "regressed": self.regressed,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """One candidate arm against one baseline arm."""
+
+    metric: str
+    baseline: str
+    candidate: str
+    #: Where the baseline came from: ``"this run"``, a baseline name or a file.
+    against: str
+    paired: bool
+    #: Sessions analysed per arm (pairs count once per arm).
+    n: tuple[int, int]
+    ratio: float | None
+    ci: tuple[float, float] | None
+    ci_level: float
+    test: str
+    #: One-sided p that the candidate is worse; and that it is better.
+    p: float | None
+    p_improved: float | None
+    brunner_munzel_p: float | None
+    welch: dict[str, float] | None
+    #: Smallest regression this run could detect with 80% power (fraction).
+    mde: float | None
+    #: Sessions per arm needed to detect a regression as large as the margin.
+    sessions_needed: int | None
+    pass_rate: PassRateCheck
+    tolerance: float
+    margin: float
+    alpha: float
+    verdict: Verdict
+    #: Why, in words: one line each.
+    reasons: tuple[str, ...] = ()
+    #: What makes the comparison less trustworthy (fingerprint differences, dropped sessions).
+    warnings: tuple[str, ...] = field(default=())
+
+    def line(self) -> str:
+        """The report line, always the same shape (DESIGN section 8)."""
+        label = LABELS.get(self.metric, f"{self.metric} ratio")
+        if self.ratio is None or self.ci is None:
+            return f"{label} -, n={self.n[0]}/{self.n[1]} -> {self.verdict}"
+        design = "paired" if self.paired else "unpaired"
+        mde = "-" if self.mde is None else f"{self.mde * 100:.1f}%"
+        return (
+            f"{label} {self.ratio:.2f} [{self.ci_level * 100:.0f}% CI "
+            f"{self.ci[0]:.2f}-{self.ci[1]:.2f}], p={format_p(self.p)}, "
+            f"n={self.n[0]}/{self.n[1]} {design}, MDE {mde} -> {self.verdict}"
+        )
+
+    def fails(self, inconclusive: str = "warn") -> bool:
+        """Whether this comparison should make the run exit non-zero."""
+        return self.verdict == "FAIL" or (self.verdict == "INCONCLUSIVE" and inconclusive == "fail")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "against": self.against,
+            "estimator": "hodges_lehmann_log" if self.metric != "tasks_per_window" else "bootstrap",
+            "paired": self.paired,
+            "n": list(self.n),
+            "ratio": _finite(self.ratio),
+            "ci": None if self.ci is None else [_finite(self.ci[0]), _finite(self.ci[1])],
+            "ci_level": self.ci_level,
+            "test": self.test,
+            "alternative": "less",
+            "p": _finite(self.p),
+            "p_improved": _finite(self.p_improved),
+            "brunner_munzel_p": _finite(self.brunner_munzel_p),
+            "welch_log": self.welch,
+            "mde": _finite(self.mde),
+            "sessions_needed": self.sessions_needed,
+            "pass_rate": self.pass_rate.to_json(),
+            "tolerance": self.tolerance,
+            "margin": self.margin,
+            "alpha": self.alpha,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "line": self.line(),
+        }
+
+
+def fails(verdict: str, inconclusive: str = "warn") -> bool:
+    """Whether a verdict makes the run exit non-zero under the INCONCLUSIVE policy."""
+    return verdict == "FAIL" or (verdict == "INCONCLUSIVE" and inconclusive == "fail")
+
+
+def compare_arms(
+    base: Sequence[SessionRecord],
+    cand: Sequence[SessionRecord],
+    *,
+    baseline: str,
+    candidate: str,
+    against: str,
+    settings: GateSettings,
+    concurrency: tuple[int, int] = (1, 1),
+    warnings: Sequence[str] = (),
+) -> Comparison:
+    """Compare two arms' sessions and decide.
+
+    :param concurrency: sessions that ran in parallel in each arm (for tasks per window).
+    :param warnings: carried into the result (e.g. fingerprint differences).
+    """
+    notes = list(warnings)
+    pass_rate = _pass_rate(base, cand, settings)
+    if settings.metric == "tasks_per_window":
+        core = _goodput(base, cand, settings, concurrency)
+    else:
+        core = _ranked(base, cand, settings, notes)
+    reasons: list[str] = []
+    verdict: Verdict = "INCONCLUSIVE"
+    ratio, ci, p, p_up = core.ratio, core.ci, core.p, core.p_improved
+    if ratio is None or ci is None or p is None or p_up is None:
+        reasons.append(core.why_not or "too few sessions to compare")
+    elif p < settings.alpha and ratio < 1 - settings.tolerance:
+        verdict = "FAIL"
+        reasons.append(
+            f"{candidate} is {(1 - ratio) * 100:.0f}% slower than {baseline} "
+            f"(CI {(1 - ci[1]) * 100:.0f}-{(1 - ci[0]) * 100:.0f}%), beyond the "
+            f"{settings.tolerance * 100:g}% tolerance"
+        )
+    elif p_up < settings.alpha and ratio > 1 + settings.tolerance:
+        verdict = "IMPROVED"
+        reasons.append(
+            f"{candidate} is {(ratio - 1) * 100:.0f}% faster than {baseline} "
+            f"(CI {(ci[0] - 1) * 100:+.0f}% to {(ci[1] - 1) * 100:+.0f}%); consider a new baseline"
+        )
+    elif ci[0] > 1 - settings.margin and core.mde is not None and core.mde <= settings.margin:
+        verdict = "PASS"
+        reasons.append(
+            f"any regression is smaller than the {settings.margin * 100:g}% margin "
+            f"(lower bound {ci[0]:.2f})"
+        )
+    else:
+        detail = (
+            f"the run cannot tell a {settings.margin * 100:g}% regression from noise"
+            if core.mde is None or core.mde > settings.margin
+            else f"the CI ({ci[0]:.2f}-{ci[1]:.2f}) spans both outcomes"
+        )
+        if core.mde is not None:
+            detail += f" (MDE {core.mde * 100:.1f}%)"
+        if core.needed is not None:
+            detail += f"; about {core.needed} sessions per arm would decide it"
+        reasons.append(detail)
+    if pass_rate.regressed:
+        rate_b, rate_a = pass_rate.rates[1], pass_rate.rates[0]
+        verdict = "FAIL"
+        reasons.append(
+            f"pass rate fell from {(rate_a or 0) * 100:.0f}% to {(rate_b or 0) * 100:.0f}% "
+            f"(Fisher p={format_p(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
+        )
+    bm = stats.brunner_munzel_p(core.a, core.b, "less") if core.a and core.b else None
+    return Comparison(
+        metric=settings.metric,
+        baseline=baseline,
+        candidate=candidate,
+        against=against,
+        paired=core.paired,
+        n=core.n,
+        ratio=ratio,
+        ci=ci,
+        ci_level=settings.ci_level,
+        test=core.test,
+        p=p,
+        p_improved=p_up,
+        brunner_munzel_p=bm,
+        welch=core.welch,
+        mde=core.mde,
+        sessions_needed=core.needed,
+        pass_rate=pass_rate,
+        tolerance=settings.tolerance,
+        margin=settings.margin,
+        alpha=settings.alpha,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        warnings=tuple(notes),
+    )
+
+
+@dataclass(slots=True)
+class _Core:
+    paired: bool
+    n: tuple[int, int]
+    test: str
+    ratio: float | None = None
+    ci: tuple[float, float] | None = None
+    p: float | None = None
+    p_improved: float | None = None
+    mde: float | None = None
+    needed: int | None = None
+    welch: dict[str, float] | None = None
+    #: The log values analysed (for the cross-checks).
+    a: list[float] = field(default_factory=list)
+    b: list[float] = field(default_factory=list)
+    why_not: str | None = None
+
+
+def metric_value(session: SessionRecord, metric: str) -> float | None:
+    """The per-session value the gate ranks (higher is better), or ``None``."""
+    if metric == "throughput_tok_s":
+        value = session.throughput_tok_s
+    elif metric == "session_wall_s":
+        value = 1 / session.wall_s if session.turns and session.wall_s > 0 else None
+    else:
+        raise ValueError(f"{metric} is not a per-session metric")
+    return value if value is not None and value > 0 else None
+
+
+def _ranked(
+    base: Sequence[SessionRecord],
+    cand: Sequence[SessionRecord],
+    settings: GateSettings,
+    notes: list[str],
+) -> _Core:
+    a_by_slot = _by_slot(base, settings.metric)
+    b_by_slot = _by_slot(cand, settings.metric)
+    common = [slot for slot in a_by_slot if slot in b_by_slot]
+    level = settings.ci_level
+    if len(common) >= 2:
+        dropped = len(a_by_slot) + len(b_by_slot) - 2 * len(common)
+        if dropped:
+            notes.append(f"{dropped} session(s) without a partner in the other arm left out")
+        a = [math.log(a_by_slot[s]) for s in common]
+        b = [math.log(b_by_slot[s]) for s in common]
+        d = [y - x for x, y in zip(a, b, strict=True)]
+        core = _Core(paired=True, n=(len(d), len(d)), test="wilcoxon_signed_rank", a=a, b=b)
+        ratio, low, high = stats.hl_paired(d, level).ratio()
+        core.p = stats.wilcoxon_p(d, "less")
+        core.p_improved = stats.wilcoxon_p(d, "greater")
+        if len(d) >= 2:
+            variance = _var(d)
+            core.mde = stats.mde(math.sqrt(variance / len(d)), alpha=settings.alpha)
+            core.needed = stats.sessions_needed(variance, settings.margin, alpha=settings.alpha)
+    else:
+        a = [math.log(v) for v in a_by_slot.values()]
+        b = [math.log(v) for v in b_by_slot.values()]
+        core = _Core(paired=False, n=(len(a), len(b)), test="mann_whitney_u", a=a, b=b)
+        if len(a) < 2 or len(b) < 2:
+            core.why_not = f"too few sessions to compare ({len(a)} and {len(b)})"
+            return core
+        ratio, low, high = stats.hl_unpaired(a, b, level).ratio()
+        core.p = stats.mannwhitney_p(a, b, "less")
+        core.p_improved = stats.mannwhitney_p(a, b, "greater")
+        va, vb = _var(a), _var(b)
+        core.mde = stats.mde(math.sqrt(va / len(a) + vb / len(b)), alpha=settings.alpha)
+        core.needed = stats.sessions_needed(va + vb, settings.margin, alpha=settings.alpha)
+    core.ratio, core.ci = ratio, (low, high)
+    welch = stats.welch_log(a, b, level)
+    if welch is not None:
+        core.welch = {"ratio": welch.ratio, "low": welch.low, "high": welch.high, "p": welch.p_less}
+    return core
+
+
+def _goodput(
+    base: Sequence[SessionRecord],
+    cand: Sequence[SessionRecord],
+    settings: GateSettings,
+    concurrency: tuple[int, int],
+) -> _Core:
+    """Tasks per window by Little's law; the ratio's CI and p come from a bootstrap."""
+    a = [(1.0 if s.passed else 0.0, s.wall_s) for s in base if s.turns and s.wall_s > 0]
+    b = [(1.0 if s.passed else 0.0, s.wall_s) for s in cand if s.turns and s.wall_s > 0]
+    core = _Core(paired=False, n=(len(a), len(b)), test="bootstrap_ratio_of_means")
+    if len(a) < 2 or len(b) < 2:
+        core.why_not = f"too few sessions to compare ({len(a)} and {len(b)})"
+        return core
+    scale = concurrency[1] / concurrency[0]
+
+    def goodput(rows: np.ndarray) -> float:
+        return float(rows[:, 0].mean() / rows[:, 1].mean())
+
+    base_rows, cand_rows = np.array(a), np.array(b)
+    if goodput(base_rows) == 0:
+        core.why_not = "the baseline passed no task; tasks per window cannot be compared"
+        return core
+    ratio = goodput(cand_rows) / goodput(base_rows) * scale
+    if ratio == 0:
+        core.ratio, core.ci, core.p, core.p_improved = 0.0, (0.0, 0.0), 0.0, 1.0
+        return core
+    seed = len(a) * 7919 + len(b)
+    reps_a = stats.bootstrap_log_ratio(goodput, base_rows, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+    reps_b = stats.bootstrap_log_ratio(
+        goodput, cand_rows, resamples=BOOTSTRAP_RESAMPLES, seed=seed + 1
+    )
+    k = min(len(reps_a), len(reps_b))
+    with np.errstate(divide="ignore"):
+        logs = np.log(reps_b[:k] * scale) - np.log(reps_a[:k])
+    logs = logs[np.isfinite(logs)]
+    if len(logs) < 100:
+        core.why_not = "too few usable bootstrap resamples"
+        return core
+    tail = (1 - settings.ci_level) / 2
+    low, high = np.quantile(logs, [tail, 1 - tail])
+    core.ratio = ratio
+    core.ci = (math.exp(low), math.exp(high))
+    core.p = float(np.mean(logs >= 0))
+    core.p_improved = float(np.mean(logs <= 0))
+    se = float(np.std(logs, ddof=1))
+    core.mde = stats.mde(se, alpha=settings.alpha)
+    effect = math.log(1 / (1 - settings.margin))
+    n_now = min(len(a), len(b))
+    core.needed = max(2, math.ceil(n_now * (stats.z_sum(settings.alpha) * se / effect) ** 2))
+    return core
+
+
+def _pass_rate(
+    base: Sequence[SessionRecord], cand: Sequence[SessionRecord], settings: GateSettings
+) -> PassRateCheck:
+    passed = (sum(s.passed for s in base), sum(s.passed for s in cand))
+    sessions = (len(base), len(cand))
+    if not sessions[0] or not sessions[1]:
+        return PassRateCheck(passed=passed, sessions=sessions, p=math.nan, regressed=False)
+    p = stats.fisher_less_p(passed[1], sessions[1], passed[0], sessions[0])
+    drop = passed[0] / sessions[0] - passed[1] / sessions[1]
+    return PassRateCheck(
+        passed=passed,
+        sessions=sessions,
+        p=p,
+        regressed=p < settings.alpha and drop > settings.margin,
+    )
+
+
+def _by_slot(sessions: Sequence[SessionRecord], metric: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s in sessions:
+        value = metric_value(s, metric)
+        if value is not None:
+            out[s.slot] = value
+    return out
+
+
+def _var(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+# -- fingerprints -------------------------------------------------------------------------------
+
+
+def fingerprint(run: RunRecord, arm: str) -> dict[str, Any]:
+    """What must match for two arms' numbers to be comparable (DESIGN section 8)."""
+    sessions = [s for s in run.sessions if s.endpoint == arm]
+    return {
+        "tasks": sorted({s.task for s in sessions}),
+        "agent": run.config.get("agent"),
+        "concurrency": run.environment.get("concurrency"),
+        "time_scale": run.config.get("time_scale"),
+        "repeat": run.config.get("repeat"),
+    }
+
+
+def fingerprint_differences(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
+    """Each difference, named, for a warning."""
+    out = []
+    if base["tasks"] != cand["tasks"]:
+        only_base = sorted(set(base["tasks"]) - set(cand["tasks"]))
+        only_cand = sorted(set(cand["tasks"]) - set(base["tasks"]))
+        parts = []
+        if only_base:
+            parts.append(f"only in the baseline: {', '.join(only_base)}")
+        if only_cand:
+            parts.append(f"only in the candidate: {', '.join(only_cand)}")
+        out.append("task set differs (" + "; ".join(parts) + ")")
+    for key in ("agent", "concurrency", "time_scale", "repeat"):
+        if base.get(key) != cand.get(key):
+            out.append(f"{key.replace('_', ' ')} differs: {base.get(key)} vs {cand.get(key)}")
+    return out
+
+
+def compare_runs(
+    base_run: RunRecord,
+    cand_run: RunRecord,
+    *,
+    baseline_arm: str,
+    candidate_arm: str,
+    against: str,
+    settings: GateSettings,
+) -> Comparison:
+    """Compare an arm of one run with an arm of another (or the same) run."""
+    differences = (
+        []
+        if base_run is cand_run
+        else fingerprint_differences(
+            fingerprint(base_run, baseline_arm), fingerprint(cand_run, candidate_arm)
+        )
+    )
+    return compare_arms(
+        [s for s in base_run.sessions if s.endpoint == baseline_arm],
+        [s for s in cand_run.sessions if s.endpoint == candidate_arm],
+        baseline=baseline_arm,
+        candidate=candidate_arm,
+        against=against,
+        settings=settings,
+        concurrency=(
+            int(base_run.environment.get("concurrency") or 1),
+            int(cand_run.environment.get("concurrency") or 1),
+        ),
+        warnings=[f"baseline fingerprint: {d}" for d in differences],
+    )

@@ -1,0 +1,209 @@
+"""The gate's verdicts on constructed arms, and the comparison's report line and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from factories import arm, paired_arms, session
+
+from pytest_agentspeed.compare import GateSettings, compare_arms, fingerprint_differences
+from pytest_agentspeed.records import SessionRecord
+
+GATE = GateSettings()
+
+
+def decide(base: list[SessionRecord], cand: list[SessionRecord], **kw: object):  # type: ignore[no-untyped-def]
+    return compare_arms(
+        base, cand, baseline="A", candidate="B", against="this run", settings=GATE, **kw
+    )  # type: ignore[arg-type]
+
+
+def test_a_clear_regression_fails_with_the_design_line() -> None:
+    a, b = paired_arms(0.80, 0.10, 20)
+    result = decide(arm("A", a), arm("B", b))
+    assert result.verdict == "FAIL"
+    assert result.paired
+    assert result.n == (20, 20)
+    assert result.test == "wilcoxon_signed_rank"
+    assert result.ratio == pytest.approx(0.80, abs=0.05)
+    assert result.ci is not None
+    assert result.ci[0] < result.ratio < result.ci[1] < 0.95
+    assert result.p is not None
+    assert result.p < 0.001
+    line = result.line()
+    assert line.startswith(f"throughput ratio {result.ratio:.2f} [90% CI ")
+    assert line.endswith(" n=20/20 paired, MDE " + f"{result.mde * 100:.1f}% -> FAIL")  # type: ignore[operator]
+    assert "slower than A" in result.reasons[0]
+
+
+def test_no_change_with_enough_sessions_passes() -> None:
+    a, b = paired_arms(1.0, 0.05, 30)
+    result = decide(arm("A", a), arm("B", b))
+    assert result.verdict == "PASS"
+    assert result.ci is not None
+    assert result.ci[0] > 0.90
+    assert result.mde is not None
+    assert result.mde < 0.10
+
+
+def test_a_clear_improvement_is_reported_and_does_not_fail() -> None:
+    a, b = paired_arms(1.4, 0.10, 20)
+    result = decide(arm("A", a), arm("B", b))
+    assert result.verdict == "IMPROVED"
+    assert not result.fails()
+    assert "consider a new baseline" in result.reasons[0]
+
+
+def test_a_noisy_small_run_is_inconclusive_and_says_what_would_decide_it() -> None:
+    base = np.full(6, 50.0)
+    cand = base * np.array([0.8, 1.1, 0.95, 1.05, 0.9, 1.0])
+    result = decide(arm("A", base), arm("B", cand))
+    assert result.verdict == "INCONCLUSIVE"
+    assert not result.fails("warn")
+    assert result.fails("fail")
+    assert result.sessions_needed is not None
+    assert result.sessions_needed > 6
+    assert f"about {result.sessions_needed} sessions per arm" in result.reasons[0]
+
+
+def test_pass_is_refused_when_the_run_could_not_see_a_regression_of_the_margin() -> None:
+    # Identical values except noise in a tiny run: CI may sit above 0.9, but MDE > 10%.
+    a, b = paired_arms(1.0, 0.30, 4, seed=5)
+    result = decide(arm("A", a), arm("B", b))
+    assert result.mde is not None
+    assert result.mde > 0.10
+    assert result.verdict != "PASS"
+
+
+def test_faster_but_solving_fewer_tasks_fails_on_pass_rate() -> None:
+    a, b = paired_arms(1.3, 0.10, 20)
+    base = arm("A", a)
+    cand = arm("B", b, passed=[i < 8 for i in range(20)])
+    result = decide(base, cand)
+    assert result.verdict == "FAIL"
+    assert result.pass_rate.passed == (20, 8)
+    assert result.pass_rate.regressed
+    assert any("pass rate fell from 100% to 40%" in r for r in result.reasons)
+    # The throughput part alone would have been an improvement.
+    assert result.ratio is not None
+    assert result.ratio > 1.2
+
+
+def test_a_small_pass_rate_dip_within_the_margin_does_not_fail() -> None:
+    a, b = paired_arms(1.0, 0.05, 30)
+    cand = arm("B", b, passed=[i != 3 for i in range(30)])
+    result = decide(arm("A", a), cand)
+    assert not result.pass_rate.regressed
+    assert result.verdict == "PASS"
+
+
+def test_arms_without_common_slots_are_compared_unpaired() -> None:
+    rng = np.random.default_rng(11)
+    base = arm("A", np.exp(rng.normal(np.log(50), 0.1, 15)))
+    cand = [
+        session("B", i + 100, float(v))
+        for i, v in enumerate(np.exp(rng.normal(np.log(40), 0.1, 15)))
+    ]
+    result = decide(base, cand)
+    assert not result.paired
+    assert result.test == "mann_whitney_u"
+    assert result.n == (15, 15)
+    assert result.verdict == "FAIL"
+
+
+def test_unmatched_sessions_are_left_out_of_a_paired_comparison_with_a_warning() -> None:
+    a, b = paired_arms(1.0, 0.05, 12)
+    result = decide(arm("A", a), arm("B", b[:10]))
+    assert result.paired
+    assert result.n == (10, 10)
+    assert result.warnings == ("2 session(s) without a partner in the other arm left out",)
+
+
+def test_session_speed_and_tasks_per_window_metrics() -> None:
+    walls_a = np.full(20, 100.0)
+    base = [session("A", i, 50, wall=float(w)) for i, w in enumerate(walls_a)]
+    slower = [session("B", i, 50, wall=125.0 + i % 3) for i in range(20)]
+    speed = compare_arms(
+        base,
+        slower,
+        baseline="A",
+        candidate="B",
+        against="x",
+        settings=GateSettings(metric="session_wall_s"),
+    )
+    assert speed.verdict == "FAIL"
+    assert speed.ratio == pytest.approx(100 / 126, abs=0.01)
+    assert speed.line().startswith("session speed ratio 0.79")
+
+    goodput = compare_arms(
+        base,
+        slower,
+        baseline="A",
+        candidate="B",
+        against="x",
+        settings=GateSettings(metric="tasks_per_window"),
+    )
+    # Same pass rate, 26% longer sessions: 1/1.26 as many tasks per window.
+    assert goodput.ratio == pytest.approx(100 / 126, abs=0.01)
+    assert goodput.test == "bootstrap_ratio_of_means"
+    assert goodput.verdict == "FAIL"
+
+
+def test_too_few_sessions() -> None:
+    result = decide([session("A", 0, 50)], [session("B", 7, 40)])
+    assert result.verdict == "INCONCLUSIVE"
+    assert result.ratio is None
+    assert result.line() == "throughput ratio -, n=1/1 -> INCONCLUSIVE"
+    assert result.reasons == ("too few sessions to compare (1 and 1)",)
+
+
+def test_json_form_is_plain_and_finite() -> None:
+    a, b = paired_arms(0.8, 0.1, 10)
+    data = decide(arm("A", a), arm("B", b)).to_json()
+    assert data["verdict"] == "FAIL"
+    assert data["estimator"] == "hodges_lehmann_log"
+    assert data["ci_level"] == pytest.approx(0.90)
+    assert data["line"].endswith("-> FAIL")
+    for key in ("ratio", "p", "mde", "p_improved"):
+        assert math.isfinite(data[key])
+
+
+def test_fingerprint_differences_are_named() -> None:
+    base = {
+        "tasks": ["a", "b"],
+        "agent": "builtin",
+        "concurrency": 1,
+        "time_scale": 0.05,
+        "repeat": 3,
+    }
+    cand = dict(base, tasks=["b", "c"], concurrency=2, repeat=1)
+    assert fingerprint_differences(base, cand) == [
+        "task set differs (only in the baseline: a; only in the candidate: c)",
+        "concurrency differs: 1 vs 2",
+        "repeat differs: 3 vs 1",
+    ]
+    assert fingerprint_differences(base, dict(base)) == []
+
+
+def test_gate_error_rates_smaller_seeded_run() -> None:
+    """The benchmark's check on 300 seeded runs per row: false FAIL near alpha, high power."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gate_error_rates.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--reps", "300", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    rows = {(r["design"], r["ratio"]): r for r in json.loads(result.stdout)}
+    for design in ("paired", "unpaired"):
+        assert rows[(design, 1.0)]["FAIL"] <= 0.08
+        assert rows[(design, 0.8)]["FAIL"] >= 0.90
+    assert rows[("paired", 0.8)]["FAIL"] >= 0.80
+    assert rows[("paired", 0.85)]["FAIL"] > rows[("unpaired", 0.85)]["FAIL"]
