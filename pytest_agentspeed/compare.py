@@ -108,6 +108,7 @@ class Comparison:
     #: One-sided p that the candidate is worse; and that it is better.
     p: float | None
     p_improved: float | None
+    #: Brunner-Munzel's one-sided p in the direction of the estimate.
     brunner_munzel_p: float | None
     welch: dict[str, float] | None
     #: Smallest regression this run could detect with 80% power (fraction).
@@ -133,9 +134,19 @@ class Comparison:
         mde = "-" if self.mde is None else f"{self.mde * 100:.1f}%"
         return (
             f"{label} {self.ratio:.2f} [{self.ci_level * 100:.0f}% CI "
-            f"{self.ci[0]:.2f}-{self.ci[1]:.2f}], p={format_p(self.p)}, "
+            f"{self.ci[0]:.2f}-{self.ci[1]:.2f}], p={format_p(self.p_shown)}, "
             f"n={self.n[0]}/{self.n[1]} {design}, MDE {mde} -> {self.verdict}"
         )
+
+    @property
+    def alternative(self) -> Literal["less", "greater"]:
+        """The direction of the estimate: the one-sided test that speaks to it."""
+        return "greater" if self.ratio is not None and self.ratio > 1 else "less"
+
+    @property
+    def p_shown(self) -> float | None:
+        """The one-sided p-value in the direction of the estimate (slower or faster)."""
+        return self.p_improved if self.alternative == "greater" else self.p
 
     def fails(self, inconclusive: str = "warn") -> bool:
         """Whether this comparison should make the run exit non-zero."""
@@ -154,7 +165,8 @@ class Comparison:
             "ci": None if self.ci is None else [_finite(self.ci[0]), _finite(self.ci[1])],
             "ci_level": self.ci_level,
             "test": self.test,
-            "alternative": "less",
+            "alternative": self.alternative,
+            "p_shown": _finite(self.p_shown),
             "p": _finite(self.p),
             "p_improved": _finite(self.p_improved),
             "brunner_munzel_p": _finite(self.brunner_munzel_p),
@@ -241,7 +253,8 @@ def compare_arms(
             f"pass rate fell from {(rate_a or 0) * 100:.0f}% to {(rate_b or 0) * 100:.0f}% "
             f"(Fisher p={format_p(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
         )
-    bm = stats.brunner_munzel_p(core.a, core.b, "less") if core.a and core.b else None
+    direction: Literal["less", "greater"] = "greater" if ratio is not None and ratio > 1 else "less"
+    bm = stats.brunner_munzel_p(core.a, core.b, direction) if core.a and core.b else None
     return Comparison(
         metric=settings.metric,
         baseline=baseline,

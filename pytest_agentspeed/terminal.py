@@ -57,6 +57,10 @@ def _runs(v: float) -> str:
     return f"{v:,.1f}"
 
 
+def _speedup(v: float) -> str:
+    return f"{v:.2f}x"
+
+
 ROWS: tuple[Row, ...] = (
     Row("sessions", _dig("sessions"), _count, "none"),
     Row("pass rate", _dig("pass_rate"), _pct, "pp"),
@@ -69,11 +73,16 @@ ROWS: tuple[Row, ...] = (
     Row("session throughput P10", _dig("throughput_tok_s", "p10"), _tok_s),
     Row("TTFT P50", _dig("ttft_s", "p50"), _seconds),
     Row("TTFT P90", _dig("ttft_s", "p90"), _seconds),
+    Row("TTFT P50, cached context", _dig("ttft_s", "cached", "p50"), _seconds),
+    Row("TTFT P50, cold context", _dig("ttft_s", "cold", "p50"), _seconds),
+    Row("cache hit ratio", _dig("cache_hit_ratio"), _pct, "pp"),
     Row("decode P50", _dig("decode_tok_s", "p50"), _tok_s),
     Row("decode burst (P90, 500+ tok)", _dig("decode_tok_s", "burst"), _tok_s),
     *(Row(f"share: {p.replace('_', ' ')}", _dig("phase_share", p), _pct, "pp") for p in PHASES),
     Row("runs / window", _dig("runs_per_window"), _runs),
     Row("tasks / window", _dig("tasks_per_window"), _runs),
+    Row("session speed-up, 2x generation", _dig("what_if", "2x"), _speedup, "none"),
+    Row("session speed-up, 10x generation", _dig("what_if", "10x"), _speedup, "none"),
 )
 
 

@@ -14,6 +14,7 @@ from factories import arm, paired_arms, session
 
 from pytest_agentspeed.compare import GateSettings, compare_arms, fingerprint_differences
 from pytest_agentspeed.records import SessionRecord
+from pytest_agentspeed.terminal import format_p
 
 GATE = GateSettings()
 
@@ -58,6 +59,11 @@ def test_a_clear_improvement_is_reported_and_does_not_fail() -> None:
     assert result.verdict == "IMPROVED"
     assert not result.fails()
     assert "consider a new baseline" in result.reasons[0]
+    # The line shows the p-value of the test in the estimate's direction (faster here).
+    assert result.alternative == "greater"
+    assert result.p_improved is not None
+    assert result.p_improved < 0.001
+    assert f", p={format_p(result.p_improved)}, " in result.line()
 
 
 def test_a_noisy_small_run_is_inconclusive_and_says_what_would_decide_it() -> None:
