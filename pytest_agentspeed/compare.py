@@ -141,7 +141,7 @@ class Comparison:
     @property
     def alternative(self) -> Literal["less", "greater"]:
         """The direction of the estimate: the one-sided test that speaks to it."""
-        return "greater" if self.ratio is not None and self.ratio > 1 else "less"
+        return _direction(self.ratio)
 
     @property
     def p_shown(self) -> float | None:
@@ -182,6 +182,10 @@ class Comparison:
             "warnings": list(self.warnings),
             "line": self.line(),
         }
+
+
+def _direction(ratio: float | None) -> Literal["less", "greater"]:
+    return "greater" if ratio is not None and ratio > 1 else "less"
 
 
 def fails(verdict: str, inconclusive: str = "warn") -> bool:
@@ -253,8 +257,7 @@ def compare_arms(
             f"pass rate fell from {(rate_a or 0) * 100:.0f}% to {(rate_b or 0) * 100:.0f}% "
             f"(Fisher p={format_p(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
         )
-    direction: Literal["less", "greater"] = "greater" if ratio is not None and ratio > 1 else "less"
-    bm = stats.brunner_munzel_p(core.a, core.b, direction) if core.a and core.b else None
+    bm = stats.brunner_munzel_p(core.a, core.b, _direction(ratio)) if core.a and core.b else None
     return Comparison(
         metric=settings.metric,
         baseline=baseline,

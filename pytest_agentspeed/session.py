@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -408,7 +409,7 @@ class AgentSpeedSession:
         if run is None:
             return
         from pytest_agentspeed.analysis import arms
-        from pytest_agentspeed.terminal import summary_table, verdict_lines
+        from pytest_agentspeed.terminal import summary_table
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
@@ -430,15 +431,29 @@ class AgentSpeedSession:
             write(self._baseline_notice, yellow=True)
         if self._baseline_error:
             write(f"ERROR: {self._baseline_error}", red=True)
-        # Last, so CI logs read from the bottom show them first.
-        for line in verdict_lines(run.comparisons):
-            verdict = line.rsplit("-> ", 1)[-1] if "-> " in line else ""
-            write(
-                line,
-                red=verdict == "FAIL",
-                green=verdict in ("PASS", "IMPROVED"),
-                yellow=verdict == "INCONCLUSIVE",
-            )
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_verdicts(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> Generator[None]:
+        """Print the verdict lines after everything else, failures' summary included.
+
+        CI logs are read from the bottom; only pytest's final count line comes after these.
+        """
+        result = yield
+        run = self._run
+        if run is not None:
+            from pytest_agentspeed.terminal import verdict_lines
+
+            for line in verdict_lines(run.comparisons):
+                verdict = line.rsplit("-> ", 1)[-1] if "-> " in line else ""
+                terminalreporter.write_line(
+                    line,
+                    red=verdict == "FAIL",
+                    green=verdict in ("PASS", "IMPROVED"),
+                    yellow=verdict == "INCONCLUSIVE",
+                )
+        return result
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         for client in self._clients.values():

@@ -275,3 +275,19 @@ def test_show_and_merge(files: dict[str, Path], tmp_path: Path) -> None:
     assert twice.returncode == 2
     assert "is in both" in twice.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_verdict_comes_after_the_failures_summary(pytester: pytest.Pytester) -> None:
+    tasks(pytester, 3)
+    make_task(
+        pytester.path,
+        "broken",
+        body='instruction = "Task broken: nothing can fix it."\n[check]\ncommand = "exit 3"\n',
+    )
+    result = run(pytester, f"--agentspeed-endpoint={SLOW}", f"--agentspeed-endpoint={FAST}")
+    result.assert_outcomes(passed=12, failed=4)
+    lines = [line for line in result.outlines if line.strip()]
+    summary_at = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    verdict_at = next(i for i, line in enumerate(lines) if line.startswith("throughput ratio"))
+    assert summary_at < verdict_at
+    assert verdict_at >= len(lines) - 5
