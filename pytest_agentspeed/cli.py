@@ -3,6 +3,7 @@
 Subcommands:
 
 * ``agentspeed compare BASE.json CAND.json``: the gate between two run files;
+* ``agentspeed report RUN.json -o PATH [--baseline BASE.json]``: the HTML speed report;
 * ``agentspeed show RUN.json``: a run file's summary table and stored verdicts;
 * ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one;
 * ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest.
@@ -81,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     add_gate_options(compare.add_argument, prefix="--", dest_prefix="")
     compare.set_defaults(handler=_compare)
 
+    report = commands.add_parser(
+        "report",
+        help="write the HTML speed report of a run file",
+        description="Render RUN.json as one self-contained HTML file (works offline). With "
+        "--baseline, every arm is also compared with BASE.json.",
+    )
+    report.add_argument("run", type=Path, metavar="RUN.json")
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="PATH")
+    report.add_argument("--baseline", type=Path, metavar="BASE.json")
+    add_gate_options(report.add_argument, prefix="--", dest_prefix="")
+    report.set_defaults(handler=_report)
+
     show = commands.add_parser("show", help="print a run file's summary table and verdicts")
     show.add_argument("run", type=Path, metavar="RUN.json")
     show.set_defaults(handler=_show)
@@ -153,6 +166,24 @@ def _compare(args: argparse.Namespace) -> int:
     for line in verdict_lines([comparison.to_json()]):
         print(line)
     return 1 if comparison.fails(gate.inconclusive) else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.html_report import render_report
+    from pytest_agentspeed.runfile import read_run_file, write_text_atomic
+
+    gate = _gate(args)
+    run = read_run_file(args.run)
+    baseline = None if args.baseline is None else read_run_file(args.baseline)
+    html = render_report(
+        run,
+        baseline=baseline,
+        baseline_name=f"baseline {args.baseline.name}" if args.baseline else "baseline",
+        gate=gate,
+    )
+    write_text_atomic(args.output, html)
+    print(f"report: {args.output} ({len(html.encode()) / 1024:,.0f} KB)")
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -88,6 +88,12 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         help="Record a failed check instead of failing the test item",
     )
     addoption(
+        f"{prefix}html",
+        dest="agentspeed_html",
+        metavar="PATH",
+        help="Write the HTML speed report (one self-contained file) to PATH",
+    )
+    addoption(
         f"{prefix}markdown",
         dest="agentspeed_markdown",
         metavar="PATH",
@@ -173,6 +179,7 @@ class Settings:
     json_path: Path | None
     allow_task_failures: bool
     markdown_path: Path | None
+    html_path: Path | None
     #: Baseline name to save this run as, and baseline (name or path) to compare with.
     save: str | None
     compare: str | None
@@ -240,6 +247,7 @@ class Settings:
             json_path=output_path("json"),
             allow_task_failures=bool(allow),
             markdown_path=output_path("markdown"),
+            html_path=output_path("html"),
             save=opt("save") or file.get("save", _baseline_name),
             compare=opt("compare") or file.get("compare", str),
             rootdir=config.rootpath,
@@ -257,6 +265,7 @@ _KEYS = (
     "json",
     "allow_task_failures",
     "markdown",
+    "html",
     "save",
     "compare",
     "gate_metric",

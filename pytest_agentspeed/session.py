@@ -379,7 +379,7 @@ class AgentSpeedSession:
             return
         from pytest_agentspeed.analysis import arms
         from pytest_agentspeed.compare import fails
-        from pytest_agentspeed.runfile import baseline_path, write_run_file
+        from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
         from pytest_agentspeed.terminal import markdown_report
 
         self.sessions.sort(key=lambda s: s.started_at)
@@ -391,8 +391,11 @@ class AgentSpeedSession:
             write_run_file(baseline_path(settings.rootdir, settings.save), run)
         markdown = markdown_report(run.summary, arms(run), run.comparisons, note=_scale_note(run))
         if settings.markdown_path is not None:
-            settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
-            settings.markdown_path.write_text(markdown, encoding="utf-8")
+            write_text_atomic(settings.markdown_path, markdown)
+        if settings.html_path is not None:
+            from pytest_agentspeed.html_report import render_report
+
+            write_text_atomic(settings.html_path, render_report(run, gate=settings.gate))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
@@ -425,6 +428,8 @@ class AgentSpeedSession:
         s = self.settings
         if s.json_path is not None:
             write(f"run file: {s.json_path}")
+        if s.html_path is not None:
+            write(f"report: {s.html_path}")
         if s.save is not None:
             write(f"saved baseline {s.save!r}")
         if self._baseline_notice:
