@@ -214,8 +214,8 @@ def bars(
     """Horizontal bars with their values written at the end."""
     bar, gap, top = 18, 8, 10
     values = [v for _, v in rows if v is not None]
-    hi = max([*values, start + 1e-9]) * 1.08
-    x = _linear(start, hi)
+    ticks = nice_ticks(start, max([*values, start + 1e-9]) * 1.08)
+    x = _linear(ticks[0], ticks[-1])
     parts = []
     for i, (label, value) in enumerate(rows):
         y = top + i * (bar + gap)
@@ -232,7 +232,7 @@ def bars(
             f"{escape(value_fmt(value))}</text>"
         )
     axis_y = top + len(rows) * (bar + gap)
-    parts.append(_x_axis(nice_ticks(start, hi), x, axis_y, unit))
+    parts.append(_x_axis(ticks, x, axis_y, unit))
     return _svg(axis_y + 42, "".join(parts), title)
 
 
