@@ -199,7 +199,7 @@ def _comparison_rows(c: Mapping[str, Any]) -> dict[str, Any]:
         ("p, candidate slower (one-sided)", format_p(c.get("p"))),
         ("p, candidate faster (one-sided)", format_p(c.get("p_improved"))),
         ("Brunner-Munzel p (direction of the estimate)", format_p(c.get("brunner_munzel_p"))),
-        ("Welch t on logs: ratio of geometric means", welch_text),
+        ("Welch t on logs: ratio of geometric means, p (slower)", welch_text),
         (
             "minimum detectable effect (80% power)",
             "-" if c.get("mde") is None else f"{c['mde'] * 100:.1f}%",

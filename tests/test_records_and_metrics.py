@@ -200,3 +200,17 @@ def test_public_api_is_sorted_and_complete() -> None:
     assert pytest_agentspeed.__all__ == sorted(pytest_agentspeed.__all__)
     for name in pytest_agentspeed.__all__:
         assert hasattr(pytest_agentspeed, name)
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from pytest_agentspeed.runfile import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "report.html", "<html></html>")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
