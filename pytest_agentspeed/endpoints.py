@@ -2,8 +2,10 @@
 
 Accepted forms (DESIGN section 5)::
 
-    sim:PROFILE[?api=anthropic&time_scale=F&seed=N&jitter=0|1]
+    sim:PROFILE[?api=anthropic|openai&time_scale=F&seed=N&jitter=0|1]
     anthropic:MODEL[@BASE_URL]
+    openai:MODEL@BASE_URL
+    NAME            (an endpoint defined under [tool.agentspeed.endpoints.NAME])
 
 Parsing is pure and happens when options are read, so a typo is a usage error before anything
 runs. API keys are looked up only when a session is about to use the endpoint
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pytest_agentspeed.errors import ConfigError
@@ -26,9 +29,25 @@ Api = Literal["anthropic", "openai"]
 #: Latency profiles of the simulated endpoint.
 SIM_PROFILES = tuple(PROFILES)
 _SIM_OPTIONS = ("api", "time_scale", "seed", "jitter")
-_FORMS = "sim:PROFILE[?options] or anthropic:MODEL[@BASE_URL]"
+_FORMS = (
+    "sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL or a named endpoint"
+)
 ANTHROPIC_KEY_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+OPENAI_KEY_VARS = ("OPENAI_API_KEY",)
 DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: Request options of a named endpoint, with the type each takes.
+ENDPOINT_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "max_tokens": int,
+    "thinking_budget": int,
+    "thinking": str,
+    "headers": dict,
+    "extra_body": dict,
+    "timeout_s": (int, float),
+    "auth": str,
+}
+_TABLE_KEYS = ("api", "model", "base_url", "api_key_env", "label", "spec", *ENDPOINT_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +75,12 @@ class Endpoint:
     sim: SimOptions | None = None
     #: Environment variables that may hold the key, in order of preference.
     key_vars: tuple[str, ...] = field(default=())
+    #: False for servers that take no key (an OpenAI-compatible server on localhost).
+    key_required: bool = True
+    #: Human-readable name shown next to ``name`` in reports.
+    label: str | None = None
+    #: Request options (see :data:`ENDPOINT_OPTIONS`).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
@@ -72,25 +97,92 @@ class Endpoint:
         return None if self.base_url is None else strip_url_secrets(self.base_url)
 
 
-def parse_endpoint(spec: str) -> Endpoint:
-    """Parse one endpoint spec.
+def parse_endpoint(spec: str, named: Mapping[str, Endpoint] | None = None) -> Endpoint:
+    """Parse one endpoint spec, or look up a named endpoint.
 
     :raises ConfigError: naming the spec and the accepted forms.
     """
     spec = spec.strip()
+    if named and spec in named:
+        return named[spec]
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise ConfigError(f"unknown endpoint spec {spec!r}; accepted forms: {_FORMS}")
+        known = f" (named endpoints: {', '.join(sorted(named))})" if named else ""
+        raise ConfigError(f"unknown endpoint {spec!r}{known}; accepted forms: {_FORMS}")
     if kind == "sim":
         return _parse_sim(spec, rest)
     if kind == "anthropic":
         return _parse_anthropic(spec, rest)
     if kind == "openai":
-        raise ConfigError(
-            f"endpoint {spec!r}: the OpenAI-compatible wire is not supported by this version yet; "
-            f"accepted forms: {_FORMS}"
-        )
-    raise ConfigError(f"unknown endpoint spec {spec!r}; accepted forms: {_FORMS}")
+        return _parse_openai(spec, rest)
+    raise ConfigError(f"unknown endpoint {spec!r}; accepted forms: {_FORMS}")
+
+
+def is_spec_or_name(value: str) -> bool:
+    """Whether ``value`` can be an endpoint: a valid spec, or something a name could be.
+
+    Names are checked against the configuration later; specs are checked here.
+    """
+    if ":" not in value:
+        return bool(NAME_RE.match(value))
+    parse_endpoint(value)
+    return True
+
+
+def named_endpoint(name: str, table: Mapping[str, Any], source: str) -> Endpoint:
+    """An endpoint defined under ``[tool.agentspeed.endpoints.NAME]``.
+
+    :param source: where the table came from, for error messages.
+    :raises ConfigError: naming the key at fault.
+    """
+    where = f"{source}: [tool.agentspeed.endpoints.{name}]"
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{where}: endpoint names use letters, digits, '.', '_' and '-'")
+    for key in table:
+        if key not in _TABLE_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; accepted: {', '.join(_TABLE_KEYS)}")
+
+    def text(key: str, default: str | None = None) -> str | None:
+        value = table.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string")
+        return value
+
+    options: dict[str, Any] = {}
+    for key, kind in ENDPOINT_OPTIONS.items():
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ConfigError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+            options[key] = value
+    if options.get("thinking") not in (None, "adaptive", "enabled", "disabled"):
+        raise ConfigError(f"{where}: thinking must be adaptive, enabled or disabled")
+    if options.get("auth") not in (None, "bearer", "x-api-key"):
+        raise ConfigError(f"{where}: auth must be bearer or x-api-key")
+
+    spec = text("spec")
+    if spec is not None:
+        base = parse_endpoint(spec)
+    else:
+        api = text("api")
+        model = text("model")
+        if api not in ("anthropic", "openai") or not model:
+            raise ConfigError(
+                f'{where}: give spec = "...", or api = "anthropic" | "openai" and model'
+            )
+        base_url = text("base_url")
+        if api == "openai" and not base_url:
+            raise ConfigError(f'{where}: base_url is required for api = "openai"')
+        base = parse_endpoint(f"{api}:{model}" + (f"@{base_url}" if base_url else ""))
+    key_env = text("api_key_env")
+    return replace(
+        base,
+        name=name,
+        label=text("label"),
+        options=options,
+        key_vars=(key_env,) if key_env else base.key_vars,
+        key_required=True if key_env else base.key_required,
+    )
 
 
 def unique_names(endpoints: list[Endpoint]) -> list[Endpoint]:
@@ -104,10 +196,12 @@ def unique_names(endpoints: list[Endpoint]) -> list[Endpoint]:
     return out
 
 
-def api_key(endpoint: Endpoint, environ: dict[str, str] | None = None) -> str:
+def api_key(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> str | None:
     """The endpoint's key, from the first of its variables that is set.
 
-    :raises ConfigError: naming the variables when none is set.
+    ``None`` when no variable is set and the endpoint does not need one.
+
+    :raises ConfigError: naming the variables when a required key is not set.
     """
     env = os.environ if environ is None else environ
     for var in endpoint.key_vars:
@@ -116,6 +210,8 @@ def api_key(endpoint: Endpoint, environ: dict[str, str] | None = None) -> str:
             return value
     if not endpoint.key_vars:
         return "sim"
+    if not endpoint.key_required:
+        return None
     raise ConfigError(
         f"endpoint {endpoint.name!r} needs an API key: set {' or '.join(endpoint.key_vars)}"
     )
@@ -153,11 +249,8 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
             )
         options[key] = value
     api = options.get("api", "anthropic")
-    if api != "anthropic":
-        raise ConfigError(
-            f"endpoint {spec!r}: api={api!r} is not supported by this version yet; accepted: "
-            "anthropic"
-        )
+    if api not in ("anthropic", "openai"):
+        raise ConfigError(f"endpoint {spec!r}: api={api!r}; accepted: anthropic, openai")
     time_scale = None
     if "time_scale" in options:
         time_scale = _positive_float(spec, "time_scale", options["time_scale"])
@@ -172,7 +265,7 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
         raise ConfigError(f"endpoint {spec!r}: jitter must be 0 or 1")
     return Endpoint(
         name=spec,
-        api="anthropic",
+        api="openai" if api == "openai" else "anthropic",
         model=f"sim-{profile}",
         sim=SimOptions(profile=profile, time_scale=time_scale, seed=seed, jitter=jitter == "1"),
     )
@@ -196,6 +289,24 @@ def _parse_anthropic(spec: str, rest: str) -> Endpoint:
         model=model,
         base_url=base_url,
         key_vars=ANTHROPIC_KEY_VARS,
+    )
+
+
+def _parse_openai(spec: str, rest: str) -> Endpoint:
+    model, at, base_url = rest.partition("@")
+    parts = urlsplit(base_url)
+    if not model or not at or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"endpoint {spec.split('@')[0]}...: expected openai:MODEL@BASE_URL, the base URL "
+            "with /v1 as the OpenAI SDK takes it (e.g. openai:qwen3@http://127.0.0.1:8000/v1)"
+        )
+    return Endpoint(
+        name=f"openai:{model}",
+        api="openai",
+        model=model,
+        base_url=base_url,
+        key_vars=OPENAI_KEY_VARS,
+        key_required=False,
     )
 
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_agentspeed.endpoints import Endpoint, parse_endpoint, unique_names
+from pytest_agentspeed.endpoints import (
+    Endpoint,
+    is_spec_or_name,
+    named_endpoint,
+    parse_endpoint,
+    unique_names,
+)
 from pytest_agentspeed.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,8 +49,9 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         dest="agentspeed_endpoint",
         metavar="SPEC",
         type=_arg(_endpoint_spec),
-        help="Endpoint to run tasks on: sim:PROFILE[?options] or anthropic:MODEL[@BASE_URL]. "
-        "Repeat for an A/B run; the first is the baseline. Default: sim:standard",
+        help="Endpoint to run tasks on: sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], "
+        "openai:MODEL@BASE_URL, or a name from [tool.agentspeed.endpoints]. Repeat for an A/B "
+        "run; the first is the baseline. Default: sim:standard",
     )
     addoption(
         f"{prefix}repeat",
@@ -216,9 +223,12 @@ class Settings:
         def opt(name: str) -> Any:
             return config.getoption(f"agentspeed_{name}")
 
-        specs: list[str] = opt("endpoint") or file.endpoints() or [DEFAULT_ENDPOINT]
+        named = file.named_endpoints()
+        specs: list[str] = opt("endpoint") or file.endpoints(named) or [DEFAULT_ENDPOINT]
         time_scale = opt("time_scale") or file.get("time_scale", _positive_float) or 1.0
-        endpoints = unique_names([parse_endpoint(s).with_time_scale(time_scale) for s in specs])
+        endpoints = unique_names(
+            [parse_endpoint(s, named).with_time_scale(time_scale) for s in specs]
+        )
 
         def output_path(name: str) -> Path | None:
             # On the command line relative to the working directory, in the file to the file.
@@ -258,6 +268,7 @@ class Settings:
 
 _KEYS = (
     "endpoint",
+    "endpoints",
     "repeat",
     "agent",
     "time_scale",
@@ -295,7 +306,20 @@ class _FileValues:
         except (ConfigError, ValueError, TypeError) as exc:
             raise ConfigError(f"{self.path}: [tool.agentspeed] {key}: {exc}") from None
 
-    def endpoints(self) -> list[str] | None:
+    def named_endpoints(self) -> dict[str, Endpoint]:
+        tables = self.table.get("endpoints") or {}
+        if not isinstance(tables, dict):
+            raise ConfigError(f"{self.path}: [tool.agentspeed.endpoints] must be a table")
+        out = {}
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"{self.path}: [tool.agentspeed.endpoints.{name}] must be a table"
+                )
+            out[name] = named_endpoint(name, table, str(self.path))
+        return out
+
+    def endpoints(self, named: dict[str, Endpoint]) -> list[str] | None:
         value = self.table.get("endpoint")
         if value is None:
             return None
@@ -305,14 +329,11 @@ class _FileValues:
                 f"{self.path}: [tool.agentspeed] endpoint: expected a string or a list of strings"
             )
         for spec in specs:
-            self.get_spec(spec)
+            try:
+                parse_endpoint(spec, named)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: [tool.agentspeed] endpoint: {exc}") from None
         return specs
-
-    def get_spec(self, spec: str) -> None:
-        try:
-            parse_endpoint(spec)
-        except ConfigError as exc:
-            raise ConfigError(f"{self.path}: [tool.agentspeed] endpoint: {exc}") from None
 
 
 def _tool_table(config: pytest.Config) -> tuple[Path | None, dict[str, Any]]:
@@ -393,7 +414,11 @@ def _baseline_name(value: Any) -> str:
 
 
 def _endpoint_spec(value: str) -> str:
-    parse_endpoint(value)
+    if not is_spec_or_name(value):
+        raise ConfigError(
+            f"unknown endpoint {value!r}; accepted forms: sim:PROFILE[?options], "
+            "anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL or a named endpoint"
+        )
     return value
 
 

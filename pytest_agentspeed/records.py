@@ -284,10 +284,13 @@ class EndpointRecord:
     profile: str | None = None
     #: Simulator options (time_scale, seed, ...) for simulated endpoints.
     options: JSON = field(default_factory=dict)
+    #: Human-readable name from the endpoint's configuration.
+    label: str | None = None
 
     def to_json(self) -> JSON:
         return {
             "name": self.name,
+            "label": self.label,
             "api": self.api,
             "model": self.model,
             "base_url": self.base_url,
@@ -304,6 +307,7 @@ class EndpointRecord:
             base_url=data.get("base_url"),
             profile=data.get("profile"),
             options=dict(data.get("options") or {}),
+            label=data.get("label"),
         )
 
 

@@ -116,7 +116,9 @@ class AgentSpeedSession:
         if self.agent.needs_endpoint:
             try:
                 for endpoint in self.settings.endpoints:
-                    self._secrets.append(api_key(endpoint))
+                    key = api_key(endpoint)
+                    if key is not None:
+                        self._secrets.append(key)
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
 
@@ -229,19 +231,46 @@ class AgentSpeedSession:
 
     def _client(self, endpoint: Endpoint) -> ModelClient:
         client = self._clients.get(endpoint.name)
-        if client is not None:
-            return client
+        if client is None:
+            client = self._clients[endpoint.name] = self._new_client(endpoint)
+        return client
+
+    def _new_client(self, endpoint: Endpoint) -> ModelClient:
+        if endpoint.sim is not None:
+            base_url: str | None = self._simulator().base_url(_mount_key(endpoint))
+            key: str | None = "sim"
+            if endpoint.api == "openai":
+                base_url = f"{base_url}/v1"
+        else:
+            base_url, key = endpoint.base_url, api_key(endpoint)
+        assert base_url is not None
+        options = endpoint.options
+        if endpoint.api == "openai":
+            from pytest_agentspeed.clients.openai_client import OpenAIClient
+
+            return OpenAIClient(
+                model=endpoint.model,
+                base_url=base_url,
+                api_key=key,
+                timeout_s=float(options.get("timeout_s", 600.0)),
+                extra_headers=options.get("headers"),
+                extra_body=options.get("extra_body"),
+                max_tokens=options.get("max_tokens"),
+            )
         from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 
-        if endpoint.sim is not None:
-            base_url = self._simulator().base_url(_mount_key(endpoint))
-            key = "sim"
-        else:
-            assert endpoint.base_url is not None
-            base_url, key = endpoint.base_url, api_key(endpoint)
-        client = AnthropicClient(model=endpoint.model, base_url=base_url, api_key=key)
-        self._clients[endpoint.name] = client
-        return client
+        assert key is not None  # required for this wire; api_key() said so otherwise
+        return AnthropicClient(
+            model=endpoint.model,
+            base_url=base_url,
+            api_key=key,
+            timeout_s=float(options.get("timeout_s", 600.0)),
+            extra_headers=options.get("headers"),
+            max_tokens=options.get("max_tokens"),
+            thinking=options.get("thinking"),
+            thinking_budget=options.get("thinking_budget"),
+            x_api_key=options.get("auth") == "x-api-key",
+        )
 
     def _simulator(self) -> SimulatorProcess:
         if self._sim is None:
@@ -304,6 +333,7 @@ class AgentSpeedSession:
             endpoints=tuple(
                 EndpointRecord(
                     name=e.name,
+                    label=e.label,
                     api=e.api,
                     model=e.model,
                     base_url=e.public_base_url(),

@@ -116,14 +116,15 @@ def test_endpoint_specs() -> None:
     assert real.key_vars == ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
     for bad, message in [
-        ("sim:", "unknown endpoint spec"),
+        ("sim:", "unknown endpoint 'sim:'"),
         ("sim:standard?time_scale=0", "time_scale must be a positive number"),
         ("sim:standard?seed=x", "seed must be an integer"),
-        ("sim:standard?api=openai", "api='openai' is not supported by this version yet"),
-        ("anthropic:", "unknown endpoint spec"),
+        ("sim:standard?api=grpc", "api='grpc'; accepted: anthropic, openai"),
+        ("anthropic:", "unknown endpoint 'anthropic:'"),
         ("anthropic:m@ftp://x", "base URL must be http(s)"),
-        ("openai:m@http://x", "OpenAI-compatible wire is not supported by this version yet"),
-        ("mystery", "unknown endpoint spec 'mystery'"),
+        ("openai:m", "expected openai:MODEL@BASE_URL"),
+        ("openai:m@ftp://x", "expected openai:MODEL@BASE_URL"),
+        ("mystery", "unknown endpoint 'mystery'"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             parse_endpoint(bad)

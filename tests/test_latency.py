@@ -144,7 +144,7 @@ def test_seeded_rng_is_stable() -> None:
 
 
 def test_profiles_are_the_documented_ones() -> None:
-    assert sorted(PROFILES) == ["standard", "ultraspeed"]
+    assert sorted(PROFILES) == ["frontier", "small-fast", "standard", "ultraspeed"]
     assert STANDARD.decode_tok_s == (90, 130, 170)
     assert ULTRASPEED.decode_tok_s == (650, 1_000, 1_250)
 

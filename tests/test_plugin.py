@@ -195,11 +195,11 @@ def test_malformed_task_is_a_collection_error_naming_file_and_key(
     [
         (
             ["--agentspeed-endpoint=bogus"],
-            "*unknown endpoint spec 'bogus'; accepted forms: sim:PROFILE*",
+            "*unknown endpoint 'bogus'; accepted forms: sim:PROFILE*",
         ),
         (
             ["--agentspeed-endpoint=sim:warp"],
-            "*unknown simulator profile 'warp'; accepted: standard, ultraspeed*",
+            "*unknown simulator profile 'warp'; accepted: standard, ultraspeed, frontier, small-fast*",
         ),
         (["--agentspeed-endpoint=sim:standard?speed=9"], "*unknown option 'speed'*"),
         (["--agentspeed-repeat=0"], "*--agentspeed-repeat: expected a positive integer, got '0'*"),
@@ -323,6 +323,7 @@ def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
     assert run["endpoints"] == [
         {
             "name": "anthropic:claude-test",
+            "label": None,
             "api": "anthropic",
             "model": "claude-test",
             "base_url": script.url,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anthropic
@@ -49,6 +49,13 @@ class AnthropicClient:
     :param api_key: sent as the SDK sends it; never recorded.
     :param timeout_s: per-request timeout.
     :param max_retries: the SDK's retries of failed attempts.
+    :param extra_headers: added to every request.
+    :param max_tokens: overrides the task's per-response limit.
+    :param thinking: ``"adaptive"``, ``"enabled"`` (with ``thinking_budget``) or
+        ``"disabled"``; ``None`` sends no thinking configuration.
+    :param thinking_budget: budget tokens for enabled thinking (implies ``"enabled"``).
+    :param x_api_key: also send the key as ``x-api-key``, for servers that predate the SDK's
+        ``Authorization: Bearer`` (vLLM accepts only Bearer, which is always sent).
     """
 
     def __init__(
@@ -59,8 +66,19 @@ class AnthropicClient:
         api_key: str,
         timeout_s: float = 600.0,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        extra_headers: Mapping[str, str] | None = None,
+        max_tokens: int | None = None,
+        thinking: str | None = None,
+        thinking_budget: int | None = None,
+        x_api_key: bool = False,
     ) -> None:
         self.model = model
+        self.max_tokens = max_tokens
+        self.thinking = thinking_config(thinking, thinking_budget)
+        self.thinking_budget = thinking_budget
+        headers = {"accept-encoding": "identity", **(extra_headers or {})}
+        if x_api_key:
+            headers["x-api-key"] = api_key
         self._log: EventLog | None = None
         self._http = httpx2.Client(
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
@@ -76,7 +94,7 @@ class AnthropicClient:
             max_retries=max_retries,
             timeout=httpx2.Timeout(timeout_s, connect=10.0),
             # Compression can hold back SSE bytes; ask for the stream as it is produced.
-            default_headers={"accept-encoding": "identity"},
+            default_headers=headers,
         )
         warm_up()
 
@@ -86,14 +104,22 @@ class AnthropicClient:
     def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
         """Stream one turn; see :class:`~pytest_agentspeed.clients.ModelClient`."""
         self._log = log
+        max_tokens = self.max_tokens or request.max_tokens
+        extra: dict[str, Any] = {}
+        if self.thinking is not None:
+            extra["thinking"] = self.thinking
+            if self.thinking_budget and not self.max_tokens:
+                # Thinking counts toward max_tokens; keep the task's budget for the answer.
+                max_tokens += self.thinking_budget
         try:
             with self._sdk.messages.stream(
                 model=self.model,
-                max_tokens=request.max_tokens,
+                max_tokens=max_tokens,
                 system=list(request.system),  # type: ignore[arg-type]
                 messages=list(request.messages),  # type: ignore[arg-type]
                 tools=list(request.tools),  # type: ignore[arg-type]
                 metadata={"user_id": request.session_id},
+                **extra,
             ) as stream:
                 for event in stream:
                     _record(log, event)
@@ -141,6 +167,17 @@ class AnthropicClient:
                 detail=response.headers.get("request-id", ""),
                 t_ns=response.request.extensions.get("agentspeed_headers_ns"),
             )
+
+
+def thinking_config(mode: str | None, budget: int | None) -> dict[str, Any] | None:
+    """The request's ``thinking`` parameter for an endpoint's options."""
+    if budget:
+        return {"type": "enabled", "budget_tokens": budget}
+    if mode in ("adaptive", "disabled"):
+        return {"type": mode}
+    if mode == "enabled":
+        return {"type": "enabled", "budget_tokens": 1024}
+    return None
 
 
 def _no_delay(stream: Any) -> None:

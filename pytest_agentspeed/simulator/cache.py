@@ -41,8 +41,11 @@ class CacheUse:
     cache_write_tokens: int
 
 
-def request_blocks(body: dict[str, Any]) -> list[Block]:
-    """The request's blocks in cache order: tools, system, then each message's content."""
+def request_blocks(body: dict[str, Any], *, automatic: bool = False) -> list[Block]:
+    """The request's blocks in cache order: tools, system, then each message's content.
+
+    :param automatic: cache every prefix, as OpenAI-compatible servers do (no breakpoints).
+    """
     raw: list[tuple[Any, bool]] = []
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
@@ -53,13 +56,14 @@ def request_blocks(body: dict[str, Any]) -> list[Block]:
     elif isinstance(system, list):
         raw.extend((b, isinstance(b, dict) and "cache_control" in b) for b in system)
     for message in body.get("messages") or []:
-        content = message.get("content") if isinstance(message, dict) else message
-        if isinstance(content, list):
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, list) and not automatic:
             for b in content:
                 raw.append(({"role": message.get("role"), "block": b}, _marked(b)))
         else:
-            raw.append(({"role": message.get("role"), "text": content}, False))
-
+            raw.append((message, automatic))
     blocks = []
     h = hashlib.sha256()
     for item, marked in raw:

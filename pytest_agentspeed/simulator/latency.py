@@ -124,6 +124,7 @@ def plan_response(
     time_scale: float,
     jitter: bool,
     cache_miss: bool = False,
+    in_flight: int = 0,
 ) -> ResponsePlan:
     """Schedule one response.
 
@@ -132,13 +133,15 @@ def plan_response(
     :param segments: the output in order, as (content class, tokens) runs.
     :param time_scale: multiplies every delay.
     :param cache_miss: the prefix cache missed: the cached tokens are prefilled too.
+    :param in_flight: other requests being served by the same endpoint right now (load).
     """
+    load = 1 + profile.load_slope * max(0, in_flight)
     rtt = lognormal(rng, profile.rtt_s, jitter)
     queue_pair = profile.queue_s
     decode_triple = profile.decode_tok_s
     if session.degraded and profile.degraded_queue_s and profile.degraded_decode_tok_s:
         queue_pair, decode_triple = profile.degraded_queue_s, profile.degraded_decode_tok_s
-    queue = lognormal(rng, queue_pair, jitter) * session.congestion
+    queue = lognormal(rng, queue_pair, jitter) * session.congestion * load
     fixed = lognormal(rng, profile.fixed_s, jitter)
     prefill_rate = split_lognormal(rng, profile.prefill_tok_s, jitter)
     prefill = uncached_tokens / prefill_rate
@@ -149,7 +152,9 @@ def plan_response(
         cached = cached_tokens * profile.cached_us_per_token * 1e-6
     ttft = rtt + queue + fixed + prefill + cached
 
-    rate = split_lognormal(rng, decode_triple, jitter) / session.congestion
+    rate = split_lognormal(rng, decode_triple, jitter) / session.congestion / load
+    if profile.ctx_half_tokens:
+        rate /= 1 + (cached_tokens + uncached_tokens) / profile.ctx_half_tokens
     speculative = profile.spec_k > 1 and not session.degraded
     step_s = (profile.spec_tau_code if speculative else 1.0) / rate
     total = sum(n for _, n in segments)
@@ -193,6 +198,7 @@ def plan_response(
             "decode": decode,
             "stall": stall,
             "decode_tok_s": rate,
+            "load": load,
         },
         cache_miss=cache_miss,
     )

@@ -55,6 +55,15 @@ class Profile:
     #: Prompt cache time to live and the smallest cacheable prefix.
     cache_ttl_s: float = 300.0
     min_cache_tokens: int = 1024
+    #: Decode slows with context as ``r / (1 + context / ctx_half_tokens)``; ``None``: flat.
+    ctx_half_tokens: float | None = None
+    #: Load: queue time and decode time grow by this fraction per other request in flight on
+    #: the same endpoint (llm-d's time-factor-under-load, linear).
+    load_slope: float = 0.0
+    #: Whether the model reasons: on the OpenAI wire its planned reasoning streams as
+    #: ``reasoning_content`` / ``reasoning``; on the Anthropic wire only when the request
+    #: enables thinking.
+    reasons: bool = True
 
 
 STANDARD = Profile(
@@ -74,6 +83,7 @@ STANDARD = Profile(
     spec_tau_prose=2.64,
     stall_p=0.02,
     stall_s=(0.4, 1.5),
+    load_slope=0.05,
 )
 
 ULTRASPEED = Profile(
@@ -97,6 +107,40 @@ ULTRASPEED = Profile(
     degraded_p=0.15,
     degraded_decode_tok_s=(90, 140, 190),
     degraded_queue_s=(1.0, 3.0),
+    # A single-node low-batch lane: its speed is what concurrency eats first (section 3.4).
+    load_slope=0.10,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (STANDARD, ULTRASPEED)}
+FRONTIER = Profile(
+    name="frontier",
+    description="Closed frontier model: 60-80 tok/s decode slowing with context, TTFT 2-4 s",
+    rtt_s=(0.08, 0.15),
+    queue_s=(0.2, 0.8),
+    fixed_s=(1.5, 2.2),
+    prefill_tok_s=(5_000, 10_000, 20_000),
+    cached_us_per_token=8.0,
+    cache_miss_p=0.03,
+    decode_tok_s=(50, 68, 85),
+    stall_p=0.03,
+    stall_s=(0.4, 1.5),
+    ctx_half_tokens=488_000,
+    load_slope=0.02,
+)
+
+SMALL_FAST = Profile(
+    name="small-fast",
+    description="Small model on a fast-inference provider: ~1,500 tok/s, TTFT well under 1 s",
+    rtt_s=(0.08, 0.15),
+    queue_s=(0.05, 0.3),
+    fixed_s=(0.2, 0.4),
+    prefill_tok_s=(15_000, 30_000, 50_000),
+    cached_us_per_token=1.0,
+    cache_miss_p=0.01,
+    decode_tok_s=(800, 1_500, 2_200),
+    stall_p=0.01,
+    stall_s=(0.2, 0.6),
+    load_slope=0.05,
+    reasons=False,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (STANDARD, ULTRASPEED, FRONTIER, SMALL_FAST)}

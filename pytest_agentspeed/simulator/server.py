@@ -22,11 +22,12 @@ import json
 import selectors
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,6 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.simulator import openai_wire
 from pytest_agentspeed.simulator.anthropic_wire import (
     OutBlock,
     error_json,
@@ -58,6 +60,8 @@ from pytest_agentspeed.simulator.library import (
 from pytest_agentspeed.simulator.profiles import PROFILES, Profile
 from pytest_agentspeed.simulator.tokens import json_pieces, pieces
 from pytest_agentspeed.simulator.trajectory import PlannedTurn
+
+Wire = Literal["anthropic", "openai"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +106,8 @@ class _Mount:
     config: MountConfig
     profile: Profile
     cache: PromptCache
+    #: Responses being sent right now (the load the next request sees).
+    in_flight: int = 0
 
 
 @dataclass(slots=True)
@@ -139,34 +145,65 @@ class Simulator:
         )
 
     def decide(
-        self, mount: _Mount, body: Any, headers: Mapping[str, str], arrival: float
+        self,
+        mount: _Mount,
+        body: Any,
+        headers: Mapping[str, str],
+        arrival: float,
+        wire: Wire = "anthropic",
     ) -> _Reply:
         """Everything about the response except sending it."""
         request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
-        problem = _invalid(body)
-        if problem is not None:
-            return _Reply(400, error_json("invalid_request_error", problem, request_id))
+        if wire == "openai":
+            problem = openai_wire.invalid(body)
+            if problem is not None:
+                return _Reply(400, openai_wire.error_json("invalid_request_error", problem))
+            messages = openai_wire.to_anthropic_messages(body["messages"])
+            budget = int(openai_wire.max_tokens(body))
+        else:
+            problem = _invalid(body)
+            if problem is not None:
+                return _Reply(400, error_json("invalid_request_error", problem, request_id))
+            messages = body["messages"]
+            budget = int(body["max_tokens"])
         cfg, profile = mount.config, mount.profile
-        messages: list[dict[str, Any]] = body["messages"]
         metadata = body.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         first_text = first_user_text(messages)
-        session = str(metadata.get("user_id") or _digest(first_text))
+        # The session's identity seeds its draws: Anthropic's metadata.user_id, OpenAI's user.
+        session = str(metadata.get("user_id") or body.get("user") or _digest(first_text))
         turn_index = sum(1 for m in messages if m.get("role") == "assistant")
         retry = headers.get("x-stainless-retry-count", "0")
         rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, retry)
 
         planned = choose_turn(self.library.match(first_text), messages)
-        blocks, stop_reason = _blocks(planned, body, f"{session}|{turn_index}")
-        miss = draw_cache_miss(profile, rng, jitter=cfg.jitter)
-        use = mount.cache.account(request_blocks(body), arrival, miss=miss)
-        output_tokens = sum(len(b.pieces) for b in blocks)
-        usage = usage_json(
-            input_tokens=use.input_tokens,
-            cache_read=use.cache_read_tokens,
-            cache_write=use.cache_write_tokens,
-            output_tokens=output_tokens,
+        blocks, stop_reason = _blocks(
+            planned,
+            thinking=_thinking_mode(body, wire, profile),
+            budget=budget,
+            tool_prefix="call_sim_" if wire == "openai" else "toolu_sim_",
+            tool_seed=f"{session}|{turn_index}",
         )
+        miss = draw_cache_miss(profile, rng, jitter=cfg.jitter)
+        use = mount.cache.account(
+            request_blocks(body, automatic=wire == "openai"), arrival, miss=miss
+        )
+        output_tokens = sum(len(b.pieces) for b in blocks)
+        reasoning_tokens = sum(len(b.pieces) for b in blocks if b.type == "thinking")
+        if wire == "openai":
+            usage = openai_wire.usage_json(
+                prompt_tokens=use.input_tokens + use.cache_read_tokens + use.cache_write_tokens,
+                cached=use.cache_read_tokens,
+                completion_tokens=output_tokens,
+                reasoning_tokens=reasoning_tokens,
+            )
+        else:
+            usage = usage_json(
+                input_tokens=use.input_tokens,
+                cache_read=use.cache_read_tokens,
+                cache_write=use.cache_write_tokens,
+                output_tokens=output_tokens,
+            )
         draw = draw_session(profile, seeded_rng(cfg.seed, cfg.key, session), jitter=cfg.jitter)
         plan = plan_response(
             profile,
@@ -178,11 +215,13 @@ class Simulator:
             time_scale=cfg.time_scale,
             jitter=cfg.jitter,
             cache_miss=miss,
+            in_flight=mount.in_flight,
         )
         message_id = f"msg_sim_{_digest(session, turn_index, retry)[:24]}"
         stream = bool(body.get("stream"))
         log = {
             "request_id": request_id,
+            "wire": wire,
             "mount": cfg.key,
             "profile": profile.name,
             "session": session,
@@ -190,6 +229,7 @@ class Simulator:
             "retry": retry,
             "stream": stream,
             "degraded": draw.degraded,
+            "in_flight": mount.in_flight,
             "time_scale": cfg.time_scale,
             "output_tokens": output_tokens,
             "usage": usage,
@@ -204,23 +244,43 @@ class Simulator:
             "actual": {},
         }
         self.schedule.append(log)
-        if not stream:
-            return _Reply(
-                200,
-                message_json(
-                    message_id=message_id,
-                    model=str(body["model"]),
+        model = str(body["model"])
+        if wire == "openai":
+            created = int(time.time())
+            if not stream:
+                body_json = openai_wire.completion_json(
+                    completion_id=f"chatcmpl-{message_id[8:]}",
+                    model=model,
+                    created=created,
                     blocks=blocks,
                     stop_reason=stop_reason,
                     usage=usage,
-                ),
-                headers_s=plan.end_s,
-                end_s=plan.end_s,
-                log=log,
+                )
+                return _Reply(200, body_json, end_s=plan.end_s, log=log)
+            options = body.get("stream_options")
+            writes = openai_wire.render_stream(
+                completion_id=f"chatcmpl-{message_id[8:]}",
+                model=model,
+                created=created,
+                blocks=blocks,
+                stop_reason=stop_reason,
+                usage=usage,
+                plan=plan,
+                include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
             )
+            return _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
+        if not stream:
+            message = message_json(
+                message_id=message_id,
+                model=model,
+                blocks=blocks,
+                stop_reason=stop_reason,
+                usage=usage,
+            )
+            return _Reply(200, message, end_s=plan.end_s, log=log)
         writes = render_stream(
             message_id=message_id,
-            model=str(body["model"]),
+            model=model,
             blocks=blocks,
             stop_reason=stop_reason,
             usage=usage,
@@ -233,6 +293,12 @@ def build_app(sim: Simulator) -> Starlette:
     """The ASGI application serving ``sim``."""
 
     async def messages(request: Request) -> Response:
+        return await respond(request, "anthropic")
+
+    async def chat_completions(request: Request) -> Response:
+        return await respond(request, "openai")
+
+    async def respond(request: Request, wire: Wire) -> Response:
         key = request.path_params.get("mount", "")
         mount = sim.mounts.get(key)
         if mount is None:
@@ -244,21 +310,32 @@ def build_app(sim: Simulator) -> Starlette:
             body = json.loads(raw)
         except ValueError:
             body = None
-        reply = sim.decide(mount, body, request.headers, arrival)
+        reply = sim.decide(mount, body, request.headers, arrival, wire)
         request_id = reply.log["request_id"] if reply.log else _request_id(reply.body)
         head = {"request-id": request_id}
         if reply.body is not None:
-            await _sleep_until(loop, arrival + reply.end_s)
-            if reply.log is not None:
-                reply.log["actual"] = {"end_s": loop.time() - arrival}
+            if reply.log is None:
+                return JSONResponse(reply.body, status_code=reply.status, headers=head)
+            mount.in_flight += 1
+            try:
+                await _sleep_until(loop, arrival + reply.end_s)
+            finally:
+                mount.in_flight -= 1
+            reply.log["actual"] = {"end_s": loop.time() - arrival}
             return JSONResponse(reply.body, status_code=reply.status, headers=head)
-        await _sleep_until(loop, arrival + reply.headers_s)
         assert reply.log is not None
         log = reply.log
+        # In flight from now until the last byte: later requests see this one as load.
+        mount.in_flight += 1
+        try:
+            await _sleep_until(loop, arrival + reply.headers_s)
+        except BaseException:
+            mount.in_flight -= 1
+            raise
         log["actual"]["headers_s"] = loop.time() - arrival
         head |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(
-            _paced(loop, arrival, reply.writes, log),
+            _paced(loop, arrival, reply.writes, log, mount),
             media_type="text/event-stream; charset=utf-8",
             headers=head,
         )
@@ -293,6 +370,8 @@ def build_app(sim: Simulator) -> Starlette:
     routes = [
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/e/{mount}/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/e/{mount}/v1/messages", messages, methods=["POST"]),
         Route("/e/{mount}/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/_agentspeed/health", health),
@@ -308,26 +387,31 @@ async def _paced(
     arrival: float,
     writes: Sequence[tuple[float, bytes]],
     log: dict[str, Any],
+    mount: _Mount,
 ) -> AsyncIterator[bytes]:
     """Yield each write at its time; writes already due go out together."""
     actual = log["actual"]
     first_token_s = log["planned"]["first_token_s"]
     i = 0
-    while i < len(writes):
-        await _sleep_until(loop, arrival + writes[i][0])
-        now = loop.time()
-        chunk = bytearray(writes[i][1])
-        due = writes[i][0]
-        i += 1
-        while i < len(writes) and arrival + writes[i][0] <= now:
-            chunk += writes[i][1]
+    try:
+        while i < len(writes):
+            await _sleep_until(loop, arrival + writes[i][0])
+            now = loop.time()
+            chunk = bytearray(writes[i][1])
             due = writes[i][0]
             i += 1
-        sent = loop.time() - arrival
-        if "first_token_s" not in actual and due >= first_token_s and b"_delta" in chunk:
-            actual["first_token_s"] = sent
-        yield bytes(chunk)
-    actual["end_s"] = loop.time() - arrival
+            while i < len(writes) and arrival + writes[i][0] <= now:
+                chunk += writes[i][1]
+                due = writes[i][0]
+                i += 1
+            sent = loop.time() - arrival
+            # Pings and the role chunk all go out before the first token's time.
+            if "first_token_s" not in actual and due >= first_token_s:
+                actual["first_token_s"] = sent
+            yield bytes(chunk)
+        actual["end_s"] = loop.time() - arrival
+    finally:
+        mount.in_flight -= 1
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
@@ -336,21 +420,30 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None
         await asyncio.sleep(delay)
 
 
+def _thinking_mode(body: Mapping[str, Any], wire: Wire, profile: Profile) -> str:
+    """How the model's reasoning is sent: "on", "omitted" (spent, not shown) or "off"."""
+    if wire == "openai":
+        # Chat completions has no switch for it: a reasoning model streams its reasoning.
+        return "on" if profile.reasons else "off"
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        return "omitted" if thinking.get("display") == "omitted" else "on"
+    return "off"
+
+
 def _blocks(
-    planned: PlannedTurn, body: Mapping[str, Any], tool_seed: str
+    planned: PlannedTurn, *, thinking: str, budget: int, tool_prefix: str, tool_seed: str
 ) -> tuple[list[OutBlock], str]:
-    """The planned turn as content blocks, cut to ``max_tokens``; and the stop reason."""
-    thinking = body.get("thinking") or {}
-    thinks = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    """The planned turn as content blocks, cut to ``budget`` tokens; and the stop reason."""
     blocks: list[OutBlock] = []
     text = planned.text
-    if planned.reasoning and thinks:
+    if planned.reasoning and thinking != "off":
         blocks.append(
             OutBlock(
                 type="thinking",
                 pieces=pieces(planned.reasoning),
                 content_class="prose",
-                omitted=thinking.get("display") == "omitted",
+                omitted=thinking == "omitted",
             )
         )
     elif planned.reasoning:
@@ -365,14 +458,12 @@ def _blocks(
                 type="tool_use",
                 pieces=json_pieces(json.dumps(tool_input)),
                 content_class="code",
-                tool_id=f"toolu_sim_{_digest(tool_seed, i)[:20]}",
+                tool_id=f"{tool_prefix}{_digest(tool_seed, i)[:20]}",
                 tool_name=use.name,
                 tool_input=tool_input,
             )
         )
     stop_reason = "tool_use" if planned.tool_uses else "end_turn"
-
-    budget = int(body["max_tokens"])
     kept: list[OutBlock] = []
     for block in blocks:
         if len(block.pieces) <= budget:

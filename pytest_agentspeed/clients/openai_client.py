@@ -1,0 +1,398 @@
+"""OpenAI-compatible Chat Completions client over httpx2 (vLLM, SGLang, llama.cpp, ...).
+
+Not the ``openai`` SDK: its sync client drops the connection after every stream
+(``research/wire-spec.md`` 3.6), so each turn would pay a new handshake inside the measured
+time to first token. This client reads each stream to its end, so the pooled connection is
+reused across the seconds an agent spends in tools.
+
+It takes the same marks as the Anthropic client and maps the chunks onto the same events:
+
+* the role chunk (``content: ""``) is not a token;
+* ``reasoning_content`` and ``reasoning`` deltas (both are read; servers differ) open a
+  thinking block: the reasoning phase;
+* content and tool-call deltas open text and tool-use blocks: generation;
+* the ``include_usage`` chunk gives the usage; ``prompt_tokens`` includes cached tokens, which
+  are subtracted so ``input_tokens`` means uncached, as on the Anthropic wire.
+
+Tool calls are assembled from fragments keyed by ``index``. Failed attempts (429, 5xx,
+connection errors) are retried like the official SDKs do, each recorded as an attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+
+from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
+from pytest_agentspeed.errors import EndpointError
+from pytest_agentspeed.records import Usage
+from pytest_agentspeed.timing import EventLog
+
+DEFAULT_MAX_RETRIES = 2
+#: The SDKs' policy: retry these statuses; wait retry-after (capped) or 0.5 * 2^n s, jittered.
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+MAX_RETRY_AFTER_S = 60.0
+_SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")
+_HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_headers.complete")
+STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
+
+
+class OpenAIClient:
+    """Sends turns over the OpenAI-compatible Chat Completions wire, recording timing events.
+
+    :param model: the model name sent in each request.
+    :param base_url: the API base, including ``/v1`` (as the OpenAI SDK takes it).
+    :param api_key: sent as ``Authorization: Bearer``; ``None`` for servers without keys.
+    :param extra_headers: added to every request.
+    :param extra_body: merged into every request body (e.g. ``reasoning_effort``).
+    :param max_tokens: overrides the task's per-response limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float = 600.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.model = model
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.max_retries = max_retries
+        self.extra_body = dict(extra_body or {})
+        self.max_tokens = max_tokens
+        self._log: EventLog | None = None
+        headers = {"accept-encoding": "identity", **(extra_headers or {})}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self._http = httpx2.Client(
+            headers=headers,
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
+            timeout=httpx2.Timeout(timeout_s, connect=10.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
+        """Stream one turn; see :class:`~pytest_agentspeed.clients.ModelClient`."""
+        body = {
+            "model": self.model,
+            "messages": to_openai_messages(request.system, request.messages),
+            "tools": [to_openai_tool(t) for t in request.tools],
+            "max_tokens": self.max_tokens or request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "user": request.session_id,
+            **self.extra_body,
+        }
+        self._log = log
+        try:
+            for attempt in range(self.max_retries + 1):
+                try:
+                    return self._attempt(body, log)
+                except _Retryable as exc:
+                    if attempt == self.max_retries:
+                        raise exc.error from None
+                    time.sleep(exc.wait_s(attempt))
+            raise AssertionError("unreachable")
+        finally:
+            self._log = None
+
+    def _attempt(self, body: dict[str, Any], log: EventLog) -> ModelResponse:
+        try:
+            with self._http.stream("POST", self.url, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    error = _status_error(response)
+                    log.add("attempt_failed", detail=error.error_type)
+                    if response.status_code in RETRY_STATUS:
+                        raise _Retryable(error, response.headers.get("retry-after"))
+                    raise error
+                stream = _StreamState(log)
+                done = False
+                # Read past [DONE] to the end of the body, so the connection goes back to the
+                # pool for the next turn instead of being dropped.
+                for line in response.iter_lines():
+                    if not done:
+                        done = stream.feed(line)
+            log.add("stream_end")
+        except httpx2.TimeoutException:
+            log.add("attempt_failed", detail="timeout")
+            raise _Retryable(
+                EndpointError("timeout", "the endpoint did not answer in time")
+            ) from None
+        except httpx2.TransportError as exc:
+            log.add("attempt_failed", detail="connection_error")
+            raise _Retryable(
+                EndpointError(
+                    "connection_error", f"cannot reach the endpoint ({type(exc).__name__})"
+                )
+            ) from None
+        return stream.response()
+
+    def _on_request(self, request: httpx2.Request) -> None:
+        log = self._log
+        if log is None:
+            return
+        log.add("attempt")
+
+        def trace(name: str, info: dict[str, Any]) -> None:
+            if name in _SENT:
+                log.add("request_sent")
+            elif name in _HEADERS:
+                request.extensions["agentspeed_headers_ns"] = log.clock()
+            elif name == "connection.connect_tcp.complete":
+                stream = info.get("return_value")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if isinstance(sock, socket.socket) and sock.family in (
+                    socket.AF_INET,
+                    socket.AF_INET6,
+                ):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        request.extensions["trace"] = trace
+
+    def _on_response(self, response: httpx2.Response) -> None:
+        if self._log is not None:
+            request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+            self._log.add(
+                "headers",
+                status=response.status_code,
+                detail=request_id or "",
+                t_ns=response.request.extensions.get("agentspeed_headers_ns"),
+            )
+
+
+class _Retryable(Exception):
+    def __init__(self, error: EndpointError, retry_after: str | None = None) -> None:
+        self.error = error
+        self.retry_after = retry_after
+
+    def wait_s(self, attempt: int) -> float:
+        if self.retry_after:
+            try:
+                return min(max(float(self.retry_after), 0.0), MAX_RETRY_AFTER_S)
+            except ValueError:
+                pass
+        backoff: float = min(0.5 * 2.0**attempt, 8.0)
+        return backoff * (1 - 0.25 * random.random())
+
+
+class _StreamState:
+    """Folds SSE lines into events and the reply (content, tool calls, usage)."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.started = False
+        self.open: str | None = None  # kind of the open pseudo-block
+        self.index = -1
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.call_block: dict[int, int] = {}
+        self.finish: str | None = None
+        self.usage: dict[str, Any] = {}
+
+    def feed(self, line: str) -> bool:
+        """One line of the body; returns True at ``[DONE]``."""
+        if not line.startswith("data:"):
+            return False  # blank lines, comments (": keep-alive"), event names
+        data = line[5:].strip()
+        if data.startswith("[DONE]"):
+            self._close()
+            self.log.add("message_stop")
+            return True
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise EndpointError("protocol_error", f"a chunk is not JSON: {data[:80]!r}") from None
+        if "error" in chunk:
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {}
+            self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"))
+            raise EndpointError(
+                str(error.get("type") or "stream_error"),
+                f"mid-stream: {error.get('message') or 'error'}",
+                200,
+            )
+        if not self.started:
+            self.started = True
+            self.log.add("message_start")
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                self._block("thinking")
+                self.log.add("delta", index=self.index, detail="thinking_delta", nonempty=True)
+            content = delta.get("content")
+            if content:
+                self._block("text")
+                self.text.append(content)
+                self.log.add("delta", index=self.index, detail="text_delta", nonempty=True)
+            for call in delta.get("tool_calls") or []:
+                self._tool_fragment(call)
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+                self._close()
+                self.log.add("message_delta")
+        return False
+
+    def _block(self, kind: str) -> None:
+        if self.open == kind and kind != "tool_use":
+            return
+        self._close()
+        self.index += 1
+        self.open = kind
+        self.log.add("block_start", index=self.index, detail=kind)
+
+    def _close(self) -> None:
+        if self.open is not None:
+            self.log.add("block_stop", index=self.index)
+            self.open = None
+
+    def _tool_fragment(self, call: Mapping[str, Any]) -> None:
+        k = int(call.get("index", 0))
+        function = call.get("function") or {}
+        if k not in self.calls:
+            self.calls[k] = {"id": call.get("id") or f"call_{k}", "name": "", "arguments": ""}
+            self._block("tool_use")
+            self.call_block[k] = self.index
+        entry = self.calls[k]
+        if call.get("id"):
+            entry["id"] = call["id"]
+        if function.get("name"):
+            entry["name"] = function["name"]
+        fragment = function.get("arguments") or ""
+        entry["arguments"] += fragment
+        self.log.add(
+            "delta", index=self.call_block[k], detail="input_json_delta", nonempty=bool(fragment)
+        )
+
+    def response(self) -> ModelResponse:
+        content: list[dict[str, Any]] = []
+        text = "".join(self.text)
+        if text:
+            content.append({"type": "text", "text": text})
+        calls = []
+        for k in sorted(self.calls):
+            entry = self.calls[k]
+            try:
+                arguments = json.loads(entry["arguments"] or "{}")
+            except ValueError:
+                arguments = {}  # the tool reports the missing fields to the model
+            arguments = arguments if isinstance(arguments, dict) else {}
+            calls.append(ToolCall(id=entry["id"], name=entry["name"], input=arguments))
+            content.append(
+                {"type": "tool_use", "id": entry["id"], "name": entry["name"], "input": arguments}
+            )
+        return ModelResponse(
+            content=content,
+            tool_calls=tuple(calls),
+            stop_reason=STOP_REASONS.get(self.finish or "", self.finish),
+            usage=normalised_usage(self.usage),
+            usage_raw=self.usage,
+        )
+
+
+def normalised_usage(raw: Mapping[str, Any]) -> Usage:
+    """OpenAI usage in the package's terms: ``input_tokens`` excludes cached tokens."""
+    prompt = int(raw.get("prompt_tokens") or 0)
+    details = raw.get("prompt_tokens_details") or {}
+    # DeepSeek reports hits at the top level as well.
+    cached = int(details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0)
+    written = int(details.get("cache_write_tokens") or 0)
+    completion = raw.get("completion_tokens_details") or {}
+    reasoning = completion.get("reasoning_tokens")
+    return Usage(
+        input_tokens=max(0, prompt - cached - written),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        thinking_tokens=None if reasoning is None else int(reasoning),
+    )
+
+
+def to_openai_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool["name"],
+            "description": tool.get("description", ""),
+            "parameters": tool.get("input_schema", {"type": "object"}),
+        },
+    }
+
+
+def to_openai_messages(system: Any, messages: Any) -> list[dict[str, Any]]:
+    """The agent's Anthropic-shaped conversation in Chat Completions form.
+
+    Thinking blocks are dropped (OpenAI-compatible servers do not take reasoning back); tool
+    results become ``tool`` messages right after the assistant message that asked for them.
+    """
+    out: list[dict[str, Any]] = []
+    system_text = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+    if system_text:
+        out.append({"role": "system", "content": system_text})
+    for message in messages:
+        content = message["content"]
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        if message["role"] == "assistant":
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+            calls = [
+                {
+                    "id": b["id"],
+                    "type": "function",
+                    "function": {"name": b["name"], "arguments": json.dumps(b.get("input", {}))},
+                }
+                for b in blocks
+                if b.get("type") == "tool_use"
+            ]
+            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                entry["tool_calls"] = calls
+            out.append(entry)
+            continue
+        texts = []
+        for b in blocks:
+            if b.get("type") == "tool_result":
+                result = b.get("content", "")
+                if isinstance(result, list):
+                    result = "".join(
+                        part.get("text", "") for part in result if isinstance(part, dict)
+                    )
+                out.append({"role": "tool", "tool_call_id": b["tool_use_id"], "content": result})
+            elif b.get("type") == "text":
+                texts.append(b["text"])
+        if texts:
+            out.append({"role": "user", "content": "\n\n".join(texts)})
+    return out
+
+
+def _status_error(response: httpx2.Response) -> EndpointError:
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    kind = (
+        str(error.get("type") or f"http_{response.status_code}")
+        if isinstance(error, dict)
+        else f"http_{response.status_code}"
+    )
+    message = error.get("message") if isinstance(error, dict) else None
+    return EndpointError(
+        kind,
+        f"HTTP {response.status_code}: {message or response.reason_phrase}",
+        response.status_code,
+    )
