@@ -92,6 +92,16 @@ class Endpoint:
             return self
         return replace(self, sim=replace(self.sim, time_scale=default))
 
+    def public_options(self) -> dict[str, Any]:
+        """Simulator and request options, safe to write down: header values are left out
+        (a gateway's own key often travels in one), their names kept."""
+        out: dict[str, Any] = {}
+        if self.sim is not None:
+            out.update(time_scale=self.sim.time_scale, seed=self.sim.seed, jitter=self.sim.jitter)
+        for key, value in self.options.items():
+            out[key] = sorted(value) if key == "headers" else value
+        return out
+
     def public_base_url(self) -> str | None:
         """The base URL without credentials or query, safe to write down."""
         return None if self.base_url is None else strip_url_secrets(self.base_url)

@@ -236,40 +236,36 @@ class AgentSpeedSession:
         return client
 
     def _new_client(self, endpoint: Endpoint) -> ModelClient:
+        # A simulated endpoint takes any key; a named one sends its own, like a real one would.
+        key = api_key(endpoint)
+        base_url = endpoint.base_url
         if endpoint.sim is not None:
-            base_url: str | None = self._simulator().base_url(_mount_key(endpoint))
-            key: str | None = "sim"
+            base_url = self._simulator().base_url(_mount_key(endpoint))
             if endpoint.api == "openai":
                 base_url = f"{base_url}/v1"
-        else:
-            base_url, key = endpoint.base_url, api_key(endpoint)
         assert base_url is not None
         options = endpoint.options
+        common: dict[str, Any] = {
+            "model": endpoint.model,
+            "base_url": base_url,
+            "timeout_s": float(options.get("timeout_s", 600.0)),
+            "extra_headers": options.get("headers"),
+            "extra_body": options.get("extra_body"),
+            "max_tokens": options.get("max_tokens"),
+        }
         if endpoint.api == "openai":
             from pytest_agentspeed.clients.openai_client import OpenAIClient
 
-            return OpenAIClient(
-                model=endpoint.model,
-                base_url=base_url,
-                api_key=key,
-                timeout_s=float(options.get("timeout_s", 600.0)),
-                extra_headers=options.get("headers"),
-                extra_body=options.get("extra_body"),
-                max_tokens=options.get("max_tokens"),
-            )
+            return OpenAIClient(api_key=key, **common)
         from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 
         assert key is not None  # required for this wire; api_key() said so otherwise
         return AnthropicClient(
-            model=endpoint.model,
-            base_url=base_url,
             api_key=key,
-            timeout_s=float(options.get("timeout_s", 600.0)),
-            extra_headers=options.get("headers"),
-            max_tokens=options.get("max_tokens"),
             thinking=options.get("thinking"),
             thinking_budget=options.get("thinking_budget"),
             x_api_key=options.get("auth") == "x-api-key",
+            **common,
         )
 
     def _simulator(self) -> SimulatorProcess:
@@ -338,11 +334,7 @@ class AgentSpeedSession:
                     model=e.model,
                     base_url=e.public_base_url(),
                     profile=e.sim.profile if e.sim else None,
-                    options=(
-                        {"time_scale": e.sim.time_scale, "seed": e.sim.seed, "jitter": e.sim.jitter}
-                        if e.sim
-                        else {}
-                    ),
+                    options=e.public_options(),
                 )
                 for e in s.endpoints
                 if e.name in seen

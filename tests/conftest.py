@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,3 +42,25 @@ def start_sim() -> Iterator[StartSim]:
 @pytest.fixture(scope="session")
 def example_suite() -> Path:
     return EXAMPLE_SUITE
+
+
+@contextmanager
+def standalone_sim(profile: str, tasks: Path = EXAMPLE_SUITE) -> Iterator[str]:
+    """``agentspeed sim`` as a user starts it (port 0, time scale 0.01); yields its URL."""
+    args = ["--profile", profile, "--port", "0", "--tasks", str(tasks), "--time-scale", "0.01"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_agentspeed", "sim", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match, line
+    try:
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        proc.stdout.close()
+        # uvicorn re-raises the signal after its graceful shutdown.
+        assert proc.wait(timeout=10) in (0, -signal.SIGTERM)

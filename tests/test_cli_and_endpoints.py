@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
+from conftest import standalone_sim
 
 from pytest_agentspeed import ConfigError
 from pytest_agentspeed.endpoints import (
@@ -24,36 +24,9 @@ from pytest_agentspeed.tasks import load_task
 
 
 @pytest.fixture
-def standalone(example_suite: Path) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest_agentspeed",
-            "sim",
-            "--profile",
-            "ultraspeed",
-            "--port",
-            "0",
-            "--tasks",
-            str(example_suite),
-            "--time-scale",
-            "0.01",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:\d+", line)
-    assert match, line
-    try:
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        proc.stdout.close()
-        # uvicorn re-raises the signal after its graceful shutdown.
-        assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
+def standalone() -> Iterator[str]:
+    with standalone_sim("ultraspeed") as url:
+        yield url
 
 
 def test_standalone_sim_plays_the_task_for_any_client(standalone: str, example_suite: Path) -> None:

@@ -17,7 +17,13 @@ from pytest_agentspeed.simulator.latency import (
     seeded_rng,
     split_lognormal,
 )
-from pytest_agentspeed.simulator.profiles import PROFILES, STANDARD, ULTRASPEED
+from pytest_agentspeed.simulator.profiles import (
+    FRONTIER,
+    PROFILES,
+    SMALL_FAST,
+    STANDARD,
+    ULTRASPEED,
+)
 from pytest_agentspeed.simulator.tokens import count_tokens, json_pieces, pieces
 
 CALM = SessionDraw(degraded=False, congestion=1.0)
@@ -51,6 +57,61 @@ def test_without_jitter_the_plan_is_the_sum_of_medians() -> None:
     assert all(g == pytest.approx(3.0 / 130) for g in gaps)
     assert all(1 <= n <= 4 for _, n in plan.steps)
     assert plan.components["decode_tok_s"] == 130
+
+
+def test_load_lengthens_queue_and_slows_decode_by_the_profiles_slope() -> None:
+    def plan(in_flight: int) -> Any:
+        return plan_response(
+            ULTRASPEED,
+            CALM,
+            seeded_rng("load"),
+            cached_tokens=0,
+            uncached_tokens=0,
+            segments=[("code", 200)],
+            time_scale=1.0,
+            jitter=False,
+            in_flight=in_flight,
+        )
+
+    alone, busy = plan(0), plan(3)
+    load = 1 + ULTRASPEED.load_slope * 3  # 1.3
+    assert busy.components["queue"] == pytest.approx(alone.components["queue"] * load)
+    assert busy.components["decode_tok_s"] == pytest.approx(1_000 / load)
+    assert busy.components["rtt"] == alone.components["rtt"]
+    assert busy.components["fixed"] == alone.components["fixed"]
+
+
+def test_frontier_decode_slows_with_context_and_small_fast_does_not() -> None:
+    def rate(profile: Any, context: int) -> float:
+        plan = plan_response(
+            profile,
+            CALM,
+            seeded_rng("ctx"),
+            cached_tokens=context,
+            uncached_tokens=0,
+            segments=[("prose", 10)],
+            time_scale=1.0,
+            jitter=False,
+        )
+        decode: float = plan.components["decode_tok_s"]
+        return decode
+
+    # latency-model.md section 7: r / (1 + ctx / 488k), 68 tok/s at short context.
+    assert rate(FRONTIER, 0) == 68
+    assert rate(FRONTIER, 244_000) == pytest.approx(68 / 1.5)
+    assert rate(SMALL_FAST, 0) == rate(SMALL_FAST, 244_000) == 1_500
+    # No speculation on either: one token per event.
+    plan = plan_response(
+        FRONTIER,
+        CALM,
+        seeded_rng("f"),
+        cached_tokens=0,
+        uncached_tokens=0,
+        segments=[("code", 30)],
+        time_scale=1.0,
+        jitter=False,
+    )
+    assert [n for _, n in plan.steps] == [1] * 30
 
 
 def test_time_scale_multiplies_every_offset() -> None:
@@ -120,7 +181,7 @@ def test_degraded_sessions_decode_one_token_at_a_time() -> None:
     )
     assert [n for _, n in plan.steps] == [1] * 50
     assert plan.components["queue"] == 1.0  # the degraded lane's median queue
-    assert plan.components["decode_tok_s"] == 140
+    assert plan.components["decode_tok_s"] == 80
 
 
 def test_draws_follow_their_percentiles() -> None:

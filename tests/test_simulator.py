@@ -287,3 +287,111 @@ def test_odd_requests_get_an_answer_not_a_crash(sim: Any, body: Any) -> None:
         assert response.json()["error"]["type"] == "invalid_request_error"
     else:
         assert response.json()["type"] == "message"
+
+
+def test_ttft_grows_with_uncached_tokens_and_barely_with_cached_ones(
+    start_sim: StartSim,
+) -> None:
+    """A long cached conversation: 24k more uncached tokens cost 24k / prefill rate; 24k more
+    cached ones cost 24k x the per-cached-token price, 55x less on ``standard``."""
+    from pytest_agentspeed.clients import TurnRequest
+    from pytest_agentspeed.simulator.profiles import STANDARD
+    from pytest_agentspeed.timing import EventLog, reduce_turn
+
+    scale = 0.25
+    sim = start_sim(MountConfig(key="ttft", profile="standard", time_scale=scale, jitter=False))
+    client = AnthropicClient(model="sim", base_url=sim.base_url("ttft"), api_key="sk-test")
+    extra = 24_000
+
+    def ttft(prefix_tokens: int, tail_tokens: int) -> tuple[float, dict[str, Any]]:
+        """One turn on a cached ``prefix_tokens`` system prompt plus an uncached tail."""
+        turn = TurnRequest(
+            system=[
+                {
+                    "type": "text",
+                    "text": " word" * prefix_tokens,
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "go" + " tail" * tail_tokens}],
+                }
+            ],
+            tools=[],
+            max_tokens=16,
+            session_id=f"s{prefix_tokens}",
+        )
+        log = EventLog()
+        log.add("turn_start")
+        client.complete(turn, log)
+        log.add("turn_end")
+        timing = reduce_turn(log.events)
+        entry = {e["request_id"]: e for e in sim.schedule()}[timing.attempts[-1].request_id]
+        return timing.phases_s["ttft"], entry
+
+    try:
+        for prefix in (40_000, 40_000 + extra):  # write both prefixes to the cache
+            ttft(prefix, 0)
+        base_s, base = ttft(40_000, 0)
+        uncached_s, uncached = ttft(40_000, extra)
+        cached_s, cached = ttft(40_000 + extra, 0)
+    finally:
+        client.close()
+
+    # What the server charged: the probes differ by exactly ``extra`` uncached or cached tokens.
+    read = {
+        k: e["usage"]["cache_read_input_tokens"]
+        for k, e in (("b", base), ("u", uncached), ("c", cached))
+    }
+    fresh = {
+        k: e["usage"]["input_tokens"] for k, e in (("b", base), ("u", uncached), ("c", cached))
+    }
+    assert read["b"] >= 40_000
+    assert (read["u"], fresh["u"] - fresh["b"]) == (read["b"], extra)
+    assert (read["c"] - read["b"], fresh["c"]) == (extra, fresh["b"])
+
+    # The plan, to the profile's parameters: the median prefill rate and the cached price.
+    per_uncached = 1 / STANDARD.prefill_tok_s[1]
+    per_cached = STANDARD.cached_us_per_token * 1e-6
+    plan_delta = cached["components"]["cached_prefix"] - base["components"]["cached_prefix"]
+    assert plan_delta == pytest.approx(extra * per_cached)
+    plan_delta = uncached["components"]["prefill"] - base["components"]["prefill"]
+    assert plan_delta == pytest.approx(extra * per_uncached)
+
+    # What the client measured over HTTP: 1 s more for the uncached tokens, 18 ms for the
+    # cached ones (at time scale 0.25), each within loopback noise.
+    assert uncached_s - base_s == pytest.approx(extra * per_uncached * scale, abs=0.015)
+    assert cached_s - base_s == pytest.approx(extra * per_cached * scale, abs=0.015)
+    assert cached_s - base_s < 0.05 * (uncached_s - base_s)
+
+
+def test_requests_in_flight_on_one_endpoint_load_each_other(start_sim: StartSim) -> None:
+    """The second of two overlapping requests is planned with a load of 1 + slope."""
+    import threading
+    import time
+
+    from pytest_agentspeed.simulator.profiles import STANDARD
+
+    sim = start_sim(MountConfig(key="busy", profile="standard", time_scale=0.2, jitter=False))
+    body = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+    def send(user: str) -> None:
+        httpx2.post(
+            f"{sim.base_url('busy')}/v1/messages",
+            json={**body, "metadata": {"user_id": user}},
+            timeout=30,
+        ).raise_for_status()
+
+    first = threading.Thread(target=send, args=("a",))
+    first.start()
+    time.sleep(0.1)  # well inside the first response's 0.48 s time to first token
+    send("b")
+    first.join()
+    entries = {e["session"]: e for e in sim.schedule()}
+    assert (entries["a"]["in_flight"], entries["b"]["in_flight"]) == (0, 1)
+    load = 1 + STANDARD.load_slope
+    assert entries["a"]["components"]["queue"] == pytest.approx(STANDARD.queue_s[0])
+    assert entries["b"]["components"]["queue"] == pytest.approx(STANDARD.queue_s[0] * load)
+    assert entries["b"]["components"]["decode_tok_s"] == pytest.approx(130 / load)

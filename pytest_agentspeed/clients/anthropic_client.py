@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ import anthropic
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
+from pytest_agentspeed.clients.transport import mark_attempt, mark_headers
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 #: SDK retries (429, 5xx, 529, connection errors) stay on; each attempt is recorded.
 DEFAULT_MAX_RETRIES = 2
-_SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")
-_HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_headers.complete")
 
 
 class AnthropicClient:
@@ -50,12 +48,14 @@ class AnthropicClient:
     :param timeout_s: per-request timeout.
     :param max_retries: the SDK's retries of failed attempts.
     :param extra_headers: added to every request.
+    :param extra_body: merged into every request body (fields the SDK does not know yet).
     :param max_tokens: overrides the task's per-response limit.
     :param thinking: ``"adaptive"``, ``"enabled"`` (with ``thinking_budget``) or
         ``"disabled"``; ``None`` sends no thinking configuration.
     :param thinking_budget: budget tokens for enabled thinking (implies ``"enabled"``).
     :param x_api_key: also send the key as ``x-api-key``, for servers that predate the SDK's
         ``Authorization: Bearer`` (vLLM accepts only Bearer, which is always sent).
+    :param transport: an httpx2 transport to use instead of the network (tests).
     """
 
     def __init__(
@@ -67,13 +67,16 @@ class AnthropicClient:
         timeout_s: float = 600.0,
         max_retries: int = DEFAULT_MAX_RETRIES,
         extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
         thinking: str | None = None,
         thinking_budget: int | None = None,
         x_api_key: bool = False,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.max_tokens = max_tokens
+        self.extra_body = dict(extra_body) if extra_body else None
         self.thinking = thinking_config(thinking, thinking_budget)
         self.thinking_budget = thinking_budget
         headers = {"accept-encoding": "identity", **(extra_headers or {})}
@@ -81,6 +84,7 @@ class AnthropicClient:
             headers["x-api-key"] = api_key
         self._log: EventLog | None = None
         self._http = httpx2.Client(
+            transport=transport,
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
             # Agents spend seconds in tools between calls; the default 5 s keep-alive would
             # make turns silently pay a new connection (wire-spec.md 5.1, lesson 3).
@@ -119,6 +123,7 @@ class AnthropicClient:
                 messages=list(request.messages),  # type: ignore[arg-type]
                 tools=list(request.tools),  # type: ignore[arg-type]
                 metadata={"user_id": request.session_id},
+                extra_body=self.extra_body,
                 **extra,
             ) as stream:
                 for event in stream:
@@ -143,30 +148,12 @@ class AnthropicClient:
         return _response(message)
 
     def _on_request(self, request: httpx2.Request) -> None:
-        log = self._log
-        if log is None:
-            return
-        log.add("attempt")
-
-        def trace(name: str, info: dict[str, Any]) -> None:
-            if name in _SENT:
-                log.add("request_sent")
-            elif name in _HEADERS:
-                # The response hook runs a little later; keep the transport's moment.
-                request.extensions["agentspeed_headers_ns"] = log.clock()
-            elif name == "connection.connect_tcp.complete":
-                _no_delay(info.get("return_value"))
-
-        request.extensions["trace"] = trace
+        if self._log is not None:
+            mark_attempt(self._log, request)
 
     def _on_response(self, response: httpx2.Response) -> None:
         if self._log is not None:
-            self._log.add(
-                "headers",
-                status=response.status_code,
-                detail=response.headers.get("request-id", ""),
-                t_ns=response.request.extensions.get("agentspeed_headers_ns"),
-            )
+            mark_headers(self._log, response)
 
 
 def thinking_config(mode: str | None, budget: int | None) -> dict[str, Any] | None:
@@ -178,18 +165,6 @@ def thinking_config(mode: str | None, budget: int | None) -> dict[str, Any] | No
     if mode == "enabled":
         return {"type": "enabled", "budget_tokens": 1024}
     return None
-
-
-def _no_delay(stream: Any) -> None:
-    """Send small writes at once on a new connection.
-
-    Request headers and body go out in separate writes; with Nagle's algorithm the body can
-    wait for the headers' acknowledgement, which would land in the measured time to first
-    token. Set here, on the default transport, so proxies from the environment still apply.
-    """
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _record(log: EventLog, event: Any) -> None:

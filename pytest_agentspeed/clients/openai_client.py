@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
+from pytest_agentspeed.clients.transport import mark_attempt, mark_headers
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -38,8 +38,6 @@ DEFAULT_MAX_RETRIES = 2
 #: The SDKs' policy: retry these statuses; wait retry-after (capped) or 0.5 * 2^n s, jittered.
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_RETRY_AFTER_S = 60.0
-_SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")
-_HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_headers.complete")
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 
 
@@ -52,6 +50,7 @@ class OpenAIClient:
     :param extra_headers: added to every request.
     :param extra_body: merged into every request body (e.g. ``reasoning_effort``).
     :param max_tokens: overrides the task's per-response limit.
+    :param transport: an httpx2 transport to use instead of the network (tests).
     """
 
     def __init__(
@@ -65,6 +64,7 @@ class OpenAIClient:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -76,6 +76,7 @@ class OpenAIClient:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self._http = httpx2.Client(
+            transport=transport,
             headers=headers,
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
             limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
@@ -143,36 +144,12 @@ class OpenAIClient:
         return stream.response()
 
     def _on_request(self, request: httpx2.Request) -> None:
-        log = self._log
-        if log is None:
-            return
-        log.add("attempt")
-
-        def trace(name: str, info: dict[str, Any]) -> None:
-            if name in _SENT:
-                log.add("request_sent")
-            elif name in _HEADERS:
-                request.extensions["agentspeed_headers_ns"] = log.clock()
-            elif name == "connection.connect_tcp.complete":
-                stream = info.get("return_value")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if isinstance(sock, socket.socket) and sock.family in (
-                    socket.AF_INET,
-                    socket.AF_INET6,
-                ):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        request.extensions["trace"] = trace
+        if self._log is not None:
+            mark_attempt(self._log, request)
 
     def _on_response(self, response: httpx2.Response) -> None:
         if self._log is not None:
-            request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
-            self._log.add(
-                "headers",
-                status=response.status_code,
-                detail=request_id or "",
-                t_ns=response.request.extensions.get("agentspeed_headers_ns"),
-            )
+            mark_headers(self._log, response)
 
 
 class _Retryable(Exception):

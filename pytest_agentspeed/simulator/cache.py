@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pytest_agentspeed.simulator.tokens import count_tokens
@@ -69,8 +70,16 @@ def request_blocks(body: dict[str, Any], *, automatic: bool = False) -> list[Blo
     for item, marked in raw:
         text = json.dumps(_unmarked(item), sort_keys=True, separators=(",", ":"))
         h.update(text.encode())
-        blocks.append(Block(h.copy().hexdigest(), count_tokens(text), marked))
+        blocks.append(Block(h.copy().hexdigest(), _block_tokens(text), marked))
     return blocks
+
+
+# Each request repeats the whole conversation: counting it afresh every turn costs tens of
+# milliseconds at 100k+ tokens, on the server's one event loop, where it would delay the
+# streams of every other session in flight.
+@lru_cache(maxsize=8192)
+def _block_tokens(text: str) -> int:
+    return count_tokens(text)
 
 
 class PromptCache:

@@ -246,25 +246,20 @@ class Simulator:
         self.schedule.append(log)
         model = str(body["model"])
         if wire == "openai":
-            created = int(time.time())
+            completion: dict[str, Any] = {
+                "completion_id": f"chatcmpl-{message_id[8:]}",
+                "model": model,
+                "created": int(time.time()),
+                "blocks": blocks,
+                "stop_reason": stop_reason,
+                "usage": usage,
+            }
             if not stream:
-                body_json = openai_wire.completion_json(
-                    completion_id=f"chatcmpl-{message_id[8:]}",
-                    model=model,
-                    created=created,
-                    blocks=blocks,
-                    stop_reason=stop_reason,
-                    usage=usage,
-                )
+                body_json = openai_wire.completion_json(**completion)
                 return _Reply(200, body_json, end_s=plan.end_s, log=log)
             options = body.get("stream_options")
             writes = openai_wire.render_stream(
-                completion_id=f"chatcmpl-{message_id[8:]}",
-                model=model,
-                created=created,
-                blocks=blocks,
-                stop_reason=stop_reason,
-                usage=usage,
+                **completion,
                 plan=plan,
                 include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
             )
