@@ -39,6 +39,10 @@ by running the project's tests, and do not modify tests unless asked to. When th
 reply with a short summary of what you changed and call no tool. Each user message tells you \
 how many turns and seconds you have left; finish before they run out."""
 
+#: Times the agent loop sends a turn again after its stream broke off (the SDKs' own retries
+#: of failed requests come on top, inside each try).
+STREAM_RETRIES = 2
+
 #: Appended when a reply was cut off by max_tokens, so the model continues more briefly.
 CUT_OFF_NOTE = "Your last reply was cut off at the max_tokens limit. Continue, more briefly."
 
@@ -127,7 +131,7 @@ class BuiltinAgent:
                 session_id=session_id,
             )
             try:
-                response = client.complete(request, log)
+                response = _complete(client, request, log)
             except EndpointError as exc:
                 log.add("turn_end")
                 turns.append(_turn_record(index, log, None, str(exc)))
@@ -219,6 +223,23 @@ AGENTS: dict[str, Callable[[], Agent]] = {
 }
 
 _EPHEMERAL = {"type": "ephemeral"}
+
+
+def _complete(client: ModelClient, request: TurnRequest, log: EventLog) -> ModelResponse:
+    """One turn's reply, sending the turn again when its stream broke off.
+
+    A broken stream (an error event, a dropped connection) is not retried by the SDKs, and
+    giving up on the session for it would count a passing hiccup as an endpoint failure. The
+    failed tries stay in the turn's log as attempts; their time is ``retry_wait``.
+    """
+    for retry in range(STREAM_RETRIES + 1):
+        try:
+            return client.complete(request, log)
+        except EndpointError as exc:
+            if not exc.mid_stream or retry == STREAM_RETRIES:
+                raise
+            time.sleep(client.retry_wait_s * 2**retry)
+    raise AssertionError("unreachable")
 
 
 def _budget(turns_left: int, secs_left: float) -> str:

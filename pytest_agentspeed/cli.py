@@ -5,12 +5,14 @@ Subcommands:
 * ``agentspeed compare BASE.json CAND.json``: the gate between two run files;
 * ``agentspeed report RUN.json -o PATH [--baseline BASE.json]``: the HTML speed report;
 * ``agentspeed show RUN.json``: a run file's summary table and stored verdicts;
-* ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one;
+* ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one; also
+  reads the spool files an interrupted run left in ``.agentspeed/spool/``;
 * ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest.
 
 Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
 policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
-endpoint, bad arguments): one line on stderr, never a traceback.
+endpoint, bad arguments, an output that cannot be written): one line on stderr, never a
+traceback. ``docs/errors.md`` lists every message.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE_EXIT
+    except OSError as exc:
+        # Reads raise RunFileError; what is left is writing -o (a directory, a missing parent
+        # that cannot be made, no permission). Name the path the user gave, not the temp file
+        # the atomic write goes through.
+        output = getattr(args, "output", None)
+        if output is not None:
+            where = f"cannot write {output}: "
+        else:
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"agentspeed {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return code
 
 
@@ -100,12 +113,20 @@ def _parser() -> argparse.ArgumentParser:
 
     merge = commands.add_parser(
         "merge",
-        help="merge run files from CI shards into one",
+        help="merge run files from CI shards (or an interrupted run's spool) into one",
         description="Merge the sessions of run files made by shards of one job (same endpoints, "
         "agent, time scale, window and concurrency) into one run file, recomputing the summary "
-        "and the in-run comparisons.",
+        "and the in-run comparisons. Spool files (.agentspeed/spool/*.jsonl) hold the finished "
+        "sessions of a run that was killed before it wrote its run file; pass them, or the "
+        "directory, to recover those sessions.",
     )
-    merge.add_argument("runs", type=Path, nargs="+", metavar="RUN.json")
+    merge.add_argument(
+        "runs",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="run files, spool files (.jsonl) of interrupted runs, or a spool directory",
+    )
     merge.add_argument("-o", "--output", type=Path, required=True, metavar="ALL.json")
     add_gate_options(merge.add_argument, prefix="--", dest_prefix="")
     merge.set_defaults(handler=_merge)
@@ -134,6 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, default=1, help="seed of every random draw")
     sim.add_argument("--no-jitter", action="store_true", help="use medians instead of random draws")
+    sim.add_argument(
+        "--faults",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="inject faults (429, 529, mid-stream error, drop, stall) in this share of requests",
+    )
     sim.set_defaults(handler=_sim)
     return parser
 
@@ -211,9 +239,11 @@ def _merge(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pytest_agentspeed.analysis import analysed
-    from pytest_agentspeed.runfile import read_run_file, write_run_file
+    from pytest_agentspeed.runfile import write_run_file
 
-    runs = [(path, read_run_file(path)) for path in args.runs]
+    runs = _read_shards(args.runs)
+    if not runs:
+        raise AgentSpeedError("no run files or spool files to merge")
     first_path, first = runs[0]
     seen: dict[str, Path] = {}
     for path, run in runs:
@@ -237,8 +267,25 @@ def _merge(args: argparse.Namespace) -> int:
         sessions=tuple(sessions),
     )
     write_run_file(args.output, analysed(merged, _gate(args)))
-    print(f"merged {len(sessions)} sessions from {len(runs)} run files into {args.output}")
+    print(f"merged {len(sessions)} sessions from {len(runs)} runs into {args.output}")
     return 0
+
+
+def _read_shards(paths: Sequence[Path]) -> list[tuple[Path, RunRecord]]:
+    """Run files, and spool files of interrupted runs (one run per run id, whichever
+    processes spooled it); a directory stands for the spool files in it."""
+    from pytest_agentspeed.runfile import read_run_file
+    from pytest_agentspeed.spool import is_spool, merge_spools, run_id_of, spool_files
+
+    runs: list[tuple[Path, RunRecord]] = []
+    spools: dict[str, list[Path]] = {}
+    for path in spool_files(paths):
+        if is_spool(path):
+            spools.setdefault(run_id_of(path), []).append(path)
+        else:
+            runs.append((path, read_run_file(path)))
+    runs += [(group[0], merge_spools(group)) for group in spools.values()]
+    return runs
 
 
 def _merge_conflict(a: RunRecord, b: RunRecord) -> str | None:
@@ -278,6 +325,7 @@ def _gate(args: argparse.Namespace) -> GateSettings:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.simulator.faults import fault_rates
     from pytest_agentspeed.simulator.server import MountConfig, ServerConfig, bind, serve
 
     for root in args.tasks:
@@ -298,6 +346,7 @@ def _sim(args: argparse.Namespace) -> int:
                 time_scale=args.time_scale,
                 seed=args.seed,
                 jitter=not args.no_jitter,
+                faults=fault_rates(args.faults, {}) if args.faults else {},
             ),
         ),
         task_dirs=tuple(str(p) for p in args.tasks),
@@ -320,6 +369,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
     return port
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> float:

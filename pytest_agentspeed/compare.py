@@ -65,10 +65,17 @@ class GateSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PassRateCheck:
-    """Pass rates of both arms and Fisher's exact test (candidate lower)."""
+class RateCheck:
+    """How many sessions of each arm had an outcome (passed, or ended by endpoint errors), and
+    Fisher's exact test of the candidate's change for the worse (fewer passes, more errors).
 
-    passed: tuple[int, int]
+    Errored sessions stay in the throughput sample, but a candidate that errors more is worse
+    in a way throughput does not show: the error check gates that.
+    """
+
+    #: What is counted, also the JSON key of the counts: ``"passed"`` or ``"errors"``.
+    what: Literal["passed", "errors"]
+    counts: tuple[int, int]
     sessions: tuple[int, int]
     p: float
     regressed: bool
@@ -76,12 +83,20 @@ class PassRateCheck:
     @property
     def rates(self) -> tuple[float | None, float | None]:
         return tuple(  # type: ignore[return-value]
-            (k / n if n else None) for k, n in zip(self.passed, self.sessions, strict=True)
+            (k / n if n else None) for k, n in zip(self.counts, self.sessions, strict=True)
         )
+
+    @property
+    def worse(self) -> bool:
+        """The candidate's rate moved the wrong way, significantly or not."""
+        base, cand = self.rates
+        if base is None or cand is None:
+            return False
+        return cand > base if self.what == "errors" else cand < base
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "passed": list(self.passed),
+            self.what: list(self.counts),
             "sessions": list(self.sessions),
             "rates": list(self.rates),
             "p": _finite(self.p),
@@ -115,7 +130,8 @@ class Comparison:
     mde: float | None
     #: Sessions per arm needed to detect a regression as large as the margin.
     sessions_needed: int | None
-    pass_rate: PassRateCheck
+    pass_rate: RateCheck
+    error_rate: RateCheck
     tolerance: float
     margin: float
     alpha: float
@@ -174,6 +190,7 @@ class Comparison:
             "mde": _finite(self.mde),
             "sessions_needed": self.sessions_needed,
             "pass_rate": self.pass_rate.to_json(),
+            "error_rate": self.error_rate.to_json(),
             "tolerance": self.tolerance,
             "margin": self.margin,
             "alpha": self.alpha,
@@ -211,6 +228,7 @@ def compare_arms(
     """
     notes = list(warnings)
     pass_rate = _pass_rate(base, cand, settings)
+    error_rate = _error_rate(base, cand, settings)
     if settings.metric == "tasks_per_window":
         core = _goodput(base, cand, settings, concurrency)
     else:
@@ -257,6 +275,21 @@ def compare_arms(
             f"pass rate fell from {(rate_a or 0) * 100:.0f}% to {(rate_b or 0) * 100:.0f}% "
             f"(Fisher p={format_p(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
         )
+    errors_b, errors_a = error_rate.counts[1], error_rate.counts[0]
+    error_words = (
+        f"{candidate} ended {errors_b} of {error_rate.sessions[1]} sessions in endpoint errors, "
+        f"{baseline} {errors_a} of {error_rate.sessions[0]}"
+    )
+    if error_rate.regressed:
+        verdict = "FAIL"
+        reasons.append(
+            f"{error_words} (Fisher p={format_p(error_rate.p)}): more errors, beyond the "
+            f"{settings.margin * 100:g} pp margin"
+        )
+    elif error_rate.worse and verdict in ("PASS", "IMPROVED"):
+        # Not significant, but a candidate that errors more must not pass on speed alone.
+        verdict = "INCONCLUSIVE"
+        reasons.append(f"{error_words}: no verdict of PASS while it errors more")
     bm = stats.brunner_munzel_p(core.a, core.b, _direction(ratio)) if core.a and core.b else None
     return Comparison(
         metric=settings.metric,
@@ -276,6 +309,7 @@ def compare_arms(
         mde=core.mde,
         sessions_needed=core.needed,
         pass_rate=pass_rate,
+        error_rate=error_rate,
         tolerance=settings.tolerance,
         margin=settings.margin,
         alpha=settings.alpha,
@@ -413,15 +447,40 @@ def _goodput(
 
 def _pass_rate(
     base: Sequence[SessionRecord], cand: Sequence[SessionRecord], settings: GateSettings
-) -> PassRateCheck:
-    passed = (sum(s.passed for s in base), sum(s.passed for s in cand))
+) -> RateCheck:
+    return _rate_check("passed", [s.passed for s in base], [s.passed for s in cand], settings)
+
+
+def _error_rate(
+    base: Sequence[SessionRecord], cand: Sequence[SessionRecord], settings: GateSettings
+) -> RateCheck:
+    return _rate_check(
+        "errors",
+        [s.outcome == "error" for s in base],
+        [s.outcome == "error" for s in cand],
+        settings,
+    )
+
+
+def _rate_check(
+    what: Literal["passed", "errors"],
+    base: Sequence[bool],
+    cand: Sequence[bool],
+    settings: GateSettings,
+) -> RateCheck:
+    """Fisher's exact test that the candidate is worse; regressed when it is, significantly,
+    by more than the margin."""
+    counts = (sum(base), sum(cand))
     sessions = (len(base), len(cand))
     if not sessions[0] or not sessions[1]:
-        return PassRateCheck(passed=passed, sessions=sessions, p=math.nan, regressed=False)
-    p = stats.fisher_less_p(passed[1], sessions[1], passed[0], sessions[0])
-    drop = passed[0] / sessions[0] - passed[1] / sessions[1]
-    return PassRateCheck(
-        passed=passed,
+        return RateCheck(what=what, counts=counts, sessions=sessions, p=math.nan, regressed=False)
+    # More errors is fewer error-free sessions: one test, "fewer good sessions", for both.
+    good = counts if what == "passed" else (sessions[0] - counts[0], sessions[1] - counts[1])
+    p = stats.fisher_less_p(good[1], sessions[1], good[0], sessions[0])
+    drop = good[0] / sessions[0] - good[1] / sessions[1]
+    return RateCheck(
+        what=what,
+        counts=counts,
         sessions=sessions,
         p=p,
         regressed=p < settings.alpha and drop > settings.margin,

@@ -2,7 +2,7 @@
 
 Accepted forms (DESIGN section 5)::
 
-    sim:PROFILE[?api=anthropic|openai&time_scale=F&seed=N&jitter=0|1]
+    sim:PROFILE[?api=anthropic|openai&time_scale=F&seed=N&jitter=0|1&faults=R&fault_KIND=R]
     anthropic:MODEL[@BASE_URL]
     openai:MODEL@BASE_URL
     NAME            (an endpoint defined under [tool.agentspeed.endpoints.NAME])
@@ -22,13 +22,21 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pytest_agentspeed.errors import ConfigError
+from pytest_agentspeed.simulator.faults import FAULT_KINDS, fault_rates
 from pytest_agentspeed.simulator.profiles import PROFILES
 
 Api = Literal["anthropic", "openai"]
 
 #: Latency profiles of the simulated endpoint.
 SIM_PROFILES = tuple(PROFILES)
-_SIM_OPTIONS = ("api", "time_scale", "seed", "jitter")
+_SIM_OPTIONS = (
+    "api",
+    "time_scale",
+    "seed",
+    "jitter",
+    "faults",
+    *(f"fault_{k}" for k in FAULT_KINDS),
+)
 _FORMS = (
     "sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL or a named endpoint"
 )
@@ -60,6 +68,8 @@ class SimOptions:
     seed: int = 1
     #: False switches off every random draw of the latency model (medians are used).
     jitter: bool = True
+    #: Fault rates per kind (empty: no faults).
+    faults: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +108,8 @@ class Endpoint:
         out: dict[str, Any] = {}
         if self.sim is not None:
             out.update(time_scale=self.sim.time_scale, seed=self.sim.seed, jitter=self.sim.jitter)
+            if self.sim.faults:
+                out["faults"] = dict(self.sim.faults)
         for key, value in self.options.items():
             out[key] = sorted(value) if key == "headers" else value
         return out
@@ -273,12 +285,32 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
     jitter = options.get("jitter", "1")
     if jitter not in ("0", "1"):
         raise ConfigError(f"endpoint {spec!r}: jitter must be 0 or 1")
+    try:
+        faults = fault_rates(
+            _rate(spec, "faults", options["faults"]) if "faults" in options else None,
+            {
+                key[6:]: _rate(spec, key, value)
+                for key, value in options.items()
+                if key.startswith("fault_")
+            },
+        )
+    except ValueError as exc:
+        raise ConfigError(f"endpoint {spec!r}: {exc}") from None
     return Endpoint(
         name=spec,
         api="openai" if api == "openai" else "anthropic",
         model=f"sim-{profile}",
-        sim=SimOptions(profile=profile, time_scale=time_scale, seed=seed, jitter=jitter == "1"),
+        sim=SimOptions(
+            profile=profile, time_scale=time_scale, seed=seed, jitter=jitter == "1", faults=faults
+        ),
     )
+
+
+def _rate(spec: str, key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"endpoint {spec!r}: {key} must be a rate between 0 and 1") from None
 
 
 def _parse_anthropic(spec: str, rest: str) -> Endpoint:

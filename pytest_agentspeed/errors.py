@@ -55,11 +55,17 @@ class EndpointError(AgentSpeedError):
         ``"connection_error"``, ``"authentication_error"``.
     :param message: a human-readable explanation (secrets already removed).
     :param status: the HTTP status of the last attempt, when there was one.
+    :param mid_stream: the response had started when it failed (an error event, a dropped
+        connection, a read timeout). The SDKs do not retry these; the agent loop sends the
+        turn again a bounded number of times.
     """
 
-    def __init__(self, error_type: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, error_type: str, message: str, status: int | None = None, *, mid_stream: bool = False
+    ) -> None:
         self.error_type = error_type
         self.status = status
+        self.mid_stream = mid_stream
         super().__init__(f"{error_type}: {message}")
 
 

@@ -216,6 +216,10 @@ def _comparison_rows(c: Mapping[str, Any]) -> dict[str, Any]:
             f"(p = {format_p(c['pass_rate'].get('p'))})",
         ),
         (
+            "sessions ended by endpoint errors (Fisher's exact p)",
+            _error_counts(c.get("error_rate")),
+        ),
+        (
             "alpha / tolerance / margin",
             f"{c['alpha']:g} / {c['tolerance'] * 100:g}% / {c['margin'] * 100:g}%",
         ),
@@ -236,3 +240,13 @@ def _plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _error_counts(check: dict[str, Any] | None) -> str:
+    """Errored sessions per arm; run files written before the check have none."""
+    if not check or None in check["rates"]:
+        return "-"
+    errors, sessions = check["errors"], check["sessions"]
+    return (
+        f"{errors[0]}/{sessions[0]} vs {errors[1]}/{sessions[1]} (p = {format_p(check.get('p'))})"
+    )

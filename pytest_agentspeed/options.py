@@ -233,10 +233,12 @@ class Settings:
         def output_path(name: str) -> Path | None:
             # On the command line relative to the working directory, in the file to the file.
             given = opt(name)
-            if given:
-                return Path(given)
             in_file = file.get(name, str)
-            return path.parent / in_file if in_file and path else None
+            out = Path(given) if given else (path.parent / in_file if in_file and path else None)
+            if out is not None and out.is_dir():
+                # Found now, not after an hour of sessions.
+                raise ConfigError(f"--agentspeed-{name} {out}: is a directory; give a file path")
+            return out
 
         allow = opt("allow_task_failures")
         if allow is None:

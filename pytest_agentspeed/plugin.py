@@ -46,4 +46,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[SESSION_KEY]
     xdist_hooks = config.pluginmanager.get_plugin("agentspeed-xdist")
     if xdist_hooks is not None:
+        xdist_hooks.close()
         config.pluginmanager.unregister(xdist_hooks)

@@ -367,7 +367,9 @@ class RunRecord:
                 summary=dict(data.get("summary") or {}),
                 comparisons=tuple(data.get("comparisons") or ()),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except KeyError as exc:
+            raise RunFileError(f"{source}: malformed run file (missing key {exc})") from None
+        except (TypeError, ValueError, AttributeError) as exc:
             raise RunFileError(
                 f"{source}: malformed run file ({type(exc).__name__}: {exc})"
             ) from None

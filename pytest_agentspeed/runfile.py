@@ -56,19 +56,39 @@ def write_run_file(path: Path, run: RunRecord) -> None:
 def read_run_file(path: Path) -> RunRecord:
     """Read and check a run file.
 
-    :raises RunFileError: when it is missing, not JSON, or of an unknown schema.
+    :raises RunFileError: when it is missing, unreadable, not UTF-8, not JSON, or of an
+        unknown schema; the message is one line that names the file.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{path}: cannot read ({exc})") from None
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Same shape as a task file's: the offset lets `head -c` or an editor find the byte.
+        raise RunFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise RunFileError(f"{path}: empty file, not a run file")
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise RunFileError(f"{path}: not valid JSON ({exc}); is the file truncated?") from None
+    except json.JSONDecodeError as exc:
+        raise RunFileError(f"{path}: not valid JSON ({_json_problem(text, exc)})") from None
+    except RecursionError:
+        raise RunFileError(f"{path}: not valid JSON (nested too deeply)") from None
     return RunRecord.from_json(data, source=str(path))
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON document, telling a cut-off file from a corrupt one."""
+    # A file cut short (a killed writer, a partial copy) fails at its very end, or inside a
+    # string that never closes; anything earlier is corruption, and "truncated?" would mislead.
+    end = text.rstrip()
+    if exc.pos >= len(end) or exc.msg.startswith("Unterminated string"):
+        return f"it stops mid-document at line {end.count(chr(10)) + 1}; is the file truncated?"
+    return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
 
 
 def environment(concurrency: int) -> dict[str, Any]:

@@ -12,10 +12,12 @@ module, including the ones a check starts in every session, and those are measur
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Generator
 from dataclasses import replace
@@ -46,10 +48,13 @@ if TYPE_CHECKING:
     from pytest_agentspeed.compare import Comparison
     from pytest_agentspeed.records import RunRecord, SessionRecord
     from pytest_agentspeed.runner import SessionResult
-    from pytest_agentspeed.simulator.process import SimulatorProcess
+    from pytest_agentspeed.simulator.process import SimulatorHandle
+    from pytest_agentspeed.spool import Spool
 
 #: A session running longer than this between progress lines gets another one.
 HEARTBEAT_S = 10.0
+#: How long an xdist worker waits for the controller's simulated endpoint to come up.
+SHARED_SIM_WAIT_S = 120.0
 SESSION_KEY = pytest.StashKey["AgentSpeedSession"]()
 
 
@@ -64,12 +69,18 @@ class AgentSpeedSession:
         self._task_dirs: list[Path] = []
         self._clients: dict[str, ModelClient] = {}
         self._secrets: list[str] = []
-        self._sim: SimulatorProcess | None = None
+        self._sim: SimulatorHandle | None = None
+        self._spool: Spool | None = None
+        #: Names the run's spool files; an xdist worker takes its controller's.
+        self.run_id: str = worker_input(config, "agentspeed_run_id") or new_run_id()
+        #: Under xdist: the file through which the controller tells workers its server's URL.
+        self.shared_sim_file: str | None = worker_input(config, "agentspeed_sim_file")
         self._registered_tasks: set[str] = set()
         self._ignore_cache: dict[Path, bool] = {}
         self._run: RunRecord | None = None
         self._baseline_notice: str | None = None
         self._baseline_error: str | None = None
+        self._output_error: str | None = None
         #: Sessions that ran in parallel: the number of xdist workers, else 1.
         self.concurrency = 1
 
@@ -194,8 +205,20 @@ class AgentSpeedSession:
                 record=record, check_output=result.check_output, workspace=result.workspace
             )
         self.sessions.append(record)
+        self._spooled(record)
         item.user_properties.extend(junit_properties(record))
         return result
+
+    def _spooled(self, record: SessionRecord) -> None:
+        """On disk before the item reports: a crash after this loses nothing of the session."""
+        if self._spool is None:
+            from pytest_agentspeed.spool import Spool, spool_path
+
+            process = worker_input(self.config, "workerid") or "main"
+            self._spool = Spool(
+                spool_path(self.settings.rootdir, self.run_id, process), self._run_header()
+            )
+        self._spool.append(record)
 
     def judge(self, task: Task, slot: Slot, result: SessionResult) -> None:
         """Fail the test item when the session did not pass (or broke a speed limit).
@@ -209,7 +232,13 @@ class AgentSpeedSession:
         elif record.outcome == "timeout":
             reasons.append(record.error or "the agent ran out of time")
         elif record.outcome == "failed" and not self.settings.allow_task_failures:
-            reasons.append(f"check failed (exit code {record.check_exit_code})")
+            if record.check_exit_code is None:
+                # The check ran and has no exit code: it was killed at its timeout.
+                reasons.append(
+                    f"check timed out after {task.check.timeout_s:g} s (check.timeout_s)"
+                )
+            else:
+                reasons.append(f"check failed (exit code {record.check_exit_code})")
         if record.outcome == "passed":
             speed = task.speed
             if speed.max_session_s is not None and record.wall_s > speed.max_session_s:
@@ -252,6 +281,10 @@ class AgentSpeedSession:
             "extra_headers": options.get("headers"),
             "extra_body": options.get("extra_body"),
             "max_tokens": options.get("max_tokens"),
+            # A broken stream's retry waits like every other simulated delay.
+            "retry_wait_s": 1.0 * (endpoint.sim.time_scale or self.settings.time_scale)
+            if endpoint.sim is not None
+            else 1.0,
         }
         if endpoint.api == "openai":
             from pytest_agentspeed.clients.openai_client import OpenAIClient
@@ -268,28 +301,67 @@ class AgentSpeedSession:
             **common,
         )
 
-    def _simulator(self) -> SimulatorProcess:
+    def _simulator(self) -> SimulatorHandle:
         if self._sim is None:
-            from pytest_agentspeed.simulator.process import SimulatorProcess
-            from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
+            url = self._shared_simulator_url()
+            if url is not None:
+                from pytest_agentspeed.simulator.process import SimulatorHandle
 
-            mounts = tuple(
-                MountConfig(
-                    key=_mount_key(e),
-                    profile=e.sim.profile,
-                    time_scale=e.sim.time_scale or self.settings.time_scale,
-                    seed=e.sim.seed,
-                    jitter=e.sim.jitter,
-                )
-                for e in self.settings.endpoints
-                if e.sim is not None
-            )
-            sim = SimulatorProcess(
-                ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in self._task_dirs))
-            )
-            sim.start()
-            self._sim = sim
+                handle = SimulatorHandle(url)
+                if self._task_dirs:
+                    handle.register_task_dirs([str(p) for p in self._task_dirs])
+                self._sim = handle
+            else:
+                self._sim = self._start_simulator(self._task_dirs)
         return self._sim
+
+    def _shared_simulator_url(self) -> str | None:
+        """The controller's server, under xdist; ``None`` when this process runs its own."""
+        if self.shared_sim_file is None:
+            return None
+        path = Path(self.shared_sim_file)
+        deadline = time.monotonic() + SHARED_SIM_WAIT_S
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the xdist controller's simulated endpoint did not come up in "
+                    f"{SHARED_SIM_WAIT_S:g} s"
+                )
+            time.sleep(0.05)
+        shared = json.loads(path.read_text(encoding="utf-8"))
+        if shared.get("error"):
+            raise ConfigError(str(shared["error"]))
+        url = shared.get("url")
+        return str(url) if url else None
+
+    def serve_simulator(self) -> SimulatorHandle:
+        """Start the run's simulated endpoint here for other processes (the xdist workers,
+        which send their task directories when they first use it); stopped with the run."""
+        self._sim = self._start_simulator([])
+        return self._sim
+
+    def _start_simulator(self, task_dirs: list[Path]) -> SimulatorHandle:
+        """Start the server of the run's simulated endpoints (one mount per endpoint)."""
+        from pytest_agentspeed.simulator.process import SimulatorProcess
+        from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
+
+        mounts = tuple(
+            MountConfig(
+                key=_mount_key(e),
+                profile=e.sim.profile,
+                time_scale=e.sim.time_scale or self.settings.time_scale,
+                seed=e.sim.seed,
+                jitter=e.sim.jitter,
+                faults=dict(e.sim.faults),
+            )
+            for e in self.settings.endpoints
+            if e.sim is not None
+        )
+        sim = SimulatorProcess(
+            ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in task_dirs))
+        )
+        sim.start()
+        return sim
 
     def _register(self, task: Task) -> None:
         if task.id in self._registered_tasks:
@@ -309,14 +381,27 @@ class AgentSpeedSession:
 
     def run_record(self) -> RunRecord:
         """Everything measured, with the comparisons, as the run file holds it."""
-        from pytest_agentspeed import __version__
         from pytest_agentspeed.analysis import analysed
+
+        seen = {x.endpoint for x in self.sessions}
+        header = self._run_header()
+        run = replace(
+            header,
+            endpoints=tuple(e for e in header.endpoints if e.name in seen),
+            sessions=tuple(self.sessions),
+        )
+        if not self.agent.needs_endpoint:
+            return analysed(run, self.settings.gate)
+        return analysed(run, self.settings.gate, extra=self._against_stored(run))
+
+    def _run_header(self) -> RunRecord:
+        """The run's settings and environment, without sessions (also a spool's header)."""
+        from pytest_agentspeed import __version__
         from pytest_agentspeed.records import EndpointRecord, RunRecord
         from pytest_agentspeed.runfile import environment
 
         s = self.settings
-        seen = {x.endpoint for x in self.sessions}
-        run = RunRecord(
+        return RunRecord(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             agentspeed_version=__version__,
             environment=environment(self.concurrency),
@@ -337,13 +422,9 @@ class AgentSpeedSession:
                     options=e.public_options(),
                 )
                 for e in s.endpoints
-                if e.name in seen
             ),
-            sessions=tuple(self.sessions),
+            sessions=(),
         )
-        if not self.agent.needs_endpoint:
-            return analysed(run, s.gate)
-        return analysed(run, s.gate, extra=self._against_stored(run))
 
     def _against_stored(self, run: RunRecord) -> list[Comparison]:
         """Each arm of this run against the stored baseline's arm of the same name, else its
@@ -393,6 +474,8 @@ class AgentSpeedSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if is_xdist_worker(self.config):
             # Workers measure, the controller decides: hand the records over, write nothing.
+            # The spool stays (and locked) until this process ends: the controller deletes it
+            # once the run's outputs are written.
             self.config.workeroutput["agentspeed"] = json.dumps(  # type: ignore[attr-defined]
                 [s.to_json() for s in self.sessions]
             )
@@ -402,32 +485,80 @@ class AgentSpeedSession:
         from pytest_agentspeed.analysis import arms
         from pytest_agentspeed.compare import fails
         from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
+        from pytest_agentspeed.spool import SPOOL_DIR
         from pytest_agentspeed.terminal import markdown_report
 
         self.sessions.sort(key=lambda s: s.started_at)
         run = self._run = self.run_record()
         settings = self.settings
-        if settings.json_path is not None:
-            write_run_file(settings.json_path, run)
-        if settings.save is not None:
-            write_run_file(baseline_path(settings.rootdir, settings.save), run)
         markdown = markdown_report(run.summary, arms(run), run.comparisons, note=_scale_note(run))
-        if settings.markdown_path is not None:
-            write_text_atomic(settings.markdown_path, markdown)
-        if settings.html_path is not None:
-            from pytest_agentspeed.html_report import render_report
+        target: Path | str = ""
+        try:
+            if settings.json_path is not None:
+                write_run_file(target := settings.json_path, run)
+            if settings.save is not None:
+                write_run_file(target := baseline_path(settings.rootdir, settings.save), run)
+            if settings.markdown_path is not None:
+                write_text_atomic(target := settings.markdown_path, markdown)
+            if settings.html_path is not None:
+                from pytest_agentspeed.html_report import render_report
 
-            write_text_atomic(settings.html_path, render_report(run, gate=settings.gate))
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if step_summary:
-            with open(step_summary, "a", encoding="utf-8") as f:
-                f.write(markdown)
+                html = render_report(run, gate=settings.gate)
+                write_text_atomic(target := settings.html_path, html)
+            step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if step_summary:
+                with open(target := step_summary, "a", encoding="utf-8") as f:
+                    f.write(markdown)
+        except OSError as exc:
+            # The sessions stay in the spool: nothing measured is lost to a bad output path.
+            self._output_error = (
+                f"cannot write {target}: {exc.strerror or exc}; the run's sessions are kept in "
+                f"{self.settings.rootdir / SPOOL_DIR} (agentspeed merge reads them)"
+            )
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        else:
+            self._discard_spools()
         policy = settings.gate.inconclusive
         failed = any(fails(c["verdict"], policy) for c in run.comparisons)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self._baseline_error is not None and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def _discard_spools(self) -> None:
+        """The outputs are written: this run's spool files (every process's) can go."""
+        from pytest_agentspeed.spool import SPOOL_DIR, SUFFIX
+
+        if self._spool is not None:
+            self._spool.discard()
+        folder = self.settings.rootdir / SPOOL_DIR
+        if folder.is_dir():
+            for path in folder.glob(f"{self.run_id}.*{SUFFIX}"):
+                path.unlink(missing_ok=True)
+            # Leave no empty directories behind in the user's project.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+                folder.parent.rmdir()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Recover the sessions of an earlier run that was killed before it wrote its files."""
+        if is_xdist_worker(self.config):
+            return
+        from pytest_agentspeed.spool import SPOOL_DIR
+
+        if not (self.settings.rootdir / SPOOL_DIR).is_dir():
+            return
+        from pytest_agentspeed.spool import recover
+
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        for path, count in recover(self.settings.rootdir, self.settings.gate):
+            line = (
+                f"agentspeed: recovered {count} sessions of an interrupted run into {path} "
+                f"(agentspeed show, report and merge read it)"
+            )
+            if reporter is not None:
+                reporter.write_line(line, yellow=True)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         run = self._run
@@ -448,16 +579,19 @@ class AgentSpeedSession:
             if note:
                 write(f"({note})")
         s = self.settings
-        if s.json_path is not None:
+        # After a failed write (said below, in red) the files named here may not exist.
+        if s.json_path is not None and not self._output_error:
             write(f"run file: {s.json_path}")
-        if s.html_path is not None:
+        if s.html_path is not None and not self._output_error:
             write(f"report: {s.html_path}")
-        if s.save is not None:
+        if s.save is not None and not self._output_error:
             write(f"saved baseline {s.save!r}")
         if self._baseline_notice:
             write(self._baseline_notice, yellow=True)
         if self._baseline_error:
             write(f"ERROR: {self._baseline_error}", red=True)
+        if self._output_error:
+            write(f"ERROR: {self._output_error}", red=True)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
     def pytest_terminal_summary_verdicts(
@@ -524,6 +658,17 @@ def is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def worker_input(config: pytest.Config, key: str) -> str | None:
+    """A value the xdist controller handed this worker; ``None`` outside a worker."""
+    value = getattr(config, "workerinput", {}).get(key)
+    return None if value is None else str(value)
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and does not collide between machines."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
+
+
 def junit_properties(record: SessionRecord) -> list[tuple[str, object]]:
     """A session's numbers as JUnit ``<property>`` pairs (via ``item.user_properties``)."""
     throughput = record.throughput_tok_s
@@ -545,16 +690,51 @@ def _scale_note(run: RunRecord) -> str | None:
 
 
 class XdistHooks:
-    """Registered on the xdist controller only: counts workers and gathers their sessions."""
+    """Registered on the xdist controller only: counts workers, serves them one simulated
+    endpoint, and gathers their sessions.
+
+    One server for all workers, so sessions that run at the same time load the same endpoint
+    as they would a real one (and the schedule log has the whole run). The controller starts
+    it once the first worker has collected, and only if agent tasks on a simulated endpoint
+    were collected; workers wait for its URL in a file the controller names in their
+    ``workerinput``.
+    """
 
     def __init__(self, session: AgentSpeedSession) -> None:
         self.session = session
         self.nodes = 0
+        self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-xdist-")
+        self.sim_file = Path(self._dir.name) / "sim.json"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         self.nodes += 1
         self.session.concurrency = self.nodes
+        node.workerinput["agentspeed_run_id"] = self.session.run_id
+        node.workerinput["agentspeed_sim_file"] = str(self.sim_file)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.sim_file.exists():
+            return
+        shared: dict[str, Any] = {"url": None}
+        if self._needs_simulator(ids):
+            try:
+                sim = self.session.serve_simulator()
+            except ConfigError as exc:
+                shared = {"error": str(exc)}
+            else:
+                shared = {"url": sim.url}
+        from pytest_agentspeed.runfile import write_json_atomic
+
+        write_json_atomic(self.sim_file, shared)
+
+    def _needs_simulator(self, ids: list[str]) -> bool:
+        session = self.session
+        if not session.agent.needs_endpoint:
+            return False
+        labels = [f"[{s.label}]" for s in slots(session) if session.endpoints[s.endpoint].simulated]
+        return any(label in nodeid for nodeid in ids for label in labels)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -563,6 +743,22 @@ class XdistHooks:
         data = getattr(node, "workeroutput", {}).get("agentspeed")
         if data:
             self.session.sessions.extend(SessionRecord.from_json(s) for s in json.loads(data))
+        elif error is not None:
+            self._from_spool(node)
+
+    def _from_spool(self, node: Any) -> None:
+        """A worker that crashed handed nothing over; its spool has what it finished."""
+        from pytest_agentspeed.errors import RunFileError
+        from pytest_agentspeed.spool import read_spool, spool_path
+
+        worker = node.workerinput.get("workerid", "")
+        path = spool_path(self.session.settings.rootdir, self.session.run_id, worker)
+        if path.exists():
+            with contextlib.suppress(RunFileError):
+                self.session.sessions.extend(read_spool(path).sessions)
+
+    def close(self) -> None:
+        self._dir.cleanup()
 
 
 def _mount_key(endpoint: Endpoint) -> str:

@@ -19,7 +19,8 @@ from typing import Any, cast
 from pytest_agentspeed.errors import TaskError
 
 TASK_FILE = "agenttask.toml"
-#: Larger task files are refused: they are almost certainly not what the user meant to collect.
+#: Larger task files (``agenttask.toml``, ``trajectory.toml``, the instruction file) are
+#: refused: they are almost certainly not what the user meant to collect.
 MAX_TASK_FILE_BYTES = 1_000_000
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -150,15 +151,7 @@ def load_task(path: Path) -> Task:
     :param path: the ``agenttask.toml`` file.
     :raises TaskError: naming the file and the key at fault.
     """
-    try:
-        size = path.stat().st_size
-        if size > MAX_TASK_FILE_BYTES:
-            raise TaskError(path, None, f"file is {size:,} bytes; task files are at most 1 MB")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TaskError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise TaskError(path, None, f"cannot read: {exc.strerror}") from None
+    text = _read_definition(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -175,9 +168,9 @@ def load_task(path: Path) -> Task:
     if instruction_file is not None:
         ipath = root / instruction_file
         try:
-            instruction = ipath.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TaskError(path, "instruction_file", f"cannot read {ipath}: {exc}") from None
+            instruction = _read_definition(ipath)
+        except TaskError as exc:
+            raise TaskError(path, "instruction_file", f"{ipath}: {exc.message}") from None
     if instruction is None:
         raise TaskError(path, "instruction", "missing: give instruction or instruction_file")
     tags = t.get("tags", list, default=[])
@@ -212,6 +205,14 @@ def load_task(path: Path) -> Task:
         )
     solution = root / "solution"
     trajectory = root / "trajectory.toml"
+    if trajectory.is_file():
+        # Only the simulated endpoint reads it, mid-run, where a broken script surfaces as an
+        # HTTP 500; checked here, it is a collection error naming the file and key, whatever
+        # the agent and endpoint.
+        from pytest_agentspeed.simulator.trajectory import load_trajectory
+
+        _read_definition(trajectory)
+        load_trajectory(trajectory)
     return Task(
         id=task_id,
         instruction=instruction,
@@ -224,6 +225,25 @@ def load_task(path: Path) -> Task:
         trajectory=trajectory if trajectory.is_file() else None,
         source=path,
     )
+
+
+def _read_definition(path: Path) -> str:
+    """The text of a file of a task definition (``agenttask.toml``, ``trajectory.toml``, the
+    instruction file).
+
+    :raises TaskError: naming ``path`` when it cannot be read, is larger than
+        :data:`MAX_TASK_FILE_BYTES` or is not UTF-8 (with the offset of the first bad byte, so
+        an editor can find it).
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_TASK_FILE_BYTES:
+            raise TaskError(path, None, f"file is {size:,} bytes; task files are at most 1 MB")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise TaskError(path, None, f"cannot read: {exc.strerror}") from None
 
 
 class _Table:

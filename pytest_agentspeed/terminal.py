@@ -131,6 +131,9 @@ def verdict_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
         rates = c["pass_rate"]["rates"]
         if None not in rates:
             details.append(f"pass rate {rates[0] * 100:.0f}% vs {rates[1] * 100:.0f}%")
+        errors = c.get("error_rate", {}).get("errors")
+        if errors and any(errors):
+            details.append(f"endpoint errors {errors[0]} vs {errors[1]} sessions")
         lines.append(c["line"])
         lines.append("  " + " · ".join(details))
         lines += [f"  {reason}" for reason in c["reasons"]]

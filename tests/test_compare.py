@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_faster_but_solving_fewer_tasks_fails_on_pass_rate() -> None:
     cand = arm("B", b, passed=[i < 8 for i in range(20)])
     result = decide(base, cand)
     assert result.verdict == "FAIL"
-    assert result.pass_rate.passed == (20, 8)
+    assert result.pass_rate.counts == (20, 8)
     assert result.pass_rate.regressed
     assert any("pass rate fell from 100% to 40%" in r for r in result.reasons)
     # The throughput part alone would have been an improvement.
@@ -107,6 +108,52 @@ def test_a_small_pass_rate_dip_within_the_margin_does_not_fail() -> None:
     result = decide(arm("A", a), cand)
     assert not result.pass_rate.regressed
     assert result.verdict == "PASS"
+
+
+def _errored(sessions: list[SessionRecord], which: set[int]) -> list[SessionRecord]:
+    return [
+        replace(s, outcome="error", error="overloaded_error: Overloaded") if i in which else s
+        for i, s in enumerate(sessions)
+    ]
+
+
+def test_a_candidate_that_errors_more_cannot_pass() -> None:
+    a, b = paired_arms(1.0, 0.05, 30)
+    clean = decide(arm("A", a), arm("B", b))
+    assert clean.verdict == "PASS"
+    assert clean.error_rate.counts == (0, 0)
+    # Two errored sessions more: not significant, but the PASS is withdrawn.
+    result = decide(arm("A", a), _errored(arm("B", b), {3, 17}))
+    assert result.error_rate.counts == (0, 2)
+    assert not result.error_rate.regressed
+    assert result.verdict == "INCONCLUSIVE"
+    assert result.reasons[-1] == (
+        "B ended 2 of 30 sessions in endpoint errors, A 0 of 30: "
+        "no verdict of PASS while it errors more"
+    )
+    # As many errors in both arms: the verdict stands.
+    same = decide(_errored(arm("A", a), {3, 17}), _errored(arm("B", b), {5, 9}))
+    assert same.verdict == "PASS"
+
+
+def test_significantly_more_errors_fail() -> None:
+    a, b = paired_arms(1.3, 0.05, 30)
+    result = decide(arm("A", a), _errored(arm("B", b), set(range(0, 30, 3))))
+    assert result.error_rate.counts == (0, 10)
+    # Fisher, one-sided: all 10 errors falling in the candidate's 30 of the 60 sessions.
+    assert result.error_rate.p == pytest.approx(math.comb(30, 10) / math.comb(60, 10))
+    assert result.error_rate.regressed
+    assert result.verdict == "FAIL"
+    assert result.reasons[-1].startswith(
+        "B ended 10 of 30 sessions in endpoint errors, A 0 of 30 (Fisher p="
+    )
+    assert result.to_json()["error_rate"] == {
+        "errors": [0, 10],
+        "sessions": [30, 30],
+        "rates": [0.0, 1 / 3],
+        "p": result.error_rate.p,
+        "regressed": True,
+    }
 
 
 def test_arms_without_common_slots_are_compared_unpaired() -> None:

@@ -52,6 +52,10 @@ class ModelResponse:
 class ModelClient(Protocol):
     """Sends turns to one endpoint, recording timing events as it goes."""
 
+    #: How long the agent loop waits before sending a turn whose stream broke off again
+    #: (doubled for each further try). Scaled with a simulated endpoint's time scale.
+    retry_wait_s: float
+
     def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
         """Send one turn and return the reply.
 

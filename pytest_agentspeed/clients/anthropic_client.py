@@ -55,6 +55,7 @@ class AnthropicClient:
     :param thinking_budget: budget tokens for enabled thinking (implies ``"enabled"``).
     :param x_api_key: also send the key as ``x-api-key``, for servers that predate the SDK's
         ``Authorization: Bearer`` (vLLM accepts only Bearer, which is always sent).
+    :param retry_wait_s: see :attr:`ModelClient.retry_wait_s`.
     :param transport: an httpx2 transport to use instead of the network (tests).
     """
 
@@ -72,9 +73,11 @@ class AnthropicClient:
         thinking: str | None = None,
         thinking_budget: int | None = None,
         x_api_key: bool = False,
+        retry_wait_s: float = 1.0,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.model = model
+        self.retry_wait_s = retry_wait_s
         self.max_tokens = max_tokens
         self.extra_body = dict(extra_body) if extra_body else None
         self.thinking = thinking_config(thinking, thinking_budget)
@@ -132,13 +135,27 @@ class AnthropicClient:
             log.add("stream_end")
         except anthropic.APIStatusError as exc:
             log.add("attempt_failed", detail=_error_type(exc))
-            raise EndpointError(_error_type(exc), _status_message(exc), exc.status_code) from None
+            raise EndpointError(
+                _error_type(exc),
+                _status_message(exc),
+                exc.status_code,
+                # An error event inside a 200 stream (research/wire-spec.md 1.7).
+                mid_stream=exc.status_code == 200,
+            ) from None
         except anthropic.APITimeoutError:
             log.add("attempt_failed", detail="timeout")
             raise EndpointError("timeout", "the endpoint did not answer in time") from None
         except anthropic.APIConnectionError as exc:
             log.add("attempt_failed", detail="connection_error")
             raise EndpointError("connection_error", _connection_message(exc)) from None
+        except httpx2.TransportError as exc:
+            # The SDK wraps transport errors only until the response starts; these come from
+            # reading the stream: the connection dropped or went silent mid-response.
+            kind = "timeout" if isinstance(exc, httpx2.TimeoutException) else "connection_error"
+            log.add("attempt_failed", detail=kind)
+            raise EndpointError(
+                kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True
+            ) from None
         except (anthropic.AnthropicError, ValueError, AssertionError) as exc:
             # The stream ended early or did not parse (the SDK raises these for broken SSE).
             log.add("attempt_failed", detail="protocol_error")

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx2
@@ -35,7 +36,7 @@ from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
 
 DEFAULT_MAX_RETRIES = 2
-#: The SDKs' policy: retry these statuses; wait retry-after (capped) or 0.5 * 2^n s, jittered.
+#: The SDKs' policy: retry these statuses; wait retry-after(-ms), capped, else 0.5 * 2^n s.
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_RETRY_AFTER_S = 60.0
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
@@ -50,6 +51,7 @@ class OpenAIClient:
     :param extra_headers: added to every request.
     :param extra_body: merged into every request body (e.g. ``reasoning_effort``).
     :param max_tokens: overrides the task's per-response limit.
+    :param retry_wait_s: see :attr:`ModelClient.retry_wait_s`.
     :param transport: an httpx2 transport to use instead of the network (tests).
     """
 
@@ -64,9 +66,11 @@ class OpenAIClient:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
+        retry_wait_s: float = 1.0,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.model = model
+        self.retry_wait_s = retry_wait_s
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.max_retries = max_retries
         self.extra_body = dict(extra_body or {})
@@ -119,15 +123,28 @@ class OpenAIClient:
                     error = _status_error(response)
                     log.add("attempt_failed", detail=error.error_type)
                     if response.status_code in RETRY_STATUS:
-                        raise _Retryable(error, response.headers.get("retry-after"))
+                        raise _Retryable(error, _retry_after(response.headers))
                     raise error
                 stream = _StreamState(log)
                 done = False
-                # Read past [DONE] to the end of the body, so the connection goes back to the
-                # pool for the next turn instead of being dropped.
-                for line in response.iter_lines():
-                    if not done:
-                        done = stream.feed(line)
+                try:
+                    # Read past [DONE] to the end of the body, so the connection goes back to
+                    # the pool for the next turn instead of being dropped.
+                    for line in _sse_lines(response.iter_text()):
+                        if not done:
+                            done = stream.feed(line)
+                except httpx2.TransportError as exc:
+                    # Like the SDKs, retry only what failed before the response started; a
+                    # broken stream is the agent loop's to send again.
+                    kind = (
+                        "timeout"
+                        if isinstance(exc, httpx2.TimeoutException)
+                        else "connection_error"
+                    )
+                    log.add("attempt_failed", detail=kind)
+                    raise EndpointError(
+                        kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True
+                    ) from None
             log.add("stream_end")
         except httpx2.TimeoutException:
             log.add("attempt_failed", detail="timeout")
@@ -152,6 +169,17 @@ class OpenAIClient:
             mark_headers(self._log, response)
 
 
+def _retry_after(headers: httpx2.Headers) -> str | None:
+    """The server's wait in seconds: ``retry-after-ms`` first, as the SDKs read it."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return str(float(ms) / 1000)
+        except ValueError:
+            pass
+    return headers.get("retry-after")
+
+
 class _Retryable(Exception):
     def __init__(self, error: EndpointError, retry_after: str | None = None) -> None:
         self.error = error
@@ -165,6 +193,38 @@ class _Retryable(Exception):
                 pass
         backoff: float = min(0.5 * 2.0**attempt, 8.0)
         return backoff * (1 - 0.25 * random.random())
+
+
+#: SSE line ends; str.splitlines (and so httpx2's iter_lines) also splits at other characters.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _sse_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The body's lines, split at CRLF, LF or CR only, each as soon as its end arrives.
+
+    Not ``iter_lines``: it splits where ``str.splitlines`` does, and a server that writes its
+    JSON as raw UTF-8 (pydantic, orjson) leaves U+0085, U+2028 and U+2029 unescaped inside
+    strings, which would cut a ``data:`` line in two.
+    """
+    partial: list[str] = []
+    after_cr = False  # the last read ended with CR: an LF opening the next one belongs to it
+    for text in chunks:
+        if after_cr and text.startswith("\n"):
+            text = text[1:]
+            after_cr = False
+        if not text:
+            continue
+        after_cr = text.endswith("\r")
+        start = 0
+        for end in _LINE_END.finditer(text):
+            partial.append(text[start : end.start()])
+            yield "".join(partial)
+            partial = []
+            start = end.end()
+        if start < len(text):
+            partial.append(text[start:])
+    if partial:
+        yield "".join(partial)
 
 
 class _StreamState:
@@ -201,6 +261,7 @@ class _StreamState:
                 str(error.get("type") or "stream_error"),
                 f"mid-stream: {error.get('message') or 'error'}",
                 200,
+                mid_stream=True,
             )
         if not self.started:
             self.started = True

@@ -29,23 +29,52 @@ from pytest_agentspeed.tools import scrubbed_environment
 START_TIMEOUT_S = 60.0
 
 
-class SimulatorProcess:
-    """A simulated-endpoint server process; start it, use its URLs, stop it."""
+class SimulatorHandle:
+    """A running simulated-endpoint server, wherever it runs: its URLs and its control API.
 
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-sim-")
-        self._log = Path(self._dir.name) / "server.log"
-        self.port = 0
+    Under ``pytest -n N`` the xdist controller starts the server and each worker talks to it
+    through a handle, so every session of the run shares one server (and its load).
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    :param url: the server's root URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def base_url(self, mount_key: str) -> str:
         """Base URL of one simulated endpoint (what an SDK's ``base_url`` takes)."""
         return f"{self.url}/e/{mount_key}" if mount_key else self.url
+
+    def register_task(self, task: dict[str, Any]) -> None:
+        """Teach the running server a task defined in Python."""
+        httpx2.post(f"{self.url}/_agentspeed/tasks", json=task, timeout=30.0).raise_for_status()
+
+    def register_task_dirs(self, dirs: list[str]) -> None:
+        """Have the running server load the task files under ``dirs``."""
+        httpx2.post(
+            f"{self.url}/_agentspeed/task-dirs", json={"dirs": dirs}, timeout=60.0
+        ).raise_for_status()
+
+    def schedule(self) -> list[dict[str, Any]]:
+        """What the server decided and did for each response so far."""
+        response = httpx2.get(f"{self.url}/_agentspeed/schedule", timeout=30.0)
+        response.raise_for_status()
+        data: list[dict[str, Any]] = response.json()
+        return data
+
+    def stop(self) -> None:
+        """Nothing to stop: the process that started the server stops it."""
+
+
+class SimulatorProcess(SimulatorHandle):
+    """A simulated-endpoint server process; start it, use its URLs, stop it."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__("http://127.0.0.1:0")
+        self.config = config
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-sim-")
+        self._log = Path(self._dir.name) / "server.log"
 
     def start(self) -> None:
         """Start the child and wait until it answers.
@@ -53,7 +82,7 @@ class SimulatorProcess:
         :raises ConfigError: when it does not come up; the message carries its log's tail.
         """
         sock = bind(0)
-        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config_path = Path(self._dir.name) / "config.json"
         config_path.write_text(json.dumps(self.config.to_json()), encoding="utf-8")
         with self._log.open("wb") as log:
@@ -87,17 +116,6 @@ class SimulatorProcess:
                         f"the simulated endpoint did not start; its log says:\n{self.log_tail()}"
                     ) from None
                 time.sleep(0.05)
-
-    def register_task(self, task: dict[str, Any]) -> None:
-        """Teach the running server a task defined in Python."""
-        httpx2.post(f"{self.url}/_agentspeed/tasks", json=task, timeout=30.0).raise_for_status()
-
-    def schedule(self) -> list[dict[str, Any]]:
-        """What the server decided and did for each response so far."""
-        response = httpx2.get(f"{self.url}/_agentspeed/schedule", timeout=30.0)
-        response.raise_for_status()
-        data: list[dict[str, Any]] = response.json()
-        return data
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -19,6 +19,9 @@ import collections
 import contextlib
 import hashlib
 import json
+import logging
+import math
+import random
 import selectors
 import socket
 import sys
@@ -45,6 +48,13 @@ from pytest_agentspeed.simulator.anthropic_wire import (
     usage_json,
 )
 from pytest_agentspeed.simulator.cache import PromptCache, request_blocks
+from pytest_agentspeed.simulator.faults import (
+    MID_STREAM,
+    RETRY_AFTER_S,
+    STALL_S,
+    cut_index,
+    draw_fault,
+)
 from pytest_agentspeed.simulator.latency import (
     draw_cache_miss,
     draw_session,
@@ -74,6 +84,8 @@ class MountConfig:
     time_scale: float = 1.0
     seed: int = 1
     jitter: bool = True
+    #: Fault rates per kind (see :mod:`~pytest_agentspeed.simulator.faults`).
+    faults: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +120,8 @@ class _Mount:
     cache: PromptCache
     #: Responses being sent right now (the load the next request sees).
     in_flight: int = 0
+    #: Requests seen per (session, turn): a retried request draws its fault afresh.
+    attempts: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
 
 
 @dataclass(slots=True)
@@ -120,6 +134,9 @@ class _Reply:
     headers_s: float = 0.0
     end_s: float = 0.0
     log: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Close the connection after the last write instead of ending the body (a dropped stream).
+    drop: bool = False
 
 
 class Simulator:
@@ -175,6 +192,13 @@ class Simulator:
         turn_index = sum(1 for m in messages if m.get("role") == "assistant")
         retry = headers.get("x-stainless-retry-count", "0")
         rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, retry)
+        stream = bool(body.get("stream"))
+        attempt = mount.attempts[session, turn_index]
+        mount.attempts[session, turn_index] += 1
+        fault_rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, "fault", attempt)
+        fault = draw_fault(cfg.faults, fault_rng, stream=stream) if cfg.faults else None
+        if fault in ("429", "529"):
+            return self._refuse(mount, fault, wire, request_id, session, turn_index, attempt)
 
         planned = choose_turn(self.library.match(first_text), messages)
         blocks, stop_reason = _blocks(
@@ -218,7 +242,6 @@ class Simulator:
             in_flight=mount.in_flight,
         )
         message_id = f"msg_sim_{_digest(session, turn_index, retry)[:24]}"
-        stream = bool(body.get("stream"))
         log = {
             "request_id": request_id,
             "wire": wire,
@@ -227,6 +250,8 @@ class Simulator:
             "session": session,
             "turn": turn_index,
             "retry": retry,
+            "attempt": attempt,
+            "fault": fault,
             "stream": stream,
             "degraded": draw.degraded,
             "in_flight": mount.in_flight,
@@ -263,25 +288,105 @@ class Simulator:
                 plan=plan,
                 include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
             )
-            return _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
-        if not stream:
-            message = message_json(
+        else:
+            if not stream:
+                message = message_json(
+                    message_id=message_id,
+                    model=model,
+                    blocks=blocks,
+                    stop_reason=stop_reason,
+                    usage=usage,
+                )
+                return _Reply(200, message, end_s=plan.end_s, log=log)
+            writes = render_stream(
                 message_id=message_id,
                 model=model,
                 blocks=blocks,
                 stop_reason=stop_reason,
                 usage=usage,
+                plan=plan,
             )
-            return _Reply(200, message, end_s=plan.end_s, log=log)
-        writes = render_stream(
-            message_id=message_id,
-            model=model,
-            blocks=blocks,
-            stop_reason=stop_reason,
-            usage=usage,
-            plan=plan,
+        reply = _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
+        if fault in MID_STREAM:
+            _break_stream(reply, fault, wire, fault_rng, cfg.time_scale, request_id)
+        return reply
+
+    def _refuse(
+        self,
+        mount: _Mount,
+        fault: str,
+        wire: Wire,
+        request_id: str,
+        session: str,
+        turn_index: int,
+        attempt: int,
+    ) -> _Reply:
+        """A 429 or 529 sent after one round trip, before any work on the request."""
+        cfg = mount.config
+        end_s = mount.profile.rtt_s[0] * cfg.time_scale
+        error_type, message = (
+            ("rate_limit_error", "Rate limited (simulated fault)")
+            if fault == "429"
+            else ("overloaded_error", "Overloaded (simulated fault)")
         )
-        return _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
+        headers: dict[str, str] = {}
+        if fault == "429":
+            wait = RETRY_AFTER_S * cfg.time_scale
+            headers = {
+                "retry-after": str(max(1, math.ceil(wait))),
+                "retry-after-ms": str(max(1, round(wait * 1000))),
+            }
+        body = (
+            openai_wire.error_json(error_type, message)
+            if wire == "openai"
+            else error_json(error_type, message, request_id)
+        )
+        log = {
+            "request_id": request_id,
+            "wire": wire,
+            "mount": cfg.key,
+            "profile": mount.profile.name,
+            "session": session,
+            "turn": turn_index,
+            "attempt": attempt,
+            "fault": fault,
+            "status": int(fault),
+            "time_scale": cfg.time_scale,
+            "planned": {"headers_s": end_s, "first_token_s": None, "end_s": end_s},
+            "actual": {},
+        }
+        self.schedule.append(log)
+        return _Reply(int(fault), body, end_s=end_s, log=log, headers=headers)
+
+
+def _break_stream(
+    reply: _Reply, fault: str, wire: Wire, rng: random.Random, time_scale: float, request_id: str
+) -> None:
+    """Turn a planned stream into a broken one: an error event, a drop or a stall partway."""
+    k = cut_index(len(reply.writes), rng)
+    at = reply.writes[k - 1][0]
+    assert reply.log is not None
+    planned = reply.log["planned"]
+    if fault == "stall":
+        stall = STALL_S * time_scale
+        reply.writes[k:] = [(t + stall, data) for t, data in reply.writes[k:]]
+        reply.end_s += stall
+        planned["end_s"] = reply.end_s
+        planned["stall_s"] = stall
+        return
+    del reply.writes[k:]
+    if fault == "error":
+        message = "Overloaded (simulated fault)"
+        if wire == "openai":
+            data = json.dumps(openai_wire.error_json("overloaded_error", message))
+            reply.writes.append((at, f"data: {data}\n\n".encode()))
+        else:
+            data = json.dumps(error_json("overloaded_error", message, request_id))
+            reply.writes.append((at, f"event: error\ndata: {data}\n\n".encode()))
+    else:
+        reply.drop = True
+    reply.end_s = at
+    planned["end_s"] = at
 
 
 def build_app(sim: Simulator) -> Starlette:
@@ -307,7 +412,7 @@ def build_app(sim: Simulator) -> Starlette:
             body = None
         reply = sim.decide(mount, body, request.headers, arrival, wire)
         request_id = reply.log["request_id"] if reply.log else _request_id(reply.body)
-        head = {"request-id": request_id}
+        head = {"request-id": request_id, **reply.headers}
         if reply.body is not None:
             if reply.log is None:
                 return JSONResponse(reply.body, status_code=reply.status, headers=head)
@@ -330,7 +435,7 @@ def build_app(sim: Simulator) -> Starlette:
         log["actual"]["headers_s"] = loop.time() - arrival
         head |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(
-            _paced(loop, arrival, reply.writes, log, mount),
+            _paced(loop, arrival, reply.writes, log, mount, drop=reply.drop),
             media_type="text/event-stream; charset=utf-8",
             headers=head,
         )
@@ -359,6 +464,15 @@ def build_app(sim: Simulator) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"ok": True, "id": task.id})
 
+    async def add_task_dirs(request: Request) -> Response:
+        try:
+            dirs = json.loads(await request.body())["dirs"]
+            errors = sim.library.add_dirs(Path(str(d)) for d in dirs)
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        report_load_errors(errors)
+        return JSONResponse({"ok": True, "errors": [str(e) for e in errors]})
+
     async def not_found(request: Request) -> Response:
         return _not_found(f"no route {request.method} {request.url.path}")
 
@@ -372,6 +486,7 @@ def build_app(sim: Simulator) -> Starlette:
         Route("/_agentspeed/health", health),
         Route("/_agentspeed/schedule", schedule),
         Route("/_agentspeed/tasks", add_task, methods=["POST"]),
+        Route("/_agentspeed/task-dirs", add_task_dirs, methods=["POST"]),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes)
@@ -383,8 +498,13 @@ async def _paced(
     writes: Sequence[tuple[float, bytes]],
     log: dict[str, Any],
     mount: _Mount,
+    *,
+    drop: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Yield each write at its time; writes already due go out together."""
+    """Yield each write at its time; writes already due go out together.
+
+    With ``drop``, the connection is closed after the last write, the body unfinished.
+    """
     actual = log["actual"]
     first_token_s = log["planned"]["first_token_s"]
     i = 0
@@ -405,8 +525,24 @@ async def _paced(
                 actual["first_token_s"] = sent
             yield bytes(chunk)
         actual["end_s"] = loop.time() - arrival
+        if drop:
+            raise DroppedConnection(log["request_id"])
     finally:
         mount.in_flight -= 1
+
+
+class DroppedConnection(Exception):
+    """Raised inside a streamed body to make the server close the connection mid-body."""
+
+
+class _QuietDrops(logging.Filter):
+    """Keeps the server's log free of tracebacks for connections dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BaseExceptionGroup):
+            return not exc.subgroup(DroppedConnection)
+        return not isinstance(exc, DroppedConnection)
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
@@ -514,6 +650,7 @@ def _digest(*parts: object) -> str:
 def serve(config: ServerConfig, sock: socket.socket, *, log_level: str = "warning") -> None:
     """Serve until interrupted, on an already bound and listening socket."""
     app = build_app(Simulator(config))
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     server = uvicorn.Server(
         uvicorn.Config(
             app,
