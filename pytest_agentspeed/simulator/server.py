@@ -289,23 +289,16 @@ class Simulator:
                 include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
             )
         else:
+            message: dict[str, Any] = {
+                "message_id": message_id,
+                "model": model,
+                "blocks": blocks,
+                "stop_reason": stop_reason,
+                "usage": usage,
+            }
             if not stream:
-                message = message_json(
-                    message_id=message_id,
-                    model=model,
-                    blocks=blocks,
-                    stop_reason=stop_reason,
-                    usage=usage,
-                )
-                return _Reply(200, message, end_s=plan.end_s, log=log)
-            writes = render_stream(
-                message_id=message_id,
-                model=model,
-                blocks=blocks,
-                stop_reason=stop_reason,
-                usage=usage,
-                plan=plan,
-            )
+                return _Reply(200, message_json(**message), end_s=plan.end_s, log=log)
+            writes = render_stream(**message, plan=plan)
         reply = _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
         if fault in MID_STREAM:
             _break_stream(reply, fault, wire, fault_rng, cfg.time_scale, request_id)
