@@ -103,3 +103,33 @@ def _outcome(run: AgentRun, exit_code: int | None) -> Outcome:
     if run.stopped == "timeout":
         return "timeout"
     return "passed" if exit_code == 0 else "failed"
+
+
+def not_run(task: Task, agent: Agent, *, endpoint: str, repeat: int, reason: str) -> SessionResult:
+    """A session that was not run because its endpoint is down: an ``error`` with no turns.
+
+    It counts in the arm's error rate like any session the endpoint could not serve; with no
+    turns it has no session time or throughput, so it cannot pull those figures about.
+    """
+    return SessionResult(
+        record=SessionRecord(
+            id=session_id(task.id, endpoint, repeat),
+            task=task.id,
+            endpoint=endpoint,
+            repeat=repeat,
+            slot=f"{task.id}/r{repeat}",
+            agent=agent.name,
+            outcome="error",
+            error=reason,
+            started_at=time.time(),
+            wall_s=0.0,
+            setup_s=0.0,
+            check_s=0.0,
+            check_exit_code=None,
+            usage=Usage(),
+            phases_s=dict.fromkeys(PHASES, 0.0),
+            turns=(),
+        ),
+        check_output="",
+        workspace=None,
+    )

@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 HEARTBEAT_S = 10.0
 #: How long an xdist worker waits for the controller's simulated endpoint to come up.
 SHARED_SIM_WAIT_S = 120.0
+#: After this many sessions in a row that could not reach their endpoint at all, the
+#: endpoint's remaining sessions are not run: each would spend the client's whole connect
+#: timeouts and retries (tens of seconds on a dead host) to learn the same thing.
+UNREACHABLE_AFTER = 3
 SESSION_KEY = pytest.StashKey["AgentSpeedSession"]()
 
 
@@ -83,6 +87,8 @@ class AgentSpeedSession:
         self._output_error: str | None = None
         #: Sessions that ran in parallel: the number of xdist workers, else 1.
         self.concurrency = 1
+        #: Per endpoint: sessions in a row that could not reach it (see UNREACHABLE_AFTER).
+        self._unreachable: dict[str, int] = {}
 
     @functools.cached_property
     def agent(self) -> Agent:
@@ -170,8 +176,18 @@ class AgentSpeedSession:
 
     def run_task(self, task: Task, slot: Slot, item: pytest.Item) -> SessionResult:
         """Run one session, keep its record, and attach its numbers to the item (JUnit)."""
-        from pytest_agentspeed.runner import SessionResult, run_session
+        from pytest_agentspeed.runner import SessionResult, not_run, run_session
 
+        if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
+            result = not_run(
+                task,
+                self.agent,
+                endpoint=slot.endpoint,
+                repeat=slot.repeat,
+                reason=f"connection_error: not run: the endpoint could not be reached in "
+                f"{UNREACHABLE_AFTER} sessions in a row",
+            )
+            return self._keep(result, item)
         client = None
         if self.agent.needs_endpoint:
             endpoint = self.endpoints[slot.endpoint]
@@ -190,6 +206,7 @@ class AgentSpeedSession:
             repeat=slot.repeat,
             progress=progress,
         )
+        self._note_reachability(slot.endpoint, result.record)
         record = result.record
         if record.error is not None:
             # Endpoint error messages carry the server's words; never let a key through.
@@ -204,10 +221,32 @@ class AgentSpeedSession:
             result = SessionResult(
                 record=record, check_output=result.check_output, workspace=result.workspace
             )
-        self.sessions.append(record)
-        self._spooled(record)
-        item.user_properties.extend(junit_properties(record))
+        return self._keep(result, item)
+
+    def _keep(self, result: SessionResult, item: pytest.Item) -> SessionResult:
+        self.sessions.append(result.record)
+        self._spooled(result.record)
+        item.user_properties.extend(junit_properties(result.record))
         return result
+
+    def _note_reachability(self, endpoint: str, record: SessionRecord) -> None:
+        """Count sessions in a row that never got through to the endpoint."""
+        unreachable = (
+            record.outcome == "error"
+            and (record.error or "").startswith("connection_error")
+            and all(t.error is not None for t in record.turns)
+        )
+        if not unreachable:
+            self._unreachable[endpoint] = 0
+            return
+        self._unreachable[endpoint] = count = self._unreachable.get(endpoint, 0) + 1
+        if count == UNREACHABLE_AFTER:
+            say(
+                self.config,
+                f"agentspeed: {endpoint} could not be reached in {count} sessions in a row; "
+                f"its remaining sessions are not run (recorded as errors)",
+                yellow=True,
+            )
 
     def _spooled(self, record: SessionRecord) -> None:
         """On disk before the item reports: a crash after this loses nothing of the session."""
@@ -638,19 +677,24 @@ class _Heartbeat:
         if now - self.last < HEARTBEAT_S:
             return
         self.last = now
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None:
-            return
-        line = (
+        say(
+            self.config,
             f"agentspeed: {self.nodeid}: turn {turns}, {output_tokens:,} output tokens, "
-            f"{elapsed_s:.0f} s"
+            f"{elapsed_s:.0f} s",
         )
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                reporter.write_line(line)
-        else:
-            reporter.write_line(line)
+
+
+def say(config: pytest.Config, line: str, **markup: bool) -> None:
+    """A line on the terminal now, in the middle of a test, past output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line, **markup)
+    else:
+        reporter.write_line(line, **markup)
 
 
 def is_xdist_worker(config: pytest.Config) -> bool:

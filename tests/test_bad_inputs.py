@@ -371,3 +371,43 @@ def test_an_unreachable_endpoint_ends_the_session_as_error(
     assert session["error"].startswith("connection_error: ")
     assert session["check_exit_code"] is None
     assert run["summary"]["anthropic:claude-test"]["error_rate"] == 1.0
+
+
+def test_an_endpoint_that_stays_unreachable_is_not_tried_for_every_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-dummy-not-a-key")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    make_task(pytester.path, "alpha")
+    endpoint = "anthropic:claude-test"  # the endpoint's name: the spec without its URL
+    result = pytester.runpytest_subprocess(
+        f"--agentspeed-endpoint={endpoint}@http://127.0.0.1:{port}",
+        "--agentspeed-repeat=5",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    for line in result.outlines:
+        if line.startswith("workspace kept for "):
+            shutil.rmtree(line.split(": ", 1)[1], ignore_errors=True)
+    result.assert_outcomes(failed=5)
+    result.stdout.fnmatch_lines(
+        [
+            f"agentspeed: {endpoint} could not be reached in 3 sessions in a row; its "
+            "remaining sessions are not run (recorded as errors)"
+        ]
+    )
+    sessions = read_run(pytester.path / "run.json")["sessions"]
+    assert [s["outcome"] for s in sessions] == ["error"] * 5
+    assert [len(s["turns"]) for s in sessions] == [1, 1, 1, 0, 0]
+    assert sessions[3]["error"] == (
+        "connection_error: not run: the endpoint could not be reached in 3 sessions in a row"
+    )
+    summary = read_run(pytester.path / "run.json")["summary"][endpoint]
+    assert summary["error_rate"] == 1.0
+    # Sessions that were not run have no time: the mean is over the three that tried.
+    assert summary["session_wall_s"]["mean"] == pytest.approx(
+        sum(s["wall_s"] for s in sessions[:3]) / 3
+    )
