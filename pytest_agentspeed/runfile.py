@@ -7,6 +7,7 @@ never leaves half a run file where a whole one was. Reads fail with one clear
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -104,7 +105,9 @@ def environment(concurrency: int) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _git_commit() -> str | None:
+    # Once per process: the spool's header and the run file both ask, a run apart.
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -95,9 +95,9 @@ def read_spool(path: Path) -> RunRecord:
         data = path.read_bytes()
     except OSError as exc:
         raise RunFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    lines = data.split(b"\n")
-    # A kill during a write leaves the last line unfinished (every whole line ends in "\n").
-    complete, partial = lines[:-1], lines[-1]
+    # Every whole line ends in "\n"; what follows the last one is a session a kill cut off
+    # mid-write, which never finished being recorded.
+    complete = data.split(b"\n")[:-1]
     try:
         header = json.loads(complete[0]) if complete else None
     except ValueError:
@@ -110,7 +110,6 @@ def read_spool(path: Path) -> RunRecord:
             sessions.append(json.loads(line))
         except ValueError:
             raise RunFileError(f"{path}: line {number} is not a session record") from None
-    del partial  # a session cut off by the kill: it never finished being written
     run = header.get("run")
     if not isinstance(run, dict):
         raise RunFileError(f"{path}: not an agentspeed spool file (no run header)")

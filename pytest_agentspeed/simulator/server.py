@@ -120,7 +120,7 @@ class _Mount:
     cache: PromptCache
     #: Responses being sent right now (the load the next request sees).
     in_flight: int = 0
-    #: Requests seen per (session, turn): a retried request draws its fault afresh.
+    #: Requests seen per (session, turn), with faults on: a retry draws its fault afresh.
     attempts: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
 
 
@@ -193,12 +193,15 @@ class Simulator:
         retry = headers.get("x-stainless-retry-count", "0")
         rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, retry)
         stream = bool(body.get("stream"))
-        attempt = mount.attempts[session, turn_index]
-        mount.attempts[session, turn_index] += 1
-        fault_rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, "fault", attempt)
-        fault = draw_fault(cfg.faults, fault_rng, stream=stream) if cfg.faults else None
-        if fault in ("429", "529"):
-            return self._refuse(mount, fault, wire, request_id, session, turn_index, attempt)
+        fault, fault_rng, attempt = None, None, 0
+        if cfg.faults:
+            # Counted only with faults on: an endpoint without them keeps no per-turn state.
+            attempt = mount.attempts[session, turn_index]
+            mount.attempts[session, turn_index] += 1
+            fault_rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, "fault", attempt)
+            fault = draw_fault(cfg.faults, fault_rng, stream=stream)
+            if fault in ("429", "529"):
+                return self._refuse(mount, fault, wire, request_id, session, turn_index, attempt)
 
         planned = choose_turn(self.library.match(first_text), messages)
         blocks, stop_reason = _blocks(
@@ -300,7 +303,7 @@ class Simulator:
                 return _Reply(200, message_json(**message), end_s=plan.end_s, log=log)
             writes = render_stream(**message, plan=plan)
         reply = _Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
-        if fault in MID_STREAM:
+        if fault in MID_STREAM and fault_rng is not None:
             _break_stream(reply, fault, wire, fault_rng, cfg.time_scale, request_id)
         return reply
 
