@@ -304,8 +304,12 @@ def processes_in(directory: Path) -> list[int]:
 
 
 def kept_workspace(result: pytest.RunResult) -> Path:
-    (line,) = [line for line in result.outlines if line.startswith("workspace kept for ")]
-    return Path(line.split(": ", 1)[1])
+    # The failure section names the workspace; the short summary repeats it when pytest
+    # does not truncate (it never does when the CI variable is set), so count distinct paths.
+    (path,) = {
+        line.split(": ", 1)[1] for line in result.outlines if line.startswith("workspace kept for ")
+    }
+    return Path(path)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
