@@ -20,6 +20,17 @@ EXAMPLE_SUITE = ROOT / "example_suite"
 
 StartSim = Callable[..., SimulatorProcess]
 
+# Variables of the machine running the tests that change what a pytest run prints or where the
+# plugin writes: colour codes would break matching on output, and a CI host's step summary is
+# not the tests' to append to. Tests that need one set it themselves.
+HOST_VARIABLES = ("PY_COLORS", "FORCE_COLOR", "NO_COLOR", "GITHUB_STEP_SUMMARY")
+
+
+@pytest.fixture(autouse=True)
+def _plain_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in HOST_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
 
 @pytest.fixture
 def start_sim() -> Iterator[StartSim]:
