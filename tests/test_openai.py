@@ -430,7 +430,7 @@ def test_client_reuses_one_connection_across_turns(standalone: str) -> None:
             log = EventLog()
             log.add("turn_start")
             client.complete(turn_request(), log)
-            pool = client._http._transport._pool  # type: ignore[attr-defined]
+            pool = client._http.client._transport._pool  # type: ignore[attr-defined]
             connections.append([id(c) for c in pool.connections])
     finally:
         client.close()

@@ -27,7 +27,7 @@ import anthropic
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.transport import mark_attempt, mark_headers
+from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -82,25 +82,17 @@ class AnthropicClient:
         self.extra_body = dict(extra_body) if extra_body else None
         self.thinking = thinking_config(thinking, thinking_budget)
         self.thinking_budget = thinking_budget
+        # Compression can hold back SSE bytes; ask for the stream as it is produced.
         headers = {"accept-encoding": "identity", **(extra_headers or {})}
         if x_api_key:
             headers["x-api-key"] = api_key
-        self._log: EventLog | None = None
-        self._http = httpx2.Client(
-            transport=transport,
-            event_hooks={"request": [self._on_request], "response": [self._on_response]},
-            # Agents spend seconds in tools between calls; the default 5 s keep-alive would
-            # make turns silently pay a new connection (wire-spec.md 5.1, lesson 3).
-            limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
-            timeout=httpx2.Timeout(timeout_s, connect=10.0),
-        )
+        self._http = MarkedHttp(timeout_s=timeout_s, transport=transport)
         self._sdk = anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
-            http_client=self._http,
+            http_client=self._http.client,
             max_retries=max_retries,
-            timeout=httpx2.Timeout(timeout_s, connect=10.0),
-            # Compression can hold back SSE bytes; ask for the stream as it is produced.
+            timeout=self._http.timeout,
             default_headers=headers,
         )
         warm_up()
@@ -110,7 +102,10 @@ class AnthropicClient:
 
     def complete(self, request: TurnRequest, log: EventLog) -> ModelResponse:
         """Stream one turn; see :class:`~pytest_agentspeed.clients.ModelClient`."""
-        self._log = log
+        with self._http.marking(log):
+            return _response(self._stream(request, log))
+
+    def _stream(self, request: TurnRequest, log: EventLog) -> Message:
         max_tokens = self.max_tokens or request.max_tokens
         extra: dict[str, Any] = {}
         if self.thinking is not None:
@@ -133,6 +128,7 @@ class AnthropicClient:
                     _record(log, event)
                 message = stream.get_final_message()
             log.add("stream_end")
+            return message
         except anthropic.APIStatusError as exc:
             log.add("attempt_failed", detail=_error_type(exc))
             raise EndpointError(
@@ -151,26 +147,11 @@ class AnthropicClient:
         except httpx2.TransportError as exc:
             # The SDK wraps transport errors only until the response starts; these come from
             # reading the stream: the connection dropped or went silent mid-response.
-            kind = "timeout" if isinstance(exc, httpx2.TimeoutException) else "connection_error"
-            log.add("attempt_failed", detail=kind)
-            raise EndpointError(
-                kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True
-            ) from None
+            raise broken_stream(log, exc) from None
         except (anthropic.AnthropicError, ValueError, AssertionError) as exc:
             # The stream ended early or did not parse (the SDK raises these for broken SSE).
             log.add("attempt_failed", detail="protocol_error")
             raise EndpointError("protocol_error", f"{type(exc).__name__}: {exc}") from None
-        finally:
-            self._log = None
-        return _response(message)
-
-    def _on_request(self, request: httpx2.Request) -> None:
-        if self._log is not None:
-            mark_attempt(self._log, request)
-
-    def _on_response(self, response: httpx2.Response) -> None:
-        if self._log is not None:
-            mark_headers(self._log, response)
 
 
 def thinking_config(mode: str | None, budget: int | None) -> dict[str, Any] | None:

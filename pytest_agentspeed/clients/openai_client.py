@@ -30,7 +30,7 @@ from typing import Any
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.transport import mark_attempt, mark_headers
+from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -75,17 +75,11 @@ class OpenAIClient:
         self.max_retries = max_retries
         self.extra_body = dict(extra_body or {})
         self.max_tokens = max_tokens
-        self._log: EventLog | None = None
+        # Compression can hold back SSE bytes; ask for the stream as it is produced.
         headers = {"accept-encoding": "identity", **(extra_headers or {})}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
-        self._http = httpx2.Client(
-            transport=transport,
-            headers=headers,
-            event_hooks={"request": [self._on_request], "response": [self._on_response]},
-            limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
-            timeout=httpx2.Timeout(timeout_s, connect=10.0),
-        )
+        self._http = MarkedHttp(timeout_s=timeout_s, headers=headers, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -102,8 +96,7 @@ class OpenAIClient:
             "user": request.session_id,
             **self.extra_body,
         }
-        self._log = log
-        try:
+        with self._http.marking(log):
             for attempt in range(self.max_retries + 1):
                 try:
                     return self._attempt(body, log)
@@ -111,13 +104,11 @@ class OpenAIClient:
                     if attempt == self.max_retries:
                         raise exc.error from None
                     time.sleep(exc.wait_s(attempt))
-            raise AssertionError("unreachable")
-        finally:
-            self._log = None
+        raise AssertionError("unreachable")
 
     def _attempt(self, body: dict[str, Any], log: EventLog) -> ModelResponse:
         try:
-            with self._http.stream("POST", self.url, json=body) as response:
+            with self._http.client.stream("POST", self.url, json=body) as response:
                 if response.status_code >= 400:
                     response.read()
                     error = _status_error(response)
@@ -134,17 +125,8 @@ class OpenAIClient:
                         if not done:
                             done = stream.feed(line)
                 except httpx2.TransportError as exc:
-                    # Like the SDKs, retry only what failed before the response started; a
-                    # broken stream is the agent loop's to send again.
-                    kind = (
-                        "timeout"
-                        if isinstance(exc, httpx2.TimeoutException)
-                        else "connection_error"
-                    )
-                    log.add("attempt_failed", detail=kind)
-                    raise EndpointError(
-                        kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True
-                    ) from None
+                    # Like the SDKs, retry only what failed before the response started.
+                    raise broken_stream(log, exc) from None
             log.add("stream_end")
         except httpx2.TimeoutException:
             log.add("attempt_failed", detail="timeout")
@@ -159,14 +141,6 @@ class OpenAIClient:
                 )
             ) from None
         return stream.response()
-
-    def _on_request(self, request: httpx2.Request) -> None:
-        if self._log is not None:
-            mark_attempt(self._log, request)
-
-    def _on_response(self, response: httpx2.Response) -> None:
-        if self._log is not None:
-            mark_headers(self._log, response)
 
 
 def _retry_after(headers: httpx2.Headers) -> str | None:

@@ -1,19 +1,82 @@
-"""Marks taken at the HTTP transport, shared by both wires' clients.
+"""The HTTP connection pool and the marks taken at it, shared by both wires' clients.
 
-Each client installs httpx2 event hooks that call :func:`mark_attempt` for every HTTP attempt
-and :func:`mark_headers` when the response headers are in. The attempt hook also hangs a
-trace callback on the request, so ``request_sent`` and the headers' moment are taken by the
+Each client sends through a :class:`MarkedHttp`: an httpx2 client whose event hooks call
+:func:`mark_attempt` for every HTTP attempt and :func:`mark_headers` when the response
+headers are in, on the event log of the turn being sent. The attempt hook also hangs a trace
+callback on the request, so ``request_sent`` and the headers' moment are taken by the
 transport itself (``research/wire-spec.md`` section 5), not around a call that returns later.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 
+from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.timing import EventLog
+
+
+class MarkedHttp:
+    """A pooled httpx2 client that marks each attempt on the log of the turn being sent.
+
+    :param timeout_s: per-request timeout (connecting: 10 s at most).
+    :param headers: sent with every request.
+    :param transport: an httpx2 transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        self._log: EventLog | None = None
+        self.timeout = httpx2.Timeout(timeout_s, connect=10.0)
+        self.client = httpx2.Client(
+            transport=transport,
+            headers=dict(headers or {}),
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            # Agents spend seconds in tools between calls; the default 5 s keep-alive would
+            # make turns silently pay a new connection (wire-spec.md 5.1, lesson 3).
+            limits=httpx2.Limits(max_keepalive_connections=10, keepalive_expiry=600.0),
+            timeout=self.timeout,
+        )
+
+    @contextmanager
+    def marking(self, log: EventLog) -> Iterator[None]:
+        """Mark the attempts made inside the block on ``log``."""
+        self._log = log
+        try:
+            yield
+        finally:
+            self._log = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _on_request(self, request: httpx2.Request) -> None:
+        if self._log is not None:
+            mark_attempt(self._log, request)
+
+    def _on_response(self, response: httpx2.Response) -> None:
+        if self._log is not None:
+            mark_headers(self._log, response)
+
+
+def broken_stream(log: EventLog, exc: httpx2.TransportError) -> EndpointError:
+    """Record a stream that broke off after the response started; the error to raise.
+
+    Neither SDK retries these (the response had begun); the agent loop sends the turn again.
+    """
+    kind = "timeout" if isinstance(exc, httpx2.TimeoutException) else "connection_error"
+    log.add("attempt_failed", detail=kind)
+    return EndpointError(kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True)
+
 
 _SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")
 _HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_headers.complete")
