@@ -65,6 +65,15 @@ class OutBlock:
         }
 
 
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text of its blocks (both wires)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return ""
+
+
 def sse(event: str, data: dict[str, Any]) -> bytes:
     """One server-sent event."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.simulator.anthropic_wire import content_text
 from pytest_agentspeed.simulator.trajectory import (
     PlannedTurn,
     closing_turn,
@@ -145,25 +146,16 @@ def _last_check_result(check_command: str, messages: Sequence[Mapping[str, Any]]
                 if (block.get("input") or {}).get("command") == check_command:
                     check_ids.add(str(block.get("id")))
             elif block.get("type") == "tool_result" and block.get("tool_use_id") in check_ids:
-                result = _text_of(block.get("content")).startswith("exit code: 0\n") or (
-                    _text_of(block.get("content")).strip() == "exit code: 0"
-                )
+                text = content_text(block.get("content"))
+                result = text.startswith("exit code: 0\n") or text.strip() == "exit code: 0"
     return result
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
-    return ""
 
 
 def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """The text of the first user message (string or text blocks)."""
     for message in messages:
         if message.get("role") == "user":
-            return _text_of(message.get("content"))
+            return content_text(message.get("content"))
     return ""
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_agentspeed.simulator.anthropic_wire import OutBlock
+from pytest_agentspeed.simulator.anthropic_wire import OutBlock, content_text
 from pytest_agentspeed.simulator.latency import ResponsePlan
 
 FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
@@ -41,18 +41,18 @@ def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[st
     for m in messages:
         role = m.get("role")
         if role == "user":
-            user_blocks().append({"type": "text", "text": _text(m.get("content"))})
+            user_blocks().append({"type": "text", "text": content_text(m.get("content"))})
         elif role == "tool":
             user_blocks().append(
                 {
                     "type": "tool_result",
                     "tool_use_id": str(m.get("tool_call_id")),
-                    "content": _text(m.get("content")),
+                    "content": content_text(m.get("content")),
                 }
             )
         elif role == "assistant":
             blocks: list[dict[str, Any]] = []
-            text = _text(m.get("content"))
+            text = content_text(m.get("content"))
             if text:
                 blocks.append({"type": "text", "text": text})
             for call in m.get("tool_calls") or []:
@@ -73,14 +73,6 @@ def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[st
                 )
             out.append({"role": "assistant", "content": blocks})
     return out
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
 
 
 def invalid(body: Any) -> str | None:
