@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
 from pytest_agentspeed.errors import AgentSpeedError
-from pytest_agentspeed.options import add_gate_options, gate_settings
+from pytest_agentspeed.options import add_gate_options, arg_type, gate_settings, positive_float
 from pytest_agentspeed.simulator.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -151,7 +151,11 @@ def _parser() -> argparse.ArgumentParser:
         help="directory searched for agenttask.toml files (repeatable)",
     )
     sim.add_argument(
-        "--time-scale", type=_positive, default=1.0, metavar="F", help="multiply every delay by F"
+        "--time-scale",
+        type=arg_type(positive_float),
+        default=1.0,
+        metavar="F",
+        help="multiply every delay by F",
     )
     sim.add_argument("--seed", type=int, default=1, help="seed of every random draw")
     sim.add_argument("--no-jitter", action="store_true", help="use medians instead of random draws")
@@ -378,14 +382,4 @@ def _rate(text: str) -> float:
         value = -1.0
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value

@@ -48,7 +48,7 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         action="append",
         dest="agentspeed_endpoint",
         metavar="SPEC",
-        type=_arg(_endpoint_spec),
+        type=arg_type(_endpoint_spec),
         help="Endpoint to run tasks on: sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], "
         "openai:MODEL@BASE_URL, or a name from [tool.agentspeed.endpoints]. Repeat for an A/B "
         "run; the first is the baseline. Default: sim:standard",
@@ -57,28 +57,28 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         f"{prefix}repeat",
         dest="agentspeed_repeat",
         metavar="N",
-        type=_arg(_positive_int),
+        type=arg_type(_positive_int),
         help="Sessions per task and endpoint (default 1)",
     )
     addoption(
         f"{prefix}agent",
         dest="agentspeed_agent",
         metavar="NAME",
-        type=_arg(_agent_name),
+        type=arg_type(_agent_name),
         help="Agent: builtin (default), oracle (lays solution/ over the workspace) or nop",
     )
     addoption(
         f"{prefix}time-scale",
         dest="agentspeed_time_scale",
         metavar="F",
-        type=_arg(_positive_float),
+        type=arg_type(positive_float),
         help="Multiply every delay of simulated endpoints by F (default 1.0)",
     )
     addoption(
         f"{prefix}window",
         dest="agentspeed_window",
         metavar="SECONDS",
-        type=_arg(_positive_float),
+        type=arg_type(positive_float),
         help="Window for runs and tasks per window (default 1800)",
     )
     addoption(
@@ -111,7 +111,7 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         f"{prefix}save",
         dest="agentspeed_save",
         metavar="NAME",
-        type=_arg(_baseline_name),
+        type=arg_type(_baseline_name),
         help="Save this run as the baseline NAME (.agentspeed/baselines/NAME.json)",
     )
     addoption(
@@ -129,28 +129,28 @@ def add_gate_options(addoption: AddOption, *, prefix: str, dest_prefix: str) -> 
         f"{prefix}gate-metric",
         dest=f"{dest_prefix}gate_metric",
         metavar="METRIC",
-        type=_arg(_gate_metric),
+        type=arg_type(_gate_metric),
         help=f"Metric the gate decides on: {', '.join(GATE_METRICS)} (default throughput_tok_s)",
     )
     addoption(
         f"{prefix}tolerance",
         dest=f"{dest_prefix}tolerance",
         metavar="PCT",
-        type=_arg(_fraction),
+        type=arg_type(_fraction),
         help="Slowdowns smaller than this never FAIL, e.g. 5% or 0.05 (default 5%)",
     )
     addoption(
         f"{prefix}margin",
         dest=f"{dest_prefix}margin",
         metavar="PCT",
-        type=_arg(_fraction),
+        type=arg_type(_fraction),
         help="PASS needs evidence that any slowdown is smaller than this (default 10%)",
     )
     addoption(
         f"{prefix}inconclusive",
         dest=f"{dest_prefix}inconclusive",
         metavar="POLICY",
-        type=_arg(_inconclusive),
+        type=arg_type(_inconclusive),
         help="What an INCONCLUSIVE verdict does: warn (default, exit 0) or fail",
     )
 
@@ -225,7 +225,7 @@ class Settings:
 
         named = file.named_endpoints()
         specs: list[str] = opt("endpoint") or file.endpoints(named) or [DEFAULT_ENDPOINT]
-        time_scale = opt("time_scale") or file.get("time_scale", _positive_float) or 1.0
+        time_scale = opt("time_scale") or file.get("time_scale", positive_float) or 1.0
         endpoints = unique_names(
             [parse_endpoint(s, named).with_time_scale(time_scale) for s in specs]
         )
@@ -255,7 +255,7 @@ class Settings:
             repeat=opt("repeat") or file.get("repeat", _positive_int) or 1,
             agent=opt("agent") or file.get("agent", _agent_name) or "builtin",
             time_scale=time_scale,
-            window_s=opt("window") or file.get("window", _positive_float) or DEFAULT_WINDOW_S,
+            window_s=opt("window") or file.get("window", positive_float) or DEFAULT_WINDOW_S,
             json_path=output_path("json"),
             allow_task_failures=bool(allow),
             markdown_path=output_path("markdown"),
@@ -358,8 +358,11 @@ def _tool_table(config: pytest.Config) -> tuple[Path | None, dict[str, Any]]:
     return None, {}
 
 
-def _arg(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
-    """Adapt a value parser to argparse, which reports ArgumentTypeError with the option."""
+def arg_type(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """Adapt a value parser that raises :class:`ConfigError` to an argparse ``type``.
+
+    argparse reports an ``ArgumentTypeError`` with the option's name and exits 2.
+    """
 
     def convert(text: str) -> Any:
         try:
@@ -434,7 +437,8 @@ def _positive_int(value: Any) -> int:
     return number
 
 
-def _positive_float(value: Any) -> float:
+def positive_float(value: Any) -> float:
+    """A number greater than 0, from an option or a ``[tool.agentspeed]`` value."""
     try:
         number = float(value)
     except (TypeError, ValueError):
