@@ -9,6 +9,8 @@ import pytest
 
 from pytest_agentspeed.simulator.cache import Block, PromptCache, request_blocks
 from pytest_agentspeed.simulator.latency import (
+    ContentClass,
+    ResponsePlan,
     SessionDraw,
     acceptance,
     draw_session,
@@ -23,10 +25,36 @@ from pytest_agentspeed.simulator.profiles import (
     SMALL_FAST,
     STANDARD,
     ULTRASPEED,
+    Profile,
 )
 from pytest_agentspeed.simulator.tokens import count_tokens, json_pieces, pieces
 
 CALM = SessionDraw(degraded=False, congestion=1.0)
+
+
+def median_plan(
+    profile: Profile,
+    segments: list[tuple[ContentClass, int]],
+    *,
+    seed: str,
+    cached: int = 0,
+    uncached: int = 0,
+    draw: SessionDraw = CALM,
+    time_scale: float = 1.0,
+    **options: Any,
+) -> ResponsePlan:
+    """A response plan with jitter off: every draw at its median."""
+    return plan_response(
+        profile,
+        draw,
+        seeded_rng(seed),
+        cached_tokens=cached,
+        uncached_tokens=uncached,
+        segments=segments,
+        time_scale=time_scale,
+        jitter=False,
+        **options,
+    )
 
 
 def test_acceptance_matches_the_published_alphas() -> None:
@@ -37,15 +65,8 @@ def test_acceptance_matches_the_published_alphas() -> None:
 
 
 def test_without_jitter_the_plan_is_the_sum_of_medians() -> None:
-    plan = plan_response(
-        STANDARD,
-        CALM,
-        seeded_rng("t"),
-        cached_tokens=80_000,
-        uncached_tokens=3_000,
-        segments=[("prose", 40), ("code", 60)],
-        time_scale=1.0,
-        jitter=False,
+    plan = median_plan(
+        STANDARD, [("prose", 40), ("code", 60)], seed="t", cached=80_000, uncached=3_000
     )
     # rtt + queue + floor + 3,000 / 6,000 tok/s + 80,000 x 3 us
     assert plan.first_token_s == pytest.approx(0.18 + 0.35 + 1.85 + 0.5 + 0.24)
@@ -60,18 +81,8 @@ def test_without_jitter_the_plan_is_the_sum_of_medians() -> None:
 
 
 def test_load_lengthens_queue_and_slows_decode_by_the_profiles_slope() -> None:
-    def plan(in_flight: int) -> Any:
-        return plan_response(
-            ULTRASPEED,
-            CALM,
-            seeded_rng("load"),
-            cached_tokens=0,
-            uncached_tokens=0,
-            segments=[("code", 200)],
-            time_scale=1.0,
-            jitter=False,
-            in_flight=in_flight,
-        )
+    def plan(in_flight: int) -> ResponsePlan:
+        return median_plan(ULTRASPEED, [("code", 200)], seed="load", in_flight=in_flight)
 
     alone, busy = plan(0), plan(3)
     load = 1 + ULTRASPEED.load_slope * 3  # 1.3
@@ -82,17 +93,8 @@ def test_load_lengthens_queue_and_slows_decode_by_the_profiles_slope() -> None:
 
 
 def test_frontier_decode_slows_with_context_and_small_fast_does_not() -> None:
-    def rate(profile: Any, context: int) -> float:
-        plan = plan_response(
-            profile,
-            CALM,
-            seeded_rng("ctx"),
-            cached_tokens=context,
-            uncached_tokens=0,
-            segments=[("prose", 10)],
-            time_scale=1.0,
-            jitter=False,
-        )
+    def rate(profile: Profile, context: int) -> float:
+        plan = median_plan(profile, [("prose", 10)], seed="ctx", cached=context)
         decode: float = plan.components["decode_tok_s"]
         return decode
 
@@ -101,64 +103,30 @@ def test_frontier_decode_slows_with_context_and_small_fast_does_not() -> None:
     assert rate(FRONTIER, 244_000) == pytest.approx(68 / 1.5)
     assert rate(SMALL_FAST, 0) == rate(SMALL_FAST, 244_000) == 1_500
     # No speculation on either: one token per event.
-    plan = plan_response(
-        FRONTIER,
-        CALM,
-        seeded_rng("f"),
-        cached_tokens=0,
-        uncached_tokens=0,
-        segments=[("code", 30)],
-        time_scale=1.0,
-        jitter=False,
-    )
+    plan = median_plan(FRONTIER, [("code", 30)], seed="f")
     assert [n for _, n in plan.steps] == [1] * 30
 
 
 def test_time_scale_multiplies_every_offset() -> None:
-    kwargs: dict[str, Any] = {
-        "cached_tokens": 1_000,
-        "uncached_tokens": 500,
-        "segments": [("code", 50)],
-        "jitter": False,
-    }
-    one = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=1.0, **kwargs)
-    tenth = plan_response(ULTRASPEED, CALM, seeded_rng("s"), time_scale=0.1, **kwargs)
+    one, tenth = (
+        median_plan(ULTRASPEED, [("code", 50)], seed="s", cached=1_000, uncached=500, time_scale=f)
+        for f in (1.0, 0.1)
+    )
     assert tenth.first_token_s == pytest.approx(one.first_token_s * 0.1)
     assert [n for _, n in tenth.steps] == [n for _, n in one.steps]
     assert [t for t, _ in tenth.steps] == pytest.approx([t * 0.1 for t, _ in one.steps])
 
 
 def test_cache_miss_prefills_the_cached_prefix() -> None:
-    kwargs: dict[str, Any] = {
-        "cached_tokens": 60_000,
-        "uncached_tokens": 0,
-        "segments": [("code", 1)],
-        "jitter": False,
-    }
-    hit = plan_response(STANDARD, CALM, seeded_rng("m"), time_scale=1.0, **kwargs)
-    miss = plan_response(
-        STANDARD,
-        CALM,
-        seeded_rng("m"),
-        time_scale=1.0,
-        cache_miss=True,
-        **kwargs,
+    hit, miss = (
+        median_plan(STANDARD, [("code", 1)], seed="m", cached=60_000, cache_miss=cache_miss)
+        for cache_miss in (False, True)
     )
     assert miss.first_token_s - hit.first_token_s == pytest.approx(60_000 / 6_000 - 60_000 * 3e-6)
 
 
 def test_speculative_bursts_average_tau_per_step() -> None:
-    rng = seeded_rng("bursts")
-    plan = plan_response(
-        ULTRASPEED,
-        CALM,
-        rng,
-        cached_tokens=0,
-        uncached_tokens=0,
-        segments=[("code", 60_000)],
-        time_scale=1.0,
-        jitter=False,
-    )
+    plan = median_plan(ULTRASPEED, [("code", 60_000)], seed="bursts")
     sizes = [n for _, n in plan.steps[:-1]]
     assert statistics.mean(sizes) == pytest.approx(6.30, rel=0.03)
     assert max(sizes) == 16
@@ -169,16 +137,7 @@ def test_speculative_bursts_average_tau_per_step() -> None:
 
 def test_degraded_sessions_decode_one_token_at_a_time() -> None:
     degraded = SessionDraw(degraded=True, congestion=1.0)
-    plan = plan_response(
-        ULTRASPEED,
-        degraded,
-        seeded_rng("d"),
-        cached_tokens=0,
-        uncached_tokens=0,
-        segments=[("code", 50)],
-        time_scale=1.0,
-        jitter=False,
-    )
+    plan = median_plan(ULTRASPEED, [("code", 50)], seed="d", draw=degraded)
     assert [n for _, n in plan.steps] == [1] * 50
     assert plan.components["queue"] == 1.0  # the degraded lane's median queue
     assert plan.components["decode_tok_s"] == 80
