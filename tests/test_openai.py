@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -441,8 +442,6 @@ def test_client_reuses_one_connection_across_turns(standalone: str) -> None:
 def test_example_tasks_pass_on_the_openai_wire_with_reasoning(
     pytester: pytest.Pytester, example_suite: Path
 ) -> None:
-    import shutil
-
     for name in (TASK, "document-slug-separator"):
         shutil.copytree(example_suite / name, pytester.path / name)
     result = pytester.runpytest_subprocess(
