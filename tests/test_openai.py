@@ -100,7 +100,7 @@ def check_chunks(shape: str, chunks: list[Any]) -> None:
     usage = chunks[-1].usage
     assert chunks[-1].choices == []
     assert usage.completion_tokens > 0
-    assert usage.prompt_tokens_details.cached_tokens >= 0
+    assert 0 <= usage.prompt_tokens_details.cached_tokens <= usage.prompt_tokens
     assert (usage.completion_tokens_details.reasoning_tokens > 0) is reasoning
 
 
