@@ -137,14 +137,15 @@ def add_gate_options(addoption: AddOption, *, prefix: str, dest_prefix: str) -> 
         dest=f"{dest_prefix}tolerance",
         metavar="PCT",
         type=arg_type(_fraction),
-        help="Slowdowns smaller than this never FAIL, e.g. 5% or 0.05 (default 5%)",
+        # argparse %-formats help strings (pytest --help too): a literal percent sign is "%%".
+        help="Slowdowns smaller than this never FAIL, e.g. 5%% or 0.05 (default 5%%)",
     )
     addoption(
         f"{prefix}margin",
         dest=f"{dest_prefix}margin",
         metavar="PCT",
         type=arg_type(_fraction),
-        help="PASS needs evidence that any slowdown is smaller than this (default 10%)",
+        help="PASS needs evidence that any slowdown is smaller than this (default 10%%)",
     )
     addoption(
         f"{prefix}inconclusive",

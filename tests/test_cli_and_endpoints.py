@@ -114,3 +114,27 @@ def test_names_keys_and_redaction() -> None:
     assert api_key(parse_endpoint("sim:standard"), {}) == "sim"
     assert redact("bad key sk-abc123 here", ["sk-abc123"]) == "bad key *** here"
     assert strip_url_secrets("https://a:b@host/x/?token=1#f") == "https://host/x"
+
+
+def test_pytest_help_works_in_a_project_without_tasks(tmp_path: Path) -> None:
+    # argparse %-formats every help string: one bare "%" (as in "5%") broke `pytest --help` in
+    # every project of the environment. Run it where a user would, in an empty directory.
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--agentspeed-tolerance=PCT" in done.stdout
+    assert "e.g. 5% or 0.05" in " ".join(done.stdout.split())
+
+
+@pytest.mark.parametrize("command", [None, "compare", "report", "show", "merge", "sim"])
+def test_every_agentspeed_help_works(command: str | None, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "pytest_agentspeed", *([command] if command else []), "--help"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: agentspeed"), done.stdout
+    assert "Traceback" not in done.stderr
