@@ -21,9 +21,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
 import selectors
-import os
 import socket
 import sys
 import threading
