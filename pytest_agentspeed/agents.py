@@ -4,7 +4,7 @@
   breakpoints on the growing conversation as real agents do, tells the model its remaining
   turns and time after every turn, and stops at ``end_turn`` or a limit.
 * ``oracle`` lays the task's ``solution/`` over the workspace (every task must pass with it).
-* ``nop`` does nothing (every task must fail with it).
+* ``nop`` does nothing (every task's check must fail with it; its items pass when it does).
 
 An agent sees a task, a :class:`~pytest_agentspeed.tools.ToolBox` and, when it needs one, a
 :class:`~pytest_agentspeed.clients.ModelClient`. It records turns; it knows nothing of pytest,
@@ -64,6 +64,9 @@ class Agent(Protocol):
     name: str
     #: Whether it talks to an endpoint (``False``: it runs once per task, without one).
     needs_endpoint: bool
+    #: Whether an item passes when the check *fails* (``nop``: a check that passes on the
+    #: untouched workspace makes the task worthless).
+    expects_check_to_fail: bool
 
     def run(
         self,
@@ -86,6 +89,7 @@ class BuiltinAgent:
 
     name = "builtin"
     needs_endpoint = True
+    expects_check_to_fail = False
 
     def __init__(self, clock: Callable[[], int] = time.perf_counter_ns) -> None:
         self.clock = clock
@@ -183,13 +187,21 @@ class FixedAgent:
 
     :param name: what ``--agentspeed-agent`` calls it.
     :param act: does the work; returns why it could not (a message), or ``None``.
+    :param expects_check_to_fail: see :attr:`Agent.expects_check_to_fail`.
     """
 
     needs_endpoint = False
 
-    def __init__(self, name: str, act: Callable[[Task, Path], str | None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        act: Callable[[Task, Path], str | None],
+        *,
+        expects_check_to_fail: bool = False,
+    ) -> None:
         self.name = name
         self._act = act
+        self.expects_check_to_fail = expects_check_to_fail
 
     def run(
         self,
@@ -219,7 +231,7 @@ def _do_nothing(task: Task, workspace: Path) -> None:
 AGENTS: dict[str, Callable[[], Agent]] = {
     "builtin": BuiltinAgent,
     "oracle": lambda: FixedAgent("oracle", _lay_solution),
-    "nop": lambda: FixedAgent("nop", _do_nothing),
+    "nop": lambda: FixedAgent("nop", _do_nothing, expects_check_to_fail=True),
 }
 
 _EPHEMERAL = {"type": "ephemeral"}

@@ -315,15 +315,15 @@ def _rate(spec: str, key: str, value: str) -> float:
 
 def _parse_anthropic(spec: str, rest: str) -> Endpoint:
     model, at, base_url = rest.partition("@")
-    if not model or not re.fullmatch(r"[\w.:/-]+", model):
-        raise ConfigError(f"endpoint {spec!r}: expected anthropic:MODEL[@BASE_URL]")
     if at:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"endpoint {spec.split('@')[0]}@...: base URL must be http(s)://HOST[:PORT][/PATH]"
-            )
-    else:
+        _check_base_url("anthropic", model, base_url, "anthropic:MODEL[@BASE_URL]")
+    if not model or not re.fullmatch(r"[\w.:/-]+", model):
+        raise ConfigError(
+            f"endpoint {_shown('anthropic', model, at, base_url)!r}: "
+            f"{'the model is missing' if not model else f'bad model name {model!r}'}; "
+            "expected anthropic:MODEL[@BASE_URL] (e.g. anthropic:claude-sonnet-4-5)"
+        )
+    if not at:
         base_url = os.environ.get("ANTHROPIC_BASE_URL", DEFAULT_ANTHROPIC_URL)
     return Endpoint(
         name=f"anthropic:{model}",
@@ -334,13 +334,22 @@ def _parse_anthropic(spec: str, rest: str) -> Endpoint:
     )
 
 
+#: What an ``openai:`` spec looks like, for its error messages.
+_OPENAI_FORM = (
+    "openai:MODEL@BASE_URL, the base URL with /v1 as the OpenAI SDK takes it "
+    "(e.g. openai:qwen3@http://127.0.0.1:8000/v1)"
+)
+
+
 def _parse_openai(spec: str, rest: str) -> Endpoint:
     model, at, base_url = rest.partition("@")
-    parts = urlsplit(base_url)
-    if not model or not at or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not at:
+        raise ConfigError(f"endpoint {spec!r}: the base URL is missing; expected {_OPENAI_FORM}")
+    _check_base_url("openai", model, base_url, _OPENAI_FORM)
+    if not model:
         raise ConfigError(
-            f"endpoint {spec.split('@')[0]}...: expected openai:MODEL@BASE_URL, the base URL "
-            "with /v1 as the OpenAI SDK takes it (e.g. openai:qwen3@http://127.0.0.1:8000/v1)"
+            f"endpoint {_shown('openai', model, at, base_url)!r}: the model is missing; "
+            f"expected {_OPENAI_FORM}"
         )
     return Endpoint(
         name=f"openai:{model}",
@@ -350,6 +359,21 @@ def _parse_openai(spec: str, rest: str) -> Endpoint:
         key_vars=OPENAI_KEY_VARS,
         key_required=False,
     )
+
+
+def _check_base_url(kind: str, model: str, base_url: str, form: str) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"endpoint {_shown(kind, model, '@', base_url)!r}: the base URL must be "
+            f"http(s)://HOST[:PORT][/PATH]; expected {form}"
+        )
+
+
+def _shown(kind: str, model: str, at: str, base_url: str) -> str:
+    """A spec as an error may echo it: a base URL's credentials and query (which may carry
+    a key) left out."""
+    return f"{kind}:{model}{at}{strip_url_secrets(base_url) if at else ''}"
 
 
 def _positive_float(spec: str, key: str, value: str) -> float:

@@ -6,6 +6,8 @@ Plain Python with no pytest: the plugin, the ``agentspeed`` fixture and tests ca
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +23,8 @@ from pytest_agentspeed.tools import ToolBox, run_command
 
 #: The tail of a failed check's output shown to the user.
 CHECK_OUTPUT_TAIL = 3_000
+#: Exit codes with which ``/bin/sh`` says the check command itself could not run.
+CHECK_COULD_NOT_RUN = {126: "not executable", 127: "command not found"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +34,8 @@ class SessionResult:
     record: SessionRecord
     #: The tail of the check's output (empty when the check did not run).
     check_output: str
-    #: The workspace, kept when the session did not pass so it can be inspected.
+    #: The workspace, kept when the session did not pass and the agent changed it, so it can
+    #: be inspected.
     workspace: Path | None
 
 
@@ -50,7 +55,9 @@ def run_session(
 ) -> SessionResult:
     """Run ``agent`` on ``task`` in a fresh workspace and check the result.
 
-    Passed sessions leave nothing behind; the workspace of any other is kept for inspection.
+    Passed sessions leave nothing behind. The workspace of any other is kept for inspection,
+    unless the agent left it exactly as it found it (an endpoint error before any change, the
+    ``nop`` agent): then it is only a copy of the task's ``workspace/``, and goes.
     """
     started_at = time.time()
     t0 = time.perf_counter()
@@ -58,8 +65,11 @@ def run_session(
     task.materialize(workspace)
     setup_s = time.perf_counter() - t0
     sid = session_id(task.id, endpoint, repeat)
+    starting = tree_state(workspace)
 
     run = agent.run(task, ToolBox(workspace), client, session_id=sid, progress=progress)
+    # Before the check, which may leave caches of its own.
+    changed = tree_state(workspace) != starting
 
     check_s = 0.0
     exit_code: int | None = None
@@ -91,10 +101,32 @@ def run_session(
         turns=run.turns,
     )
     kept: Path | None = workspace
-    if outcome == "passed":
+    if outcome == "passed" or not changed:
         shutil.rmtree(workspace, ignore_errors=True)
         kept = None
     return SessionResult(record=record, check_output=output, workspace=kept)
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, bytes | str]]:
+    """What is under ``root``: each entry's relative path, kind, and content digest (or link
+    target). Contents, not modification times: those are too coarse to tell a quick edit."""
+    state: dict[str, tuple[str, bytes | str]] = {}
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        for name in dirs + files:
+            path = base / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                state[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                state[rel] = ("dir", "")
+            else:
+                try:
+                    with path.open("rb") as f:
+                        state[rel] = ("file", hashlib.file_digest(f, "sha256").digest())
+                except OSError as exc:
+                    state[rel] = ("unreadable", str(exc))
+    return state
 
 
 def _outcome(run: AgentRun, exit_code: int | None) -> Outcome:

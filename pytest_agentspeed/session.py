@@ -157,16 +157,19 @@ class AgentSpeedSession:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> list[str]:
         count = sum(1 for item in items if SLOT_KEY in item.stash)
-        if not count:
-            return []
+        return [self.header_line(count)] if count else []
+
+    def header_line(self, count: int) -> str:
+        """The line that says what the run will measure, once ``count`` sessions are known
+        (printed by the xdist controller under ``-n``, whose workers' output is not shown)."""
         s = self.settings
         if not self.agent.needs_endpoint:
-            return [f"agentspeed: {count} sessions with the {s.agent} agent (no model)"]
+            return f"agentspeed: {count} sessions with the {s.agent} agent (no model)"
         names = ", ".join(e.name for e in s.endpoints)
         line = f"agentspeed: {count} sessions on {names}; {s.repeat} repeat(s); agent {s.agent}"
         if any(e.simulated for e in s.endpoints):
             line += f"; simulated delays x{s.time_scale:g}"
-        return [line]
+        return line
 
     def know_task_dir(self, path: Path) -> None:
         """A collected task's directory: the simulated endpoint will know its tasks."""
@@ -264,12 +267,27 @@ class AgentSpeedSession:
 
         :raises SessionFailed: with a message that says why.
         """
+        from pytest_agentspeed.runner import CHECK_COULD_NOT_RUN
+
         record = result.record
         reasons: list[str] = []
+        could_not_run = CHECK_COULD_NOT_RUN.get(record.check_exit_code or 0)
         if record.outcome == "error":
             reasons.append(f"endpoint error: {record.error}")
         elif record.outcome == "timeout":
             reasons.append(record.error or "the agent ran out of time")
+        elif could_not_run is not None and (
+            not self.agent.needs_endpoint or not self.settings.allow_task_failures
+        ):
+            # The task is broken, whatever the agent did or did not do.
+            reasons.append(
+                f"check command could not run (exit {record.check_exit_code}: "
+                f"{could_not_run}): {task.check.command}"
+            )
+        elif self.agent.expects_check_to_fail:
+            # nop: the recorded outcome stays what the check said; the item inverts it.
+            if record.outcome == "passed":
+                reasons.append("this task's check passes without any change")
         elif record.outcome == "failed" and not self.settings.allow_task_failures:
             if record.check_exit_code is None:
                 # The check ran and has no exit code: it was killed at its timeout.
@@ -278,7 +296,7 @@ class AgentSpeedSession:
                 )
             else:
                 reasons.append(f"check failed (exit code {record.check_exit_code})")
-        if record.outcome == "passed":
+        if record.outcome == "passed" and not self.agent.expects_check_to_fail:
             speed = task.speed
             if speed.max_session_s is not None and record.wall_s > speed.max_session_s:
                 reasons.append(
@@ -530,6 +548,13 @@ class AgentSpeedSession:
         self.sessions.sort(key=lambda s: s.started_at)
         run = self._run = self.run_record()
         settings = self.settings
+        if not self.agent.needs_endpoint and (settings.save or settings.compare):
+            # Its sessions measure no model: as a baseline they would make any later
+            # comparison meaningless, and comparing them would give a meaningless verdict.
+            self._baseline_notice = (
+                f"the {settings.agent} agent measures no model: no baseline saved or compared"
+            )
+            settings = replace(settings, save=None)
         markdown = markdown_report(run.summary, arms(run), run.comparisons, note=_scale_note(run))
         target: Path | str = ""
         try:
@@ -604,11 +629,24 @@ class AgentSpeedSession:
         if run is None:
             return
         from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.runfile import baseline_path
         from pytest_agentspeed.terminal import summary_table
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
-        if not self.agent.needs_endpoint:
+        if self.agent.expects_check_to_fail:
+            from pytest_agentspeed.runner import CHECK_COULD_NOT_RUN
+
+            valid = sum(
+                1
+                for s in run.sessions
+                if s.outcome == "failed" and s.check_exit_code not in CHECK_COULD_NOT_RUN
+            )
+            write(
+                f"{self.settings.agent} agent: {valid} of {len(run.sessions)} tasks valid "
+                f"(their check fails on the untouched workspace)"
+            )
+        elif not self.agent.needs_endpoint:
             passed = sum(1 for s in run.sessions if s.passed)
             write(f"{self.settings.agent} agent: {passed} of {len(run.sessions)} tasks passed")
         else:
@@ -623,8 +661,9 @@ class AgentSpeedSession:
             write(f"run file: {s.json_path}")
         if s.html_path is not None and not self._output_error:
             write(f"report: {s.html_path}")
-        if s.save is not None and not self._output_error:
-            write(f"saved baseline {s.save!r}")
+        if s.save is not None and self.agent.needs_endpoint and not self._output_error:
+            path = baseline_path(s.rootdir, s.save)
+            write(f"saved baseline {s.save!r}: {_shown_path(path)}")
         if self._baseline_notice:
             write(self._baseline_notice, yellow=True)
         if self._baseline_error:
@@ -726,6 +765,15 @@ def junit_properties(record: SessionRecord) -> list[tuple[str, object]]:
     ]
 
 
+def _shown_path(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies under it (the file to commit,
+    as ``git add`` takes it), else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def _scale_note(run: RunRecord) -> str | None:
     scale = run.config.get("time_scale")
     if scale in (None, 1.0):
@@ -747,6 +795,7 @@ class XdistHooks:
     def __init__(self, session: AgentSpeedSession) -> None:
         self.session = session
         self.nodes = 0
+        self._announced = False
         self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-xdist-")
         self.sim_file = Path(self._dir.name) / "sim.json"
 
@@ -759,6 +808,12 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self._announced:
+            # Every worker collects the same items (xdist checks it); the first one speaks.
+            self._announced = True
+            count = sum(1 for nodeid in ids if self._slot_of(nodeid))
+            if count:
+                say(self.session.config, self.session.header_line(count))
         if self.sim_file.exists():
             return
         shared: dict[str, Any] = {"url": None}
@@ -777,8 +832,23 @@ class XdistHooks:
         session = self.session
         if not session.agent.needs_endpoint:
             return False
-        labels = [f"[{s.label}]" for s in slots(session) if session.endpoints[s.endpoint].simulated]
-        return any(label in nodeid for nodeid in ids for label in labels)
+        return any(
+            slot is not None and session.endpoints[slot.endpoint].simulated
+            for slot in map(self._slot_of, ids)
+        )
+
+    @functools.cached_property
+    def _slot_pattern(self) -> re.Pattern[str]:
+        # A slot's label is the item's parameter id, alone or joined to others' with "-".
+        labels = "|".join(re.escape(s.label) for s in slots(self.session))
+        return re.compile(rf"\[(?:.*-)?({labels})(?:-.*)?\]$")
+
+    def _slot_of(self, nodeid: str) -> Slot | None:
+        """The slot an item's node id names, if it is an agent session."""
+        match = self._slot_pattern.search(nodeid)
+        if match is None:
+            return None
+        return next(s for s in slots(self.session) if s.label == match.group(1))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -20,10 +20,15 @@ from pathlib import Path
 
 import pytest
 from factories import arm, paired_arms, run_record
+from scripted_server import Reply, ScriptedServer, tool_reply
 from test_plugin import make_task, read_run
 
+from pytest_agentspeed.agents import BuiltinAgent
 from pytest_agentspeed.cli import main
+from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.runfile import write_run_file
+from pytest_agentspeed.runner import run_session
+from pytest_agentspeed.tasks import load_task
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -350,31 +355,63 @@ def test_an_unreachable_endpoint_ends_the_session_as_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-dummy-not-a-key")
+    monkeypatch.setenv("TMPDIR", str(tmp := pytester.mkdir("tmp")))
     with socket.socket() as sock:  # a port that was free a moment ago; nothing listens on it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     make_task(pytester.path, "alpha")
     result = pytester.runpytest_subprocess(
-        f"--agentspeed-endpoint=anthropic:claude-test@http://127.0.0.1:{port}",
+        # Credentials in the URL are not the user's to see again in a message.
+        f"--agentspeed-endpoint=anthropic:claude-test@http://me:pw-SECRET@127.0.0.1:{port}",
         "--agentspeed-json=run.json",
         "-p",
         "no:cacheprovider",
     )
-    workspace = kept_workspace(result)
-    shutil.rmtree(workspace, ignore_errors=True)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=1)
-    head = "task 'alpha' on anthropic:claude-test-r0: endpoint error: connection_error: "
-    at = next(i for i, line in enumerate(result.outlines) if line.startswith(head))
+    error = f"connection_error: cannot reach the endpoint at http://127.0.0.1:{port} (ConnectError)"
+    head = f"task 'alpha' on anthropic:claude-test-r0: endpoint error: {error}"
+    at = result.outlines.index(head)
     # One line of reason, then the session's numbers.
     assert result.outlines[at + 1].startswith("1 turns, 0 output tokens, ")
+    # The agent never got to change anything: the workspace is a copy of the task's, and goes.
+    assert "workspace kept for" not in result.stdout.str()
+    assert list(tmp.iterdir()) == []
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "SECRET" not in result.stdout.str() + (pytester.path / "run.json").read_text()
     run = read_run(pytester.path / "run.json")
     (session,) = run["sessions"]
     assert session["outcome"] == "error"
-    assert session["error"].startswith("connection_error: ")
+    assert session["error"] == error
     assert session["check_exit_code"] is None
     assert run["summary"]["anthropic:claude-test"]["error_rate"] == 1.0
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_an_errored_session_keeps_its_workspace_only_when_the_agent_changed_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
+) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp := tmp_path / "tmp"))
+    tmp.mkdir()
+    task = load_task(make_task(tmp_path, "alpha") / "agenttask.toml")
+    refused = Reply(status=400, error_type="invalid_request_error")  # not retried
+    write = tool_reply([("write_file", {"path": "greeting.txt", "content": "hello\n"})])
+    replies = [Reply(write), refused] if changed else [refused]
+    with ScriptedServer(replies).running() as script:
+        client = AnthropicClient(model="m", base_url=script.url, api_key="sk-test")
+        try:
+            result = run_session(task, BuiltinAgent(), client, endpoint="e", repeat=0)
+        finally:
+            client.close()
+    assert result.record.outcome == "error"
+    assert len(result.record.turns) == (2 if changed else 1)
+    if changed:
+        assert result.workspace is not None
+        assert (result.workspace / "greeting.txt").read_text() == "hello\n"
+        assert list(tmp.iterdir()) == [result.workspace]
+    else:
+        assert result.workspace is None
+        assert list(tmp.iterdir()) == []
 
 
 def test_an_endpoint_that_stays_unreachable_is_not_tried_for_every_session(
@@ -393,9 +430,7 @@ def test_an_endpoint_that_stays_unreachable_is_not_tried_for_every_session(
         "-p",
         "no:cacheprovider",
     )
-    for line in result.outlines:
-        if line.startswith("workspace kept for "):
-            shutil.rmtree(line.split(": ", 1)[1], ignore_errors=True)
+    assert "workspace kept for" not in result.stdout.str()
     result.assert_outcomes(failed=5)
     result.stdout.fnmatch_lines(
         [

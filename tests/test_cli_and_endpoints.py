@@ -94,9 +94,29 @@ def test_endpoint_specs() -> None:
         ("sim:standard?seed=x", "seed must be an integer"),
         ("sim:standard?api=grpc", "api='grpc'; accepted: anthropic, openai"),
         ("anthropic:", "unknown endpoint 'anthropic:'"),
-        ("anthropic:m@ftp://x", "base URL must be http(s)"),
-        ("openai:m", "expected openai:MODEL@BASE_URL"),
-        ("openai:m@ftp://x", "expected openai:MODEL@BASE_URL"),
+        (
+            "anthropic:m@ftp://x",
+            "endpoint 'anthropic:m@ftp://x': the base URL must be http(s)://HOST[:PORT][/PATH]; "
+            "expected anthropic:MODEL[@BASE_URL]",
+        ),
+        (
+            "anthropic:@http://127.0.0.1:1",
+            "endpoint 'anthropic:@http://127.0.0.1:1': the model is missing; "
+            "expected anthropic:MODEL[@BASE_URL] (e.g. anthropic:claude-sonnet-4-5)",
+        ),
+        (
+            "openai:gpt-x",
+            "endpoint 'openai:gpt-x': the base URL is missing; expected openai:MODEL@BASE_URL, "
+            "the base URL with /v1 as the OpenAI SDK takes it "
+            "(e.g. openai:qwen3@http://127.0.0.1:8000/v1)",
+        ),
+        (
+            # The credentials and query of a URL are not echoed.
+            "openai:m@ftp://me:pw@x/v1?key=k",
+            "endpoint 'openai:m@ftp://x/v1': the base URL must be http(s)://HOST[:PORT][/PATH]; "
+            "expected openai:MODEL@BASE_URL",
+        ),
+        ("openai:@http://h/v1", "endpoint 'openai:@http://h/v1': the model is missing; expected"),
         ("mystery", "unknown endpoint 'mystery'"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):

@@ -58,6 +58,8 @@ def test_stored_baseline_fails_a_slower_endpoint_and_passes_the_same_one(
     tasks(pytester)
     saved = run(pytester, f"--agentspeed-endpoint={FAST}", "--agentspeed-save=main")
     assert saved.ret == pytest.ExitCode.OK
+    # The file to commit, as `git add` takes it from where pytest ran.
+    saved.stdout.fnmatch_lines(["saved baseline 'main': .agentspeed/baselines/main.json"])
     baseline = pytester.path / ".agentspeed" / "baselines" / "main.json"
     assert read_run(baseline)["schema"] == "agentspeed.run/1"
 
@@ -155,6 +157,10 @@ def test_xdist_runs_the_same_sessions_into_one_run_file_with_concurrency_2(
     assert stats["concurrency"] == 2
     assert stats["runs_per_window"] == pytest.approx(1800 * 2 / stats["session_wall_s"]["mean"])
     parallel.stdout.fnmatch_lines(["*= agentspeed =*"])
+    # What the run measures, said once by the controller (the workers' output is not shown).
+    header = f"agentspeed: 4 sessions on {FAST}; 2 repeat(s); agent builtin; simulated delays x0.05"
+    assert serial.outlines.count(header) == 1
+    assert parallel.outlines.count(header) == 1
 
 
 # -- agentspeed compare / show / merge --------------------------------------------------------

@@ -133,19 +133,20 @@ def test_ab_run_on_the_simulator_interleaves_arms_and_writes_the_run_file(
     assert run["summary"]["sim:standard"]["sessions"] == 4
 
 
-def test_example_suite_passes_with_the_oracle_and_fails_with_nop(
+def test_example_suite_passes_with_the_oracle(
     pytester: pytest.Pytester, example_suite: Path
 ) -> None:
+    # Under nop it passes too (each check fails untouched): test_validate_tasks.py.
     oracle = pytester.runpytest_subprocess(
         str(example_suite), "--agentspeed-agent=oracle", "-p", "no:cacheprovider"
     )
     oracle.assert_outcomes(passed=6)
-    oracle.stdout.fnmatch_lines(["*agentspeed: 6 sessions with the oracle agent (no model)*"])
-    nop = pytester.runpytest_subprocess(
-        str(example_suite), "--agentspeed-agent=nop", "-p", "no:cacheprovider"
+    oracle.stdout.fnmatch_lines(
+        [
+            "*agentspeed: 6 sessions with the oracle agent (no model)*",
+            "oracle agent: 6 of 6 tasks passed",
+        ]
     )
-    nop.assert_outcomes(failed=6)
-    nop.stdout.fnmatch_lines(["*check failed (exit code *)*"])
 
 
 @pytest.mark.parametrize(

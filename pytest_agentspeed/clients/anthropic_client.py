@@ -27,7 +27,7 @@ import anthropic
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream
+from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream, unreachable
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -77,6 +77,7 @@ class AnthropicClient:
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.model = model
+        self.base_url = base_url
         self.retry_wait_s = retry_wait_s
         self.max_tokens = max_tokens
         self.extra_body = dict(extra_body) if extra_body else None
@@ -143,7 +144,7 @@ class AnthropicClient:
             raise EndpointError("timeout", "the endpoint did not answer in time") from None
         except anthropic.APIConnectionError as exc:
             log.add("attempt_failed", detail="connection_error")
-            raise EndpointError("connection_error", _connection_message(exc)) from None
+            raise unreachable(self.base_url, exc.__cause__ or exc) from None
         except httpx2.TransportError as exc:
             # The SDK wraps transport errors only until the response starts; these come from
             # reading the stream: the connection dropped or went silent mid-response.
@@ -221,11 +222,6 @@ def _status_message(exc: anthropic.APIStatusError) -> str:
     message = error.get("message") if isinstance(error, dict) else None
     where = "mid-stream" if exc.status_code == 200 else f"HTTP {exc.status_code}"
     return f"{where}: {message or exc.message}"
-
-
-def _connection_message(exc: anthropic.APIConnectionError) -> str:
-    cause = exc.__cause__ or exc
-    return f"cannot reach the endpoint ({type(cause).__name__})"
 
 
 @functools.cache

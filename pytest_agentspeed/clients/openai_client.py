@@ -30,7 +30,7 @@ from typing import Any
 import httpx2
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream
+from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream, unreachable
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -71,6 +71,7 @@ class OpenAIClient:
     ) -> None:
         self.model = model
         self.retry_wait_s = retry_wait_s
+        self.base_url = base_url
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.max_retries = max_retries
         self.extra_body = dict(extra_body or {})
@@ -135,11 +136,7 @@ class OpenAIClient:
             ) from None
         except httpx2.TransportError as exc:
             log.add("attempt_failed", detail="connection_error")
-            raise _Retryable(
-                EndpointError(
-                    "connection_error", f"cannot reach the endpoint ({type(exc).__name__})"
-                )
-            ) from None
+            raise _Retryable(unreachable(self.base_url, exc)) from None
         return stream.response()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 
+from pytest_agentspeed.endpoints import strip_url_secrets
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.timing import EventLog
 
@@ -76,6 +77,15 @@ def broken_stream(log: EventLog, exc: httpx2.TransportError) -> EndpointError:
     kind = "timeout" if isinstance(exc, httpx2.TimeoutException) else "connection_error"
     log.add("attempt_failed", detail=kind)
     return EndpointError(kind, f"the stream broke off ({type(exc).__name__})", mid_stream=True)
+
+
+def unreachable(base_url: str, cause: BaseException) -> EndpointError:
+    """The error of an endpoint no connection could be made to: it names the URL tried
+    (without credentials or query, which may carry a key) and what went wrong."""
+    return EndpointError(
+        "connection_error",
+        f"cannot reach the endpoint at {strip_url_secrets(base_url)} ({type(cause).__name__})",
+    )
 
 
 _SENT = ("http11.send_request_body.complete", "http2.send_request_body.complete")

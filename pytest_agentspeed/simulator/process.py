@@ -7,11 +7,17 @@ event in Python, and a server thread in the same interpreter would wait for the 
 The parent binds the socket on 127.0.0.1 and hands its descriptor to the child, so the port is
 known before the child starts and there is no race for it; requests sent before the child is
 ready wait in the listen backlog.
+
+The child dies with its parent, however the parent ends (``kill -9`` included): it holds the
+read end of a pipe whose only write end the parent keeps, and exits when the read returns end
+of file, which the kernel delivers as the parent's descriptors close. Unlike
+``PR_SET_PDEATHSIG`` this is portable and does not depend on which thread started the child.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -73,6 +79,8 @@ class SimulatorProcess(SimulatorHandle):
         super().__init__("http://127.0.0.1:0")
         self.config = config
         self._proc: subprocess.Popen[bytes] | None = None
+        #: The write end of the child's lifeline pipe (see the module's docstring).
+        self._lifeline: int | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="agentspeed-sim-")
         self._log = Path(self._dir.name) / "server.log"
 
@@ -85,6 +93,9 @@ class SimulatorProcess(SimulatorHandle):
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config_path = Path(self._dir.name) / "config.json"
         config_path.write_text(json.dumps(self.config.to_json()), encoding="utf-8")
+        # Both ends are non-inheritable (PEP 446): only the child gets the read end, and no
+        # other process this one starts holds the write end open past its death.
+        lifeline_read, self._lifeline = os.pipe()
         with self._log.open("wb") as log:
             self._proc = subprocess.Popen(
                 [
@@ -95,8 +106,10 @@ class SimulatorProcess(SimulatorHandle):
                     str(config_path),
                     "--fd",
                     str(sock.fileno()),
+                    "--parent-fd",
+                    str(lifeline_read),
                 ],
-                pass_fds=(sock.fileno(),),
+                pass_fds=(sock.fileno(), lifeline_read),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -104,6 +117,7 @@ class SimulatorProcess(SimulatorHandle):
                 env=scrubbed_environment(),
             )
         sock.close()
+        os.close(lifeline_read)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
@@ -127,6 +141,9 @@ class SimulatorProcess(SimulatorHandle):
     def stop(self) -> None:
         """Stop the child (politely, then not) and remove its files."""
         proc, self._proc = self._proc, None
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            os.close(lifeline)
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:

@@ -21,10 +21,12 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
 import selectors
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -684,12 +686,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_agentspeed.simulator.server")
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--parent-fd", type=int, help="read end of the parent's lifeline pipe")
     args = parser.parse_args(argv)
+    if args.parent_fd is not None:
+        threading.Thread(
+            target=_exit_with_parent, args=(args.parent_fd,), name="lifeline", daemon=True
+        ).start()
     config = ServerConfig.from_json(json.loads(args.config.read_text(encoding="utf-8")))
     sock = socket.socket(fileno=args.fd)
     with contextlib.suppress(KeyboardInterrupt):
         serve(config, sock)
     return 0
+
+
+def _exit_with_parent(fd: int) -> None:
+    """Exit the moment the parent is gone: its end of the pipe closes and the read returns.
+
+    Nothing the server holds needs saving (its schedule log lives in memory for the parent
+    that is gone), so it ends at once rather than waiting on a graceful shutdown.
+    """
+    # The parent never writes: the read returns only at end of file.
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":
