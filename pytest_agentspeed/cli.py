@@ -294,9 +294,9 @@ def _read_shards(paths: Sequence[Path]) -> list[tuple[Path, RunRecord]]:
 
 def _merge_conflict(a: RunRecord, b: RunRecord) -> str | None:
     """Why two shards' sessions cannot be analysed as one run, or ``None``."""
-    for key in ("agent", "time_scale", "window_s"):
+    for key, name in (("agent", "agent"), ("time_scale", "time scale"), ("window_s", "window")):
         if a.config.get(key) != b.config.get(key):
-            return f"{key.replace('_', ' ')} differs ({a.config.get(key)} vs {b.config.get(key)})"
+            return f"{name} differs ({a.config.get(key)} vs {b.config.get(key)})"
     if a.environment.get("concurrency") != b.environment.get("concurrency"):
         return (
             f"concurrency differs ({a.environment.get('concurrency')} vs "

@@ -384,7 +384,9 @@ def _check_gate(tolerance: float | None, margin: float | None) -> None:
     margin = 0.10 if margin is None else margin
     if tolerance >= margin:
         raise ConfigError(
-            f"the tolerance ({tolerance:.0%}) must be smaller than the margin ({margin:.0%}): "
+            # :g, not :.0%: 7.5% against 7% must not read "(8%) must be smaller than (7%)".
+            f"the tolerance ({tolerance * 100:g}%) must be smaller than the margin "
+            f"({margin * 100:g}%): "
             "slowdowns between the two are what INCONCLUSIVE is for"
         )
 
