@@ -1,10 +1,11 @@
 """Inline SVG charts for the HTML report: pure functions from numbers to markup.
 
 Every text that goes into a chart (arm names, labels) is escaped here; the functions return
-``Markup`` so the template does not escape the SVG itself. Colours are the Okabe-Ito palette,
-which stays distinct under the common colour-vision deficiencies; phases also carry hatch
-patterns (defined once in the page, :data:`PATTERN_DEFS`) so they survive grey-scale printing,
-and arms differ by line dash as well as colour. Every axis names its unit.
+``Markup`` so the template does not escape the SVG itself. Arms take the Okabe-Ito palette and
+phases Paul Tol's muted one, both distinct under the common colour-vision deficiencies and
+apart from each other; phases also carry hatch patterns (defined once in the page,
+:data:`PATTERN_DEFS`) so they survive grey-scale printing, and arms differ by line dash as well
+as colour. Every axis names its unit; tick labels carry the decimals their ticks need.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ verdict first in markdown, arms without runs per window, chart ticks and waterfa
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import pytest
 from factories import arm, paired_arms, run_record
-from test_gate import FAST, SLOW, run, tasks
+from test_gate import FAST, SLOW, agentspeed, run, tasks
 from test_plugin import read_run
 from test_records_and_metrics import SLOW as TWO_SESSIONS
 from test_records_and_metrics import session, turn
@@ -90,16 +88,6 @@ def table_rows(lines: list[str]) -> dict[str, list[str]]:
         for line in lines
         if (cells := re.split(r"\s{2,}", line.strip())) and not line.startswith("---")
     }
-
-
-def agentspeed(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_agentspeed", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def tok_s(value: float) -> str:
