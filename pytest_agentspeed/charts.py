@@ -1,14 +1,16 @@
 """Inline SVG charts for the HTML report: pure functions from numbers to markup.
 
 Every text that goes into a chart (arm names, labels) is escaped here; the functions return
-``Markup`` so the template does not escape the SVG itself. Colours are the Okabe-Ito palette,
-which stays distinct under the common colour-vision deficiencies; phases also carry hatch
-patterns (defined once in the page, :data:`PATTERN_DEFS`) so they survive grey-scale printing,
-and arms differ by line dash as well as colour. Every axis names its unit.
+``Markup`` so the template does not escape the SVG itself. Arms take the Okabe-Ito palette and
+phases Paul Tol's muted one, both distinct under the common colour-vision deficiencies and
+apart from each other; phases also carry hatch patterns (defined once in the page,
+:data:`PATTERN_DEFS`) so they survive grey-scale printing, and arms differ by line dash as well
+as colour. Every axis names its unit; tick labels carry the decimals their ticks need.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -17,14 +19,16 @@ from markupsafe import Markup, escape
 # Okabe & Ito (2008), "Color Universal Design".
 ARM_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 ARM_DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4")
+#: Phases take Paul Tol's "muted" scheme (also colour-blind safe), kept apart from the arms'
+#: Okabe-Ito colours so a phase is never read as an arm; hatches keep them apart in grey.
 PHASE_STYLE: dict[str, tuple[str, str]] = {
     # phase: (colour, pattern id or "" for a plain fill)
-    "retry_wait": ("#D55E00", "hatch-h"),
-    "ttft": ("#E69F00", ""),
-    "reasoning": ("#56B4E9", "hatch-d"),
-    "generation": ("#009E73", ""),
-    "tool": ("#0072B2", "hatch-x"),
-    "overhead": ("#999999", "dots"),
+    "retry_wait": ("#882255", "hatch-h"),
+    "ttft": ("#DDCC77", ""),
+    "reasoning": ("#332288", "hatch-d"),
+    "generation": ("#CC6677", ""),
+    "tool": ("#999933", "hatch-x"),
+    "overhead": ("#DDDDDD", "dots"),
 }
 PHASE_LABELS = {
     "retry_wait": "retry wait",
@@ -52,7 +56,7 @@ def _pattern(pid: str, colour: str, body: str) -> str:
 def _pattern_defs() -> str:
     bodies = {
         "hatch-h": '<path d="M0 3h6" stroke="#fff" stroke-width="1.2"/>',
-        "hatch-d": '<path d="M0 6L6 0" stroke="#000" stroke-opacity=".45" stroke-width="1"/>',
+        "hatch-d": '<path d="M0 6L6 0" stroke="#fff" stroke-opacity=".6" stroke-width="1"/>',
         "hatch-x": '<path d="M0 0L6 6M6 0L0 6" stroke="#fff" stroke-width="1"/>',
         "dots": '<circle cx="3" cy="3" r="1.1" fill="#000" fill-opacity=".5"/>',
     }
@@ -74,16 +78,33 @@ def phase_fill(phase: str) -> str:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]."""
+    """Round tick values covering [lo, hi], about ``count`` steps of 1, 2 or 5 times a power
+    of ten (2.5 too when that is a whole number, as 25 or 250)."""
     if hi <= lo:
         hi = lo + 1
     raw = (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    # 2.5 below ten would need a decimal more than its neighbours (1.025, 1.05, ...).
+    steps = (1, 2, 2.5, 5, 10) if mag >= 10 else (1, 2, 5, 10)
+    step = next(m * mag for m in steps if m * mag >= raw)
     ticks = [round(math.floor(lo / step) * step, 10)]
     while ticks[-1] < hi - step * 1e-9:
         ticks.append(round(ticks[-1] + step, 10))
     return ticks
+
+
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels for evenly spaced ticks, all with the same, fewest decimals that write each
+    exactly: ``1.00, 1.05, 1.10``, never ``1, 1.1, 1.1``."""
+    decimals = next(
+        (
+            d
+            for d in range(7)
+            if all(abs(round(t, d) - t) <= 1e-9 * max(1.0, abs(t)) for t in ticks)
+        ),
+        6,
+    )
+    return [f"{t:,.{decimals}f}" for t in ticks]
 
 
 def fmt_number(v: float) -> str:
@@ -114,16 +135,18 @@ def _x_axis(
     x: Scale,
     y: float,
     unit: str,
-    label_fmt: Callable[[float], str] = fmt_number,
+    label_fmt: Callable[[float], str] | None = None,
     left: float = LABEL_W,
 ) -> str:
+    """The axis line, its ticks and their labels (:func:`tick_labels` unless ``label_fmt``)."""
     parts = [f'<line class="axis" x1="{left}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>']
-    for t in ticks:
+    labels = tick_labels(ticks) if label_fmt is None else [label_fmt(t) for t in ticks]
+    for t, label in zip(ticks, labels, strict=True):
         px = x(t)
         parts.append(
             f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{y}" y2="{y + 4}"/>'
             f'<text class="tick-label" x="{px:.1f}" y="{y + 16}" text-anchor="middle">'
-            f"{escape(label_fmt(t))}</text>"
+            f"{escape(label)}</text>"
         )
     parts.append(
         f'<text class="axis-label" x="{(left + WIDTH - RIGHT) / 2}" y="{y + 32}" '
@@ -236,6 +259,48 @@ def bars(
     return _svg(axis_y + 42, "".join(parts), title)
 
 
+#: A group of bars: its name, its swatch's fill, and per bar (label, value, text at its end).
+Group = tuple[str, str, Sequence[tuple[str, float | None, str]]]
+
+
+def grouped_bars(groups: Sequence[Group], *, unit: str, title: str) -> Markup:
+    """Horizontal bars in groups (a phase each, say), the n-th bar of every group in the n-th
+    arm colour; each group is headed by its swatch and name, each bar ends in its text."""
+    bar, gap, head, sep, top = 14, 3, 18, 8, 6
+    values = [v for _, _, rows in groups for _, v, _ in rows if v is not None]
+    # Room on the right for the text after the longest bar.
+    ticks = nice_ticks(0, max([*values, 1e-9]) * 1.3)
+    x = _linear(ticks[0], ticks[-1])
+    parts, y = [], float(top)
+    for name, fill, rows in groups:
+        parts.append(
+            f'<rect x="{LABEL_W - 150}" y="{y + 3}" width="12" height="12" fill="{fill}" '
+            f'stroke="#333" stroke-width=".5"/><text class="group-label" x="{LABEL_W - 132}" '
+            f'y="{y + 14}">{escape(name)}</text>'
+        )
+        y += head
+        for i, (label, value, text) in enumerate(rows):
+            colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+            parts.append(_row_label(label, y + bar / 2 + 4))
+            if value is None:
+                parts.append(
+                    f'<text class="value" x="{LABEL_W + 4}" y="{y + bar / 2 + 4}">-</text>'
+                )
+            else:
+                x1 = x(value)
+                parts.append(
+                    f'<rect x="{LABEL_W}" y="{y}" width="{max(x1 - LABEL_W, 1):.1f}" '
+                    f'height="{bar}" fill="{colour}"><title>{escape(name)}, {escape(label)}: '
+                    f"{escape(text)}</title></rect>"
+                    f'<text class="value" x="{max(x1, LABEL_W + 1) + 4:.1f}" y="{y + bar / 2 + 4}">'
+                    f"{escape(text)}</text>"
+                )
+            y += bar + gap
+        y += sep
+    parts.append(_x_axis(ticks, x, y, unit))
+    return _svg(int(y) + 42, "".join(parts), title)
+
+
 def ecdf(series: Sequence[tuple[str, Sequence[float]]], *, unit: str, title: str) -> Markup:
     """Empirical CDFs, one step line per arm (colour and dash)."""
     values = [v for _, vs in series for v in vs]
@@ -280,6 +345,9 @@ def ecdf(series: Sequence[tuple[str, Sequence[float]]], *, unit: str, title: str
     ly = top + plot_h + 56
     lx = LABEL_W
     for colour, dash, text in legend:
+        if lx > LABEL_W and lx + 32 + 7 * len(text) > WIDTH:
+            # Long arm names (a stored baseline's) take a line each rather than run off.
+            lx, ly = LABEL_W, ly + 18
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
             f'<line x1="{lx}" x2="{lx + 26}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
@@ -334,31 +402,30 @@ def box_plot(
             f'stroke-width="2.5"/></g>'
         )
     axis_y = top + len(groups) * row
-    parts.append(_x_axis(ticks, x, axis_y, unit))
+    parts.append(_x_axis(ticks, x, axis_y, unit, fmt_number if log_scale else None))
     return _svg(axis_y + 42, "".join(parts), title)
 
 
 def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Markup:
     """A session's turns one under the other, each split into its phases along the time axis.
 
-    Phases are laid end to end in the order given. One ``<path>`` per phase, integer
-    coordinates, a label every fifth turn and no slivers under half a pixel keep a 20-turn
+    Phases are laid end to end in the order given. Every turn is numbered up to
+    :data:`LABEL_EVERY_TURN` turns, every k-th beyond (the axis title says which). One
+    ``<path>`` per phase, integer coordinates and no slivers under half a pixel keep a 20-turn
     waterfall under 2 KB, so a report of a thousand sessions stays small.
     """
-    row, gap, top, left = 9, 3, 4, 56
+    row, gap, top, left = 10, 3, 16, 56
     total = sum(sum(t.values()) for t in turns) or 1.0
     ticks = nice_ticks(0, total, 4)
     x = _linear(0, ticks[-1], left)
     paths: dict[str, list[str]] = {p: [] for p in phases}
     start = 0.0
+    every = turn_label_step(len(turns))
     labels = []
     for i, turn in enumerate(turns):
         y = top + i * (row + gap)
-        if i == 0 or (i + 1) % 5 == 0 or i == len(turns) - 1:
-            labels.append(
-                f'<text class="tick-label" x="{left - 6}" y="{y + row - 1}" '
-                f'text-anchor="end">turn {i + 1}</text>'
-            )
+        if (i + 1) % every == 0 or i == 0 or i == len(turns) - 1:
+            labels.append(f'<text x="{left - 6}" y="{y + row - 1}">{i + 1}</text>')
         pos = start
         for phase in phases:
             seconds = turn.get(phase, 0.0)
@@ -369,11 +436,28 @@ def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Ma
                 )
             pos += seconds
         start = pos
-    body = "".join(labels) + "".join(
+    axis_y = top + len(turns) * (row + gap)
+    body = (
+        f'<text class="axis-label" x="{left - 6}" y="{top - 5}" text-anchor="end">turn</text>'
+        f'<g class="tick-label" text-anchor="end">{"".join(labels)}</g>'
+    )
+    body += "".join(
         f'<path d="{"".join(d)}" fill="{phase_fill(p)}"><title>{PHASE_LABELS[p]}</title></path>'
         for p, d in paths.items()
         if d
     )
-    axis_y = top + len(turns) * (row + gap)
-    body += _x_axis(ticks, x, axis_y, "seconds from session start (s)", left=left)
+    unit = "seconds from session start (s)"
+    if every > 1:
+        unit += f"; turns numbered every {every}"
+    body += _x_axis(ticks, x, axis_y, unit, left=left)
     return _svg(axis_y + 40, body, "Turn waterfall")
+
+
+#: Waterfalls with at most this many turns number every turn.
+LABEL_EVERY_TURN = 40
+
+
+def turn_label_step(turns: int) -> int:
+    """Number every turn, or every 2nd, 5th, 10th, 20th... so 40 numbers at most."""
+    steps = (m * 10**e for e in itertools.count() for m in (1, 2, 5))  # 1, 2, 5, 10, ...
+    return int(next(k for k in steps if turns <= LABEL_EVERY_TURN * k))

@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         help="write the HTML speed report of a run file",
         description="Render RUN.json as one self-contained HTML file (works offline). With "
-        "--baseline, every arm is also compared with BASE.json.",
+        "--baseline, every arm is compared with BASE.json, whose arms get columns of their own; "
+        "these comparisons replace those RUN.json holds against a stored baseline.",
     )
     report.add_argument("run", type=Path, metavar="RUN.json")
     report.add_argument("-o", "--output", type=Path, required=True, metavar="PATH")
@@ -219,9 +220,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.analysis import arms
+    from pytest_agentspeed.analysis import table_of
     from pytest_agentspeed.runfile import read_run_file
-    from pytest_agentspeed.terminal import summary_table, verdict_lines
+    from pytest_agentspeed.terminal import verdict_lines
 
     run = read_run_file(args.run)
     print(
@@ -231,7 +232,7 @@ def _show(args: argparse.Namespace) -> int:
     scale = run.config.get("time_scale")
     if scale not in (None, 1.0):
         print(f"simulated delays x{scale:g}")
-    for line in summary_table(run.summary, arms(run)):
+    for line in table_of(run).lines():
         print(line)
     for line in verdict_lines(run.comparisons):
         print(line)

@@ -16,11 +16,18 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from pytest_agentspeed import charts
-from pytest_agentspeed.analysis import arms
-from pytest_agentspeed.compare import GateSettings, compare_runs
+from pytest_agentspeed.analysis import (
+    IN_RUN,
+    against_baseline,
+    arms,
+    baseline_arm_for,
+    baseline_label,
+    table_of,
+)
+from pytest_agentspeed.compare import GateSettings
 from pytest_agentspeed.metrics import decode_rate, is_cached, served_turns
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import format_p, table_cells
+from pytest_agentspeed.terminal import Table, format_p, phase_seconds_label
 from pytest_agentspeed.timing import PHASES
 
 #: Order of the verdicts in the banner: the one that needs attention first.
@@ -36,39 +43,41 @@ def render_report(
 ) -> str:
     """The report of ``run`` as one HTML document.
 
-    :param baseline: another run to compare every arm of ``run`` with (its arm of the same
-        name, else its first arm); shown as an extra column.
+    :param baseline: a stored baseline run to compare every arm of ``run`` with (its arm of
+        the same name, else its first arm); its arms are shown as columns of their own.
+    :param baseline_name: where the baseline came from (``baseline main.json``): labels its
+        columns and its comparisons. The comparisons ``run`` holds against a stored baseline
+        give way to those against this one, so each comparison has one banner; those it holds
+        under this very name (a pytest run's own) are kept, not made again.
     """
     names = arms(run)
     comparisons = list(run.comparisons)
-    summary: dict[str, Mapping[str, Any]] = {name: run.summary.get(name, {}) for name in names}
-    columns = list(names)
+    if baseline is not None and arms(baseline):
+        comparisons = [c for c in comparisons if c["against"] in (IN_RUN, baseline_name)]
+        if not any(c["against"] == baseline_name for c in comparisons):
+            made = against_baseline(baseline, run, baseline_name, gate or GateSettings())
+            comparisons += [c.to_json() for c in made]
+    else:
+        baseline = None
+    table = table_of(run, baseline, baseline_name, metric=gate.metric if gate else None)
+    sessions = {name: [s for s in run.sessions if s.endpoint == name] for name in names}
     if baseline is not None:
-        base_arms = arms(baseline)
-        if base_arms:
-            label = f"{baseline_name}: {base_arms[0]}"
-            summary = {label: baseline.summary.get(base_arms[0], {}), **summary}
-            columns = [label, *columns]
-            for name in names:
-                comparisons.append(
-                    compare_runs(
-                        baseline,
-                        run,
-                        baseline_arm=name if name in base_arms else base_arms[0],
-                        candidate_arm=name,
-                        against=baseline_name,
-                        settings=gate or GateSettings(),
-                    ).to_json()
-                )
-    by_arm = {name: [s for s in run.sessions if s.endpoint == name] for name in names}
+        for name in names:
+            base_arm = baseline_arm_for(baseline, name)
+            sessions[baseline_label(base_arm, baseline_name)] = [
+                s for s in baseline.sessions if s.endpoint == base_arm
+            ]
+    by_column = {column: sessions[column] for column in table.columns}
     window = float(run.config.get("window_s") or 1800.0)
     context = {
         "run": run,
-        "columns": columns,
-        "table": table_cells(summary, columns),
+        "heading": _heading(names, baseline_name if baseline is not None else None),
+        "lead": _lead(run, names, baseline, baseline_name),
+        "table": table.cells(),
+        "key_rows": table.key_rows,
         "banner": sorted(comparisons, key=lambda c: _SEVERITY.get(c["verdict"], 9)),
         "comparisons": [_comparison_rows(c) for c in comparisons],
-        "charts": _charts(summary, columns, names, by_arm, window),
+        "charts": _charts(table, by_column, window),
         "sessions": [_session(s, names) for s in run.sessions],
         "environment": _environment(run),
         "endpoints": run.endpoints,
@@ -77,6 +86,25 @@ def render_report(
         "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in PHASES],
     }
     return _environment_jinja().get_template("report.html.j2").render(**context)
+
+
+def _heading(names: Sequence[str], against: str | None) -> str:
+    """What is compared with what: ``A vs B``, or ``A, B vs baseline main.json``."""
+    if against is None:
+        return " vs ".join(names)
+    return f"{', '.join(names)} vs {against}"
+
+
+def _lead(run: RunRecord, names: Sequence[str], baseline: RunRecord | None, against: str) -> str:
+    """The line under the title: the run's sessions and arms, then the baseline's."""
+    lead = f"{len(run.sessions)} sessions on {', '.join(names)} ({run.created_at})"
+    if baseline is not None:
+        used = list(dict.fromkeys(baseline_arm_for(baseline, name) for name in names))
+        lead += (
+            f" · {against}: {len(baseline.sessions)} sessions on {', '.join(used)} "
+            f"({baseline.created_at})"
+        )
+    return lead
 
 
 def _environment_jinja() -> Environment:
@@ -90,12 +118,9 @@ def _environment_jinja() -> Environment:
 
 
 def _charts(
-    summary: Mapping[str, Mapping[str, Any]],
-    columns: Sequence[str],
-    names: Sequence[str],
-    by_arm: Mapping[str, Sequence[SessionRecord]],
-    window: float,
+    table: Table, by_column: Mapping[str, Sequence[SessionRecord]], window: float
 ) -> dict[str, Markup]:
+    columns, summary = table.columns, table.summary
     what_if = []
     for column in columns:
         factors = summary[column].get("what_if") or {}
@@ -108,19 +133,24 @@ def _charts(
         ]
     ttft_groups: list[tuple[str, Sequence[float], int]] = []
     decode_groups: list[tuple[str, Sequence[float], int]] = []
-    for i, name in enumerate(names):
-        turns = served_turns(by_arm[name])
+    for i, column in enumerate(columns):
+        turns = served_turns(by_column[column])
         ttft_groups.append(
-            (f"{name} · cached", [t.phases_s["ttft"] for t in turns if is_cached(t)], i)
+            (f"{column} · cached", [t.phases_s["ttft"] for t in turns if is_cached(t)], i)
         )
         ttft_groups.append(
-            (f"{name} · cold", [t.phases_s["ttft"] for t in turns if not is_cached(t)], i)
+            (f"{column} · cold", [t.phases_s["ttft"] for t in turns if not is_cached(t)], i)
         )
         rates = [r for t in turns if (r := decode_rate(t)) is not None]
-        decode_groups.append((name, rates, i))
+        decode_groups.append((column, rates, i))
     return {
         "phases": charts.phase_shares(
             [(c, summary[c].get("phase_share") or {}) for c in columns], PHASES
+        ),
+        "phase_seconds": charts.grouped_bars(
+            _phase_seconds(table),
+            unit="mean seconds per session (s)",
+            title="Seconds per session by phase",
         ),
         "what_if": charts.bars(
             what_if,
@@ -132,8 +162,8 @@ def _charts(
         ),
         "throughput": charts.ecdf(
             [
-                (name, [t for s in by_arm[name] if (t := s.throughput_tok_s) is not None])
-                for name in names
+                (column, [t for s in by_column[column] if (t := s.throughput_tok_s) is not None])
+                for column in columns
             ],
             unit="session throughput (output tok/s)",
             title="Session throughput per arm",
@@ -151,6 +181,31 @@ def _charts(
     }
 
 
+def _phase_seconds(table: Table) -> list[charts.Group]:
+    """A group per phase, a bar per column: its seconds, and for a candidate its difference
+    (the summary table's own cells, so chart and table say the same)."""
+    cells = {row[0]: row for row in table.cells()}
+    columns = list(table.columns)
+    diffs = table.differences
+    groups: list[charts.Group] = []
+    for phase in PHASES:
+        row = cells[phase_seconds_label(phase)]
+        bars: list[tuple[str, float | None, str]] = []
+        for i, column in enumerate(columns):
+            value = (table.summary[column].get("phase_s_per_session") or {}).get(phase)
+            text = row[1 + i]
+            shown = [
+                row[1 + len(columns) + k] + ("" if len(diffs) == 1 else f" vs {base}")
+                for k, (base, cand) in enumerate(diffs)
+                if cand == column and row[1 + len(columns) + k]
+            ]
+            if shown:
+                text += f" ({'; '.join(shown)})"
+            bars.append((column, value, text))
+        groups.append((charts.PHASE_LABELS[phase], charts.phase_fill(phase), bars))
+    return groups
+
+
 def _session(s: SessionRecord, names: Sequence[str]) -> dict[str, Any]:
     tools = Counter(call.name for turn in s.turns for call in turn.tool_calls)
     errors = [turn.error for turn in s.turns if turn.error]
@@ -158,6 +213,7 @@ def _session(s: SessionRecord, names: Sequence[str]) -> dict[str, Any]:
         "id": s.id,
         "task": s.task,
         "arm": s.endpoint,
+        "repeat": s.repeat,
         "arm_index": names.index(s.endpoint) if s.endpoint in names else 0,
         "outcome": s.outcome,
         "error": s.error,

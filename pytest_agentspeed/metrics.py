@@ -96,7 +96,10 @@ def summarize_arm(
     phase_totals = {p: sum(s.phases_s.get(p, 0.0) for s in sessions) for p in PHASES}
     input_all = sum(s.usage.all_input_tokens for s in sessions)
     mean_wall = mean(walls)
-    runs = window_s * concurrency / mean_wall if mean_wall else None
+    # Sessions cut short by endpoint errors say nothing about how many runs fit in a window:
+    # an arm whose every session errored has no runs per window, not a huge number of them.
+    completed = any(s.outcome != "error" for s in sessions)
+    runs = window_s * concurrency / mean_wall if mean_wall and completed else None
     busy = phase_totals["reasoning"] + phase_totals["generation"]
     return {
         "sessions": n,
@@ -117,6 +120,8 @@ def summarize_arm(
         "phase_share": {
             p: (v / total_wall if total_wall > 0 else None) for p, v in phase_totals.items()
         },
+        # Seconds, not only shares: a phase can shrink while its share stays put.
+        "phase_s_per_session": {p: (v / n if n else None) for p, v in phase_totals.items()},
         "runs_per_window": runs,
         "tasks_per_window": None if runs is None or pass_rate is None else runs * pass_rate,
         "window_s": window_s,

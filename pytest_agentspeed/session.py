@@ -82,6 +82,8 @@ class AgentSpeedSession:
         self._registered_tasks: set[str] = set()
         self._ignore_cache: dict[Path, bool] = {}
         self._run: RunRecord | None = None
+        #: The stored baseline the run was compared with (its columns go into the table).
+        self._stored: RunRecord | None = None
         self._baseline_notice: str | None = None
         self._baseline_error: str | None = None
         self._output_error: str | None = None
@@ -486,24 +488,17 @@ class AgentSpeedSession:
     def _against_stored(self, run: RunRecord) -> list[Comparison]:
         """Each arm of this run against the stored baseline's arm of the same name, else its
         baseline arm."""
-        from pytest_agentspeed.analysis import arms
-        from pytest_agentspeed.compare import compare_runs
+        from pytest_agentspeed.analysis import against_baseline
 
-        stored = self._stored_baseline()
+        stored = self._stored = self._stored_baseline()
         if stored is None:
             return []
-        stored_arms = arms(stored)
-        return [
-            compare_runs(
-                stored,
-                run,
-                baseline_arm=arm if arm in stored_arms else stored_arms[0],
-                candidate_arm=arm,
-                against=f"baseline {self.settings.compare}",
-                settings=self.settings.gate,
-            )
-            for arm in arms(run)
-        ]
+        return against_baseline(stored, run, self._against, self.settings.gate)
+
+    @property
+    def _against(self) -> str:
+        """Where the stored baseline came from, as comparisons and table columns name it."""
+        return f"baseline {self.settings.compare}"
 
     def _stored_baseline(self) -> RunRecord | None:
         """The baseline to compare with; missing is a notice, unreadable an error."""
@@ -539,7 +534,7 @@ class AgentSpeedSession:
             return
         if not self.sessions:
             return
-        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.analysis import table_of
         from pytest_agentspeed.compare import fails
         from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
         from pytest_agentspeed.spool import SPOOL_DIR
@@ -555,7 +550,8 @@ class AgentSpeedSession:
                 f"the {settings.agent} agent measures no model: no baseline saved or compared"
             )
             settings = replace(settings, save=None)
-        markdown = markdown_report(run.summary, arms(run), run.comparisons, note=_scale_note(run))
+        table = table_of(run, self._stored, self._against, metric=settings.gate.metric)
+        markdown = markdown_report(table, run.comparisons, note=_scale_note(run))
         target: Path | str = ""
         try:
             if settings.json_path is not None:
@@ -567,7 +563,9 @@ class AgentSpeedSession:
             if settings.html_path is not None:
                 from pytest_agentspeed.html_report import render_report
 
-                html = render_report(run, gate=settings.gate)
+                html = render_report(
+                    run, baseline=self._stored, baseline_name=self._against, gate=settings.gate
+                )
                 write_text_atomic(target := settings.html_path, html)
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if step_summary:
@@ -628,9 +626,8 @@ class AgentSpeedSession:
         run = self._run
         if run is None:
             return
-        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.analysis import table_of
         from pytest_agentspeed.runfile import baseline_path
-        from pytest_agentspeed.terminal import summary_table
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
@@ -650,8 +647,10 @@ class AgentSpeedSession:
             passed = sum(1 for s in run.sessions if s.passed)
             write(f"{self.settings.agent} agent: {passed} of {len(run.sessions)} tasks passed")
         else:
-            for line in summary_table(run.summary, arms(run)):
-                write(line)
+            table = table_of(run, self._stored, self._against, metric=self.settings.gate.metric)
+            for i, line in enumerate(table.lines()):
+                # The deciding rows, under the header and above the rule, in bold.
+                write(line, bold=0 < i <= table.key_rows)
             note = _scale_note(run)
             if note:
                 write(f"({note})")

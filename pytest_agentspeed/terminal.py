@@ -41,6 +41,11 @@ def _seconds(v: float) -> str:
     return f"{v:.2f} s" if v < 100 else f"{v / 60:.1f} min"
 
 
+def _plain_seconds(v: float) -> str:
+    # Always seconds, as the difference next to it is.
+    return f"{v:.2f} s" if v < 100 else f"{v:,.1f} s"
+
+
 def _tok_s(v: float) -> str:
     return f"{v:,.0f} tok/s" if v >= 10 else f"{v:.1f} tok/s"
 
@@ -61,6 +66,15 @@ def _speedup(v: float) -> str:
     return f"{v:.2f}x"
 
 
+def _phase(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def phase_seconds_label(phase: str) -> str:
+    """The row of a phase's mean seconds per session."""
+    return f"time / session: {_phase(phase)}"
+
+
 ROWS: tuple[Row, ...] = (
     Row("sessions", _dig("sessions"), _count, "none"),
     Row("pass rate", _dig("pass_rate"), _pct, "pp"),
@@ -78,42 +92,107 @@ ROWS: tuple[Row, ...] = (
     Row("cache hit ratio", _dig("cache_hit_ratio"), _pct, "pp"),
     Row("decode P50", _dig("decode_tok_s", "p50"), _tok_s),
     Row("decode burst (P90, 500+ tok)", _dig("decode_tok_s", "burst"), _tok_s),
-    *(Row(f"share: {p.replace('_', ' ')}", _dig("phase_share", p), _pct, "pp") for p in PHASES),
+    *(Row(phase_seconds_label(p), _dig("phase_s_per_session", p), _seconds, "s") for p in PHASES),
+    *(Row(f"share: {_phase(p)}", _dig("phase_share", p), _pct, "pp") for p in PHASES),
     Row("runs / window", _dig("runs_per_window"), _runs),
     Row("tasks / window", _dig("tasks_per_window"), _runs),
     Row("session speed-up, 2x generation", _dig("what_if", "2x"), _speedup, "none"),
     Row("session speed-up, 10x generation", _dig("what_if", "10x"), _speedup, "none"),
 )
+_BY_LABEL = {row.label: row for row in ROWS}
+
+#: The row of each gate metric (compare.METRICS): it leads the table.
+METRIC_ROWS = {
+    "throughput_tok_s": "session throughput P50",
+    "session_wall_s": "mean session time",
+    "tasks_per_window": "tasks / window",
+}
+#: The rows that decide, after the gate metric's: shown first and highlighted.
+DECIDING_ROWS = (
+    "pass rate",
+    "error rate",
+    "mean session time",
+    "TTFT P50",
+    "decode P50",
+    "tasks / window",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """What the summary table shows; the terminal, markdown and HTML outputs format it alike.
+
+    Built by :func:`pytest_agentspeed.analysis.table_of` from a run (and a stored baseline).
+    """
+
+    #: Column label -> that column's arm summary (:func:`metrics.summarize_arm`).
+    summary: Mapping[str, Mapping[str, Any]]
+    #: Column labels in order.
+    columns: Sequence[str]
+    #: (baseline column, candidate column) of each difference column; ``None``: every column
+    #: after the first against the first.
+    pairs: Sequence[tuple[str, str]] | None = None
+    #: The gate's metric: its row comes first.
+    metric: str = "throughput_tok_s"
+
+    @property
+    def differences(self) -> list[tuple[str, str]]:
+        if self.pairs is not None:
+            return list(self.pairs)
+        return [(self.columns[0], c) for c in self.columns[1:]]
+
+    @property
+    def rows(self) -> list[Row]:
+        """Every row: the deciding ones first (the gate metric's leading), then the rest."""
+        key = self._key_labels()
+        return [_BY_LABEL[label] for label in key] + [r for r in ROWS if r.label not in key]
+
+    @property
+    def key_rows(self) -> int:
+        """How many rows, after the header, are the deciding ones."""
+        return len(self._key_labels())
+
+    def _key_labels(self) -> list[str]:
+        lead = METRIC_ROWS.get(self.metric, METRIC_ROWS["throughput_tok_s"])
+        return [lead, *(label for label in DECIDING_ROWS if label != lead)]
+
+    def cells(self) -> list[list[str]]:
+        """Header and rows as text cells: a column per arm, then a difference column each."""
+        diffs = self.differences
+        header = [
+            "",
+            *self.columns,
+            *(f"{c} vs {b}" if len(diffs) > 1 else "difference" for b, c in diffs),
+        ]
+        out = [header]
+        for row in self.rows:
+            value = {c: row.get(dict(self.summary.get(c, {}))) for c in self.columns}
+            cells = [row.label, *("-" if v is None else row.fmt(v) for v in value.values())]
+            cells += [_difference(row, value[b], value[c]) for b, c in diffs]
+            out.append(cells)
+        return out
+
+    def lines(self) -> list[str]:
+        """The table as aligned text lines, a rule under the deciding rows."""
+        rows = self.cells()
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = []
+        for r in rows:
+            first = r[0].ljust(widths[0])
+            rest = "  ".join(cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True))
+            lines.append(f"{first}  {rest}".rstrip())
+        rule = "-" * max(len(line) for line in lines)
+        return [*lines[: 1 + self.key_rows], rule, *lines[1 + self.key_rows :]]
 
 
 def table_cells(summary: Mapping[str, Mapping[str, Any]], arms: Sequence[str]) -> list[list[str]]:
     """Header and rows as text cells: a column per arm, then a difference column per candidate."""
-    baseline = arms[0] if arms else None
-    candidates = list(arms[1:])
-    header = [
-        "",
-        *arms,
-        *(f"{c} vs {baseline}" if len(candidates) > 1 else "difference" for c in candidates),
-    ]
-    rows = [header]
-    for row in ROWS:
-        values = [row.get(dict(summary.get(arm, {}))) for arm in arms]
-        cells = [row.label, *("-" if v is None else row.fmt(v) for v in values)]
-        cells += [_difference(row, values[0], value) for value in values[1:]]
-        rows.append(cells)
-    return rows
+    return Table(summary=summary, columns=arms).cells()
 
 
 def summary_table(summary: Mapping[str, Mapping[str, Any]], arms: Sequence[str]) -> list[str]:
     """The table as aligned text lines."""
-    rows = table_cells(summary, arms)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for r in rows:
-        first = r[0].ljust(widths[0])
-        rest = "  ".join(cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True))
-        lines.append(f"{first}  {rest}".rstrip())
-    return lines
+    return Table(summary=summary, columns=arms).lines()
 
 
 def verdict_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -142,25 +221,33 @@ def verdict_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def markdown_report(
-    summary: Mapping[str, Mapping[str, Any]],
-    arms: Sequence[str],
-    comparisons: Sequence[Mapping[str, Any]],
-    *,
-    note: str | None = None,
+    table: Table, comparisons: Sequence[Mapping[str, Any]], *, note: str | None = None
 ) -> str:
-    """The table and the verdicts as a markdown section (for job summaries and PR comments)."""
-    rows = table_cells(summary, arms)
+    """The verdicts, then the table, as a markdown section (job summaries and PR comments).
+
+    The verdicts come first: a PR comment is read from the top. The deciding rows lead the
+    table, their labels in bold.
+    """
     out = ["## agentspeed", ""]
-    out.append("| " + " | ".join(rows[0]) + " |")
-    out.append("|---|" + "---:|" * (len(rows[0]) - 1))
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows[1:]]
-    if note:
-        out += ["", f"_{note}_"]
     for c in comparisons:
-        out += ["", f"**{c['verdict']}** `{c['line']}`", ""]
+        out += [f"**{c['verdict']}** `{c['line']}`", ""]
+        out.append(f"- {c['candidate']} vs {c['baseline']} ({c['against']})")
         out += [f"- {reason}" for reason in c["reasons"]]
         out += [f"- warning: {warning}" for warning in c["warnings"]]
+        out.append("")
+    rows = table.cells()
+    out.append("| " + " | ".join(_md(cell) for cell in rows[0]) + " |")
+    out.append("|---|" + "---:|" * (len(rows[0]) - 1))
+    for i, r in enumerate(rows[1:]):
+        label = f"**{_md(r[0])}**" if i < table.key_rows else _md(r[0])
+        out.append("| " + " | ".join([label, *(_md(cell) for cell in r[1:])]) + " |")
+    if note:
+        out += ["", f"_{note}_"]
     return "\n".join(out) + "\n"
+
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|")
 
 
 def format_p(p: float | None) -> str:
@@ -175,6 +262,10 @@ def _difference(row: Row, base: Any, cand: Any) -> str:
         return ""
     if row.diff == "pp":
         return f"{_signed((cand - base) * 100)} pp"
+    if row.diff == "s":
+        # Seconds, to the hundredth: "+0.00 s", never "-0.00 s".
+        change = round(cand - base, 2)
+        return f"{change:+.2f} s" if change else "+0.00 s"
     if base == 0:
         return "-"
     return f"{_signed((cand / base - 1) * 100)}%"

@@ -120,13 +120,13 @@ def test_markdown_step_summary_and_junit_properties(
     )
     assert result.ret == pytest.ExitCode.OK
     markdown = (pytester.path / "out" / "summary.md").read_text()
-    assert markdown.startswith(
-        "## agentspeed\n\n"
-        f"|  | {SLOW} | {FAST} | difference |\n"
+    assert markdown.startswith("## agentspeed\n\n**PASS** `throughput ratio ")
+    assert (
+        f"\n\n|  | {SLOW} | {FAST} | difference |\n"
         "|---|---:|---:|---:|\n"
-        "| sessions | 4 | 4 |  |\n"
-    )
-    assert "\n**PASS** `throughput ratio " in markdown
+        "| **session throughput P50** | "
+    ) in markdown
+    assert "\n| sessions | 4 | 4 |  |\n" in markdown
     assert summary.read_text() == "# earlier step\n" + markdown
 
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")

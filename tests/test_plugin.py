@@ -103,9 +103,9 @@ def test_ab_run_on_the_simulator_interleaves_arms_and_writes_the_run_file(
             "*agentspeed: 8 sessions on sim:standard, sim:ultraspeed; 2 repeat(s)*x0.02",
             "*= agentspeed =*",
             "*sim:standard*sim:ultraspeed*difference",
-            "sessions * 4 * 4",
-            "pass rate * 100% * 100% * +0 pp",
             "session throughput P50 * tok/s * tok/s *%",
+            "pass rate * 100% * 100% * +0 pp",
+            "sessions * 4 * 4",
             "run file: run.json",
         ]
     )

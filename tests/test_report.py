@@ -236,7 +236,7 @@ def test_report_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     html = out.read_text()
-    assert "baseline base.json: old" in html
+    assert "old (baseline base.json)" in html
     assert "-&gt; FAIL" in html
     missing = subprocess.run(
         [
