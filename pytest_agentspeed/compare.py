@@ -12,7 +12,10 @@ sections 5-7, in plain words in ``docs/statistics.md``:
   tolerance, or solves significantly fewer tasks (Fisher's exact test) by more than the margin;
   **IMPROVED** when significantly faster by more than the tolerance; **PASS** when the CI's
   lower bound shows any regression is smaller than the margin, and the run could have seen one
-  that size; otherwise **INCONCLUSIVE**, with what would be needed to decide.
+  that size; otherwise **INCONCLUSIVE**, with what would be needed to decide (or, below the
+  fewest sessions whose exact test can reach alpha at all, exactly that);
+* a baseline from another run recorded under conditions that make the comparison meaningless
+  (:func:`fingerprint_refusals`) gets no verdict: ``NOT COMPARED``, and the reasons.
 
 Ratios are "higher is better" for every metric: throughput, session *speed* (baseline time
 over candidate time) and tasks per window.

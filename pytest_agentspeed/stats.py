@@ -3,13 +3,14 @@
 The method is ``research/statistics.md`` sections 5 and 7:
 
 * Hodges-Lehmann shift with its distribution-free confidence interval: on pair differences
-  (Walsh averages, inverting the Wilcoxon signed-rank statistic) when arms are paired, on all
-  pairwise differences (inverting Mann-Whitney U) when they are not. The CI's order statistic
-  ``k`` uses the normal approximation of the rank statistic, rounded down (conservative), as
-  the reference implementation does.
-* The matching one-sided tests, computed by ``scipy.stats`` (Wilcoxon signed-rank,
-  Mann-Whitney U), plus Brunner-Munzel and Welch's t on logs as cross-checks, and Fisher's
-  exact test for pass rates.
+  (Walsh averages) when arms are paired, on all pairwise differences when they are not. The
+  one-sided p-values (Wilcoxon signed-rank, Mann-Whitney U) and the CI come from one count and
+  one null distribution (exact at small sizes, normal with continuity correction beyond), so
+  the CI is the exact inversion of the test at the same level: its lower bound is above 0
+  exactly when p(greater) < alpha, its upper bound below 0 exactly when p(less) < alpha.
+  Ties and zeros count against the alternative tested (conservative).
+* Brunner-Munzel and Welch's t on logs as cross-checks (scipy), and Fisher's exact test for
+  pass rates.
 * Minimum detectable effect and sessions needed, from the z approximation
   ``n = (z_{1-alpha} + z_{power})^2 * V / ln(1 / (1 - effect))^2``.
 """

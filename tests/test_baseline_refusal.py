@@ -226,3 +226,32 @@ def test_agentspeed_compare_weakening_difference_warns_and_fails(tmp_path: Path)
     assert result.stdout.splitlines()[-1] == (
         "  warning: baseline fingerprint: concurrency differs: 2 vs 1"
     )
+
+
+def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
+    from pytest_agentspeed.analysis import analysed
+    from pytest_agentspeed.compare import GateSettings, compare_runs
+    from pytest_agentspeed.html_report import render_report
+    from pytest_agentspeed.terminal import markdown_report
+
+    base, slower = paired_arms(0.70, 0.05, 10)
+    baseline = analysed(run_record(arm("old", base), time_scale=1.0), GateSettings())
+    run = analysed(run_record(arm("new", slower), time_scale=0.05), GateSettings())
+    line = (
+        "not compared: the baseline base.json ran at time scale 1 and this run at 0.05; "
+        "record a new baseline"
+    )
+    html = render_report(run, baseline=baseline, baseline_name="baseline base.json")
+    assert '<div class="banner v-NOT-COMPARED">' in html
+    assert f"<code>{line}</code>" in html
+    comparison = compare_runs(
+        baseline,
+        run,
+        baseline_arm="old",
+        candidate_arm="new",
+        against="baseline base.json",
+        settings=GateSettings(),
+        baseline_label="the baseline base.json",
+    ).to_json()
+    markdown = markdown_report(run.summary, ["new"], [comparison])
+    assert f"**NOT COMPARED** `{line}`" in markdown

@@ -124,7 +124,12 @@ def test_markdown_step_summary_and_junit_properties(
         "|---|---:|---:|---:|\n"
         "| sessions | 4 | 4 |  |\n"
     )
-    assert "\n**PASS** `throughput ratio " in markdown
+    # 4 pairs: no exact test can reach p < 0.05 (the smallest p is 1/16), so no verdict.
+    assert "\n**INCONCLUSIVE** `throughput ratio " in markdown
+    assert (
+        "\n- 4 pairs cannot decide at alpha 0.05 (the smallest possible p is 0.0625); "
+        "at least 5 pairs per arm are needed" in markdown
+    )
     assert summary.read_text() == "# earlier step\n" + markdown
 
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
