@@ -45,11 +45,17 @@ def baseline_arm_for(baseline: RunRecord, arm: str) -> str:
 
 
 def against_baseline(
-    baseline: RunRecord, run: RunRecord, against: str, gate: GateSettings
+    baseline: RunRecord,
+    run: RunRecord,
+    against: str,
+    gate: GateSettings,
+    *,
+    baseline_label: str = "the baseline",
 ) -> list[Comparison]:
     """Each arm of ``run`` against its arm of a stored ``baseline`` (which has sessions).
 
     :param against: where the baseline came from, as the comparisons and columns name it.
+    :param baseline_label: how a refusal names the baseline (``the baseline 'main'``).
     """
     return [
         compare_runs(
@@ -59,6 +65,7 @@ def against_baseline(
             candidate_arm=name,
             against=against,
             settings=gate,
+            baseline_label=baseline_label,
         )
         for name in arms(run)
     ]

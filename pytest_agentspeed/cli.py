@@ -12,7 +12,9 @@ Subcommands:
 Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
 policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
 endpoint, bad arguments, an output that cannot be written): one line on stderr, never a
-traceback. ``docs/errors.md`` lists every message.
+traceback; 6 (``compare``) the baseline was refused as not comparable (another time scale,
+agent or gate metric definition, or no task in common): no verdict. ``docs/errors.md``
+lists every message.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _compare(args: argparse.Namespace) -> int:
     from pytest_agentspeed.analysis import arms
-    from pytest_agentspeed.compare import compare_runs
+    from pytest_agentspeed.compare import NOT_COMPARED, NOT_COMPARED_EXIT, compare_runs
     from pytest_agentspeed.runfile import read_run_file
     from pytest_agentspeed.terminal import summary_table, verdict_lines
 
@@ -191,6 +193,8 @@ def _compare(args: argparse.Namespace) -> int:
         candidate_arm=cand_arm,
         against=str(args.baseline),
         settings=gate,
+        baseline_label=f"the baseline {args.baseline}",
+        candidate_label=f"the candidate {args.candidate}",
     )
     left, right = f"baseline: {base_arm}", f"candidate: {cand_arm}"
     summary = {left: base.summary.get(base_arm, {}), right: cand.summary.get(cand_arm, {})}
@@ -198,7 +202,9 @@ def _compare(args: argparse.Namespace) -> int:
         print(line)
     for line in verdict_lines([comparison.to_json()]):
         print(line)
-    return 1 if comparison.fails(gate.inconclusive) else 0
+    if comparison.fails(gate.inconclusive):
+        return 1
+    return NOT_COMPARED_EXIT if comparison.verdict == NOT_COMPARED else 0
 
 
 def _report(args: argparse.Namespace) -> int:

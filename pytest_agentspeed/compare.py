@@ -12,7 +12,10 @@ sections 5-7, in plain words in ``docs/statistics.md``:
   tolerance, or solves significantly fewer tasks (Fisher's exact test) by more than the margin;
   **IMPROVED** when significantly faster by more than the tolerance; **PASS** when the CI's
   lower bound shows any regression is smaller than the margin, and the run could have seen one
-  that size; otherwise **INCONCLUSIVE**, with what would be needed to decide.
+  that size; otherwise **INCONCLUSIVE**, with what would be needed to decide (or, below the
+  fewest sessions whose exact test can reach alpha at all, exactly that);
+* a baseline from another run recorded under conditions that make the comparison meaningless
+  (:func:`fingerprint_refusals`) gets no verdict: ``NOT COMPARED``, and the reasons.
 
 Ratios are "higher is better" for every metric: throughput, session *speed* (baseline time
 over candidate time) and tasks per window.
@@ -29,11 +32,26 @@ import numpy as np
 
 from pytest_agentspeed import stats
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import format_p
+from pytest_agentspeed.terminal import p_equals
 
 Verdict = Literal["FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"]
 VERDICTS: tuple[Verdict, ...] = ("FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")
+#: Not a verdict: the baseline was recorded under conditions that make a comparison
+#: meaningless (see :func:`fingerprint_refusals`), so none was made.
+NOT_COMPARED: Literal["NOT COMPARED"] = "NOT COMPARED"
+#: Exit status of a pytest run and of ``agentspeed compare`` when a baseline was refused and
+#: no comparison FAILed; pytest itself uses 0-5 (docs/errors.md).
+NOT_COMPARED_EXIT = 6
 METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
+#: The version of each gate metric's definition, recorded in every run file's config. Bump a
+#: metric's number when what its recorded fields mean changes: a baseline recorded under
+#: another definition is then refused instead of compared. A run file without the field (or
+#: without a metric in it) was written before it existed, under version 1 of every metric.
+METRIC_DEFINITIONS: dict[str, int] = {
+    "throughput_tok_s": 1,
+    "session_wall_s": 1,
+    "tasks_per_window": 1,
+}
 INCONCLUSIVE_POLICIES = ("warn", "fail")
 LABELS = {
     "throughput_tok_s": "throughput ratio",
@@ -135,22 +153,30 @@ class Comparison:
     tolerance: float
     margin: float
     alpha: float
-    verdict: Verdict
+    verdict: Verdict | Literal["NOT COMPARED"]
     #: Why, in words: one line each.
     reasons: tuple[str, ...] = ()
     #: What makes the comparison less trustworthy (fingerprint differences, dropped sessions).
     warnings: tuple[str, ...] = field(default=())
+    #: Why the baseline was refused (then ``verdict`` is ``NOT COMPARED`` and nothing was
+    #: computed); empty for a comparison that was made.
+    refused: tuple[str, ...] = ()
 
     def line(self) -> str:
-        """The report line, always the same shape (DESIGN section 8)."""
+        """The report line, always the same shape (DESIGN section 8); a refused baseline's
+        says so instead."""
+        if self.refused:
+            return f"not compared: {'; '.join(self.refused)}; record a new baseline"
         label = LABELS.get(self.metric, f"{self.metric} ratio")
-        if self.ratio is None or self.ci is None:
+        if self.ratio is None:
             return f"{label} -, n={self.n[0]}/{self.n[1]} -> {self.verdict}"
         design = "paired" if self.paired else "unpaired"
         mde = "-" if self.mde is None else f"{self.mde * 100:.1f}%"
+        # No CI when the run is too small for any p to reach alpha: its bounds are infinite.
+        ci = "-" if self.ci is None else f"{self.ci[0]:.2f}-{self.ci[1]:.2f}"
         return (
-            f"{label} {self.ratio:.2f} [{self.ci_level * 100:.0f}% CI "
-            f"{self.ci[0]:.2f}-{self.ci[1]:.2f}], p={format_p(self.p_shown)}, "
+            f"{label} {self.ratio:.2f} [{self.ci_level * 100:.0f}% CI {ci}], "
+            f"{p_equals(self.p_shown)}, "
             f"n={self.n[0]}/{self.n[1]} {design}, MDE {mde} -> {self.verdict}"
         )
 
@@ -197,6 +223,7 @@ class Comparison:
             "verdict": self.verdict,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
+            "refused": list(self.refused),
             "line": self.line(),
         }
 
@@ -273,7 +300,7 @@ def compare_arms(
         verdict = "FAIL"
         reasons.append(
             f"pass rate fell from {(rate_a or 0) * 100:.0f}% to {(rate_b or 0) * 100:.0f}% "
-            f"(Fisher p={format_p(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
+            f"(Fisher {p_equals(pass_rate.p)}), more than the {settings.margin * 100:g} pp margin"
         )
     errors_b, errors_a = error_rate.counts[1], error_rate.counts[0]
     error_words = (
@@ -283,7 +310,7 @@ def compare_arms(
     if error_rate.regressed:
         verdict = "FAIL"
         reasons.append(
-            f"{error_words} (Fisher p={format_p(error_rate.p)}): more errors, beyond the "
+            f"{error_words} (Fisher {p_equals(error_rate.p)}): more errors, beyond the "
             f"{settings.margin * 100:g} pp margin"
         )
     elif error_rate.worse and verdict in ("PASS", "IMPROVED"):
@@ -366,13 +393,10 @@ def _ranked(
         b = [math.log(b_by_slot[s]) for s in common]
         d = [y - x for x, y in zip(a, b, strict=True)]
         core = _Core(paired=True, n=(len(d), len(d)), test="wilcoxon_signed_rank", a=a, b=b)
-        ratio, low, high = stats.hl_paired(d, level).ratio()
-        core.p = stats.wilcoxon_p(d, "less")
-        core.p_improved = stats.wilcoxon_p(d, "greater")
-        if len(d) >= 2:
-            variance = _var(d)
-            core.mde = stats.mde(math.sqrt(variance / len(d)), alpha=settings.alpha)
-            core.needed = stats.sessions_needed(variance, settings.margin, alpha=settings.alpha)
+        test = stats.signed_rank(d, settings.alpha)
+        variance = _var(d)
+        se = math.sqrt(variance / len(d))
+        fewest = stats.min_pairs(settings.alpha)
     else:
         a = [math.log(v) for v in a_by_slot.values()]
         b = [math.log(v) for v in b_by_slot.values()]
@@ -380,17 +404,43 @@ def _ranked(
         if len(a) < 2 or len(b) < 2:
             core.why_not = f"too few sessions to compare ({len(a)} and {len(b)})"
             return core
-        ratio, low, high = stats.hl_unpaired(a, b, level).ratio()
-        core.p = stats.mannwhitney_p(a, b, "less")
-        core.p_improved = stats.mannwhitney_p(a, b, "greater")
+        test = stats.rank_sum(a, b, settings.alpha)
         va, vb = _var(a), _var(b)
-        core.mde = stats.mde(math.sqrt(va / len(a) + vb / len(b)), alpha=settings.alpha)
-        core.needed = stats.sessions_needed(va + vb, settings.margin, alpha=settings.alpha)
-    core.ratio, core.ci = ratio, (low, high)
+        variance, se = va + vb, math.sqrt(va / len(a) + vb / len(b))
+        fewest = stats.min_per_arm(settings.alpha)
+    core.ratio, low, high = test.shift.ratio()
+    core.p, core.p_improved = test.p_less, test.p_greater
+    # Never advise fewer sessions than the least that can reach p < alpha at all.
+    core.needed = max(
+        stats.sessions_needed(variance, settings.margin, alpha=settings.alpha), fewest
+    )
+    if test.decidable:
+        core.ci = (low, high)
+        # The exact test's real level (e.g. 1/32 for 5 pairs) sets what it can detect.
+        core.mde = stats.mde(se, alpha=test.null.size(settings.alpha))
+    else:
+        core.why_not = _undecidable(core.paired, core.n, test.null.cdf(0), fewest, settings)
+        if core.needed > fewest:
+            core.why_not += (
+                f"; about {core.needed} per arm would detect a "
+                f"{settings.margin * 100:g}% regression"
+            )
     welch = stats.welch_log(a, b, level)
     if welch is not None:
         core.welch = {"ratio": welch.ratio, "low": welch.low, "high": welch.high, "p": welch.p_less}
     return core
+
+
+def _undecidable(
+    paired: bool, n: tuple[int, int], smallest_p: float, fewest: int, settings: GateSettings
+) -> str:
+    """Why a run this small gives no verdict, whatever its data."""
+    unit = "pairs" if paired else "sessions"
+    size = str(n[0]) if paired else f"{n[0]} and {n[1]}"
+    return (
+        f"{size} {unit} cannot decide at alpha {settings.alpha:g} (the smallest possible p is "
+        f"{smallest_p:.3g}); at least {fewest} {unit} per arm are needed"
+    )
 
 
 def _goodput(
@@ -407,6 +457,12 @@ def _goodput(
         core.why_not = f"too few sessions to compare ({len(a)} and {len(b)})"
         return core
     scale = concurrency[1] / concurrency[0]
+    fewest = stats.min_per_arm(settings.alpha)
+    smallest_p = stats.smallest_p_unpaired(len(a), len(b))
+    if smallest_p >= settings.alpha:
+        # As for the rank tests: no resampling of so few sessions can tell arms apart at alpha.
+        core.why_not = _undecidable(False, core.n, smallest_p, fewest, settings)
+        return core
 
     def goodput(rows: np.ndarray) -> float:
         return float(rows[:, 0].mean() / rows[:, 1].mean())
@@ -435,13 +491,14 @@ def _goodput(
     low, high = np.quantile(logs, [tail, 1 - tail])
     core.ratio = ratio
     core.ci = (math.exp(low), math.exp(high))
-    core.p = float(np.mean(logs >= 0))
-    core.p_improved = float(np.mean(logs <= 0))
+    # (count + 1) / (resamples + 1): a bootstrap cannot show a p below one in its resamples.
+    core.p = float((np.sum(logs >= 0) + 1) / (len(logs) + 1))
+    core.p_improved = float((np.sum(logs <= 0) + 1) / (len(logs) + 1))
     se = float(np.std(logs, ddof=1))
     core.mde = stats.mde(se, alpha=settings.alpha)
     effect = math.log(1 / (1 - settings.margin))
     n_now = min(len(a), len(b))
-    core.needed = max(2, math.ceil(n_now * (stats.z_sum(settings.alpha) * se / effect) ** 2))
+    core.needed = max(fewest, math.ceil(n_now * (stats.z_sum(settings.alpha) * se / effect) ** 2))
     return core
 
 
@@ -517,13 +574,77 @@ def fingerprint(run: RunRecord, arm: str) -> dict[str, Any]:
         "concurrency": run.environment.get("concurrency"),
         "time_scale": run.config.get("time_scale"),
         "repeat": run.config.get("repeat"),
+        "metric_definitions": run.config.get("metric_definitions"),
     }
 
 
-def fingerprint_differences(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
-    """Each difference, named, for a warning."""
+def metric_definition(fp: Mapping[str, Any], metric: str) -> int:
+    """The version of ``metric``'s definition a fingerprint was recorded under; 1 when the run
+    file predates the field (see :data:`METRIC_DEFINITIONS`)."""
+    recorded = fp.get("metric_definitions")
+    version = recorded.get(metric) if isinstance(recorded, Mapping) else None
+    return version if isinstance(version, int) else 1
+
+
+def _time_scale(value: Any) -> float:
+    # None: no simulated endpoint, delays as the real endpoint makes them (scale 1).
+    return 1.0 if value is None else float(value)
+
+
+def _names(tasks: Sequence[str], most: int = 5) -> str:
+    shown = ", ".join(tasks[:most])
+    return shown + (f" and {len(tasks) - most} more" if len(tasks) > most else "")
+
+
+def fingerprint_refusals(
+    base: Mapping[str, Any],
+    cand: Mapping[str, Any],
+    *,
+    metric: str,
+    baseline_label: str = "the baseline",
+    candidate_label: str = "this run",
+) -> list[str]:
+    """Each difference that makes a comparison meaningless, in words; empty when comparable.
+
+    Refused: another time scale (every duration is scaled), another agent (other sessions),
+    no task in common (nothing measures the same work), another definition of the gate
+    metric. Unknown values (``None`` in an old run file) refuse nothing.
+    """
     out = []
-    if base["tasks"] != cand["tasks"]:
+    scales = _time_scale(base.get("time_scale")), _time_scale(cand.get("time_scale"))
+    if scales[0] != scales[1]:
+        out.append(
+            f"{baseline_label} ran at time scale {scales[0]:g} and {candidate_label} at "
+            f"{scales[1]:g}"
+        )
+    agents = base.get("agent"), cand.get("agent")
+    if None not in agents and agents[0] != agents[1]:
+        out.append(
+            f"{baseline_label} ran the {agents[0]} agent and {candidate_label} the {agents[1]} "
+            "agent"
+        )
+    tasks = list(base.get("tasks") or ()), list(cand.get("tasks") or ())
+    if tasks[0] and tasks[1] and not set(tasks[0]) & set(tasks[1]):
+        out.append(
+            f"{baseline_label} and {candidate_label} have no task in common "
+            f"({_names(tasks[0])}; {_names(tasks[1])})"
+        )
+    versions = metric_definition(base, metric), metric_definition(cand, metric)
+    if versions[0] != versions[1]:
+        out.append(
+            f"{baseline_label} measured {metric} by definition {versions[0]} and "
+            f"{candidate_label} by definition {versions[1]}"
+        )
+    return out
+
+
+def fingerprint_differences(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
+    """Each difference that weakens a comparison without making it meaningless, named, for a
+    warning: a partly different task set (only common slots pair), concurrency, repeat count,
+    an agent one run does not record. What :func:`fingerprint_refusals` refuses is not here."""
+    out = []
+    common = set(base["tasks"]) & set(cand["tasks"])
+    if base["tasks"] != cand["tasks"] and common:
         only_base = sorted(set(base["tasks"]) - set(cand["tasks"]))
         only_cand = sorted(set(cand["tasks"]) - set(base["tasks"]))
         parts = []
@@ -532,7 +653,9 @@ def fingerprint_differences(base: Mapping[str, Any], cand: Mapping[str, Any]) ->
         if only_cand:
             parts.append(f"only in the candidate: {', '.join(only_cand)}")
         out.append("task set differs (" + "; ".join(parts) + ")")
-    for key in ("agent", "concurrency", "time_scale", "repeat"):
+    if base.get("agent") != cand.get("agent") and None in (base.get("agent"), cand.get("agent")):
+        out.append(f"agent differs: {base.get('agent')} vs {cand.get('agent')}")
+    for key in ("concurrency", "repeat"):
         if base.get(key) != cand.get(key):
             out.append(f"{key.replace('_', ' ')} differs: {base.get(key)} vs {cand.get(key)}")
     return out
@@ -546,18 +669,45 @@ def compare_runs(
     candidate_arm: str,
     against: str,
     settings: GateSettings,
+    baseline_label: str = "the baseline",
+    candidate_label: str = "this run",
 ) -> Comparison:
-    """Compare an arm of one run with an arm of another (or the same) run."""
-    differences = (
-        []
-        if base_run is cand_run
-        else fingerprint_differences(
-            fingerprint(base_run, baseline_arm), fingerprint(cand_run, candidate_arm)
+    """Compare an arm of one run with an arm of another (or the same) run.
+
+    A baseline from another run whose fingerprint makes the comparison meaningless is refused:
+    the result's verdict is ``NOT COMPARED`` and its ``refused`` says why, in sentences that
+    start with ``baseline_label`` and ``candidate_label``.
+    """
+    refusals: list[str] = []
+    differences: list[str] = []
+    if base_run is not cand_run:
+        base_fp = fingerprint(base_run, baseline_arm)
+        cand_fp = fingerprint(cand_run, candidate_arm)
+        refusals = fingerprint_refusals(
+            base_fp,
+            cand_fp,
+            metric=settings.metric,
+            baseline_label=baseline_label,
+            candidate_label=candidate_label,
         )
-    )
+        differences = fingerprint_differences(base_fp, cand_fp)
+    base = [s for s in base_run.sessions if s.endpoint == baseline_arm]
+    cand = [s for s in cand_run.sessions if s.endpoint == candidate_arm]
+    warnings = [f"baseline fingerprint: {d}" for d in differences]
+    if refusals:
+        return not_compared(
+            base,
+            cand,
+            baseline=baseline_arm,
+            candidate=candidate_arm,
+            against=against,
+            settings=settings,
+            refused=refusals,
+            warnings=warnings,
+        )
     return compare_arms(
-        [s for s in base_run.sessions if s.endpoint == baseline_arm],
-        [s for s in cand_run.sessions if s.endpoint == candidate_arm],
+        base,
+        cand,
         baseline=baseline_arm,
         candidate=candidate_arm,
         against=against,
@@ -566,5 +716,60 @@ def compare_runs(
             int(base_run.environment.get("concurrency") or 1),
             int(cand_run.environment.get("concurrency") or 1),
         ),
-        warnings=[f"baseline fingerprint: {d}" for d in differences],
+        warnings=warnings,
+    )
+
+
+def not_compared(
+    base: Sequence[SessionRecord],
+    cand: Sequence[SessionRecord],
+    *,
+    baseline: str,
+    candidate: str,
+    against: str,
+    settings: GateSettings,
+    refused: Sequence[str],
+    warnings: Sequence[str] = (),
+) -> Comparison:
+    """A refused comparison: no statistic, no verdict, the reasons in ``refused``."""
+    return Comparison(
+        metric=settings.metric,
+        baseline=baseline,
+        candidate=candidate,
+        against=against,
+        paired=False,
+        n=(len(base), len(cand)),
+        ratio=None,
+        ci=None,
+        ci_level=settings.ci_level,
+        test="none",
+        p=None,
+        p_improved=None,
+        brunner_munzel_p=None,
+        welch=None,
+        mde=None,
+        sessions_needed=None,
+        pass_rate=RateCheck(
+            what="passed",
+            counts=(sum(s.passed for s in base), sum(s.passed for s in cand)),
+            sessions=(len(base), len(cand)),
+            p=math.nan,
+            regressed=False,
+        ),
+        error_rate=RateCheck(
+            what="errors",
+            counts=(
+                sum(s.outcome == "error" for s in base),
+                sum(s.outcome == "error" for s in cand),
+            ),
+            sessions=(len(base), len(cand)),
+            p=math.nan,
+            regressed=False,
+        ),
+        tolerance=settings.tolerance,
+        margin=settings.margin,
+        alpha=settings.alpha,
+        verdict=NOT_COMPARED,
+        warnings=tuple(warnings),
+        refused=tuple(refused),
     )

@@ -27,11 +27,11 @@ from pytest_agentspeed.analysis import (
 from pytest_agentspeed.compare import GateSettings
 from pytest_agentspeed.metrics import decode_rate, is_cached, served_turns
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import Table, format_p, phase_seconds_label
+from pytest_agentspeed.terminal import Table, format_p, p_equals, phase_seconds_label
 from pytest_agentspeed.timing import PHASES
 
 #: Order of the verdicts in the banner: the one that needs attention first.
-_SEVERITY = {"FAIL": 0, "INCONCLUSIVE": 1, "PASS": 2, "IMPROVED": 3}
+_SEVERITY = {"FAIL": 0, "NOT COMPARED": 1, "INCONCLUSIVE": 2, "PASS": 3, "IMPROVED": 4}
 
 
 def render_report(
@@ -55,7 +55,13 @@ def render_report(
     if baseline is not None and arms(baseline):
         comparisons = [c for c in comparisons if c["against"] in (IN_RUN, baseline_name)]
         if not any(c["against"] == baseline_name for c in comparisons):
-            made = against_baseline(baseline, run, baseline_name, gate or GateSettings())
+            made = against_baseline(
+                baseline,
+                run,
+                baseline_name,
+                gate or GateSettings(),
+                baseline_label=f"the {baseline_name}",
+            )
             comparisons += [c.to_json() for c in made]
     else:
         baseline = None
@@ -240,7 +246,7 @@ def _comparison_rows(c: Mapping[str, Any]) -> dict[str, Any]:
         "-"
         if not welch
         else f"{ratio_ci(welch['ratio'], [welch['low'], welch['high']])}, "
-        f"p = {format_p(welch['p'])}"
+        f"{p_equals(welch['p'], spaced=True)}"
     )
     design = "paired by slot" if c["paired"] else "independent arms"
     rates = c["pass_rate"]["rates"]
@@ -269,7 +275,7 @@ def _comparison_rows(c: Mapping[str, Any]) -> dict[str, Any]:
             "-"
             if None in rates
             else f"{passed[0]}/{sessions[0]} vs {passed[1]}/{sessions[1]} "
-            f"(p = {format_p(c['pass_rate'].get('p'))})",
+            f"({p_equals(c['pass_rate'].get('p'), spaced=True)})",
         ),
         (
             "sessions ended by endpoint errors (Fisher's exact p)",
@@ -304,5 +310,6 @@ def _error_counts(check: dict[str, Any] | None) -> str:
         return "-"
     errors, sessions = check["errors"], check["sessions"]
     return (
-        f"{errors[0]}/{sessions[0]} vs {errors[1]}/{sessions[1]} (p = {format_p(check.get('p'))})"
+        f"{errors[0]}/{sessions[0]} vs {errors[1]}/{sessions[1]} "
+        f"({p_equals(check.get('p'), spaced=True)})"
     )

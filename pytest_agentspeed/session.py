@@ -86,6 +86,8 @@ class AgentSpeedSession:
         self._stored: RunRecord | None = None
         self._baseline_notice: str | None = None
         self._baseline_error: str | None = None
+        #: The stored baseline was refused before any session ran: the line that says why.
+        self._refused_early: str | None = None
         self._output_error: str | None = None
         #: Sessions that ran in parallel: the number of xdist workers, else 1.
         self.concurrency = 1
@@ -131,7 +133,7 @@ class AgentSpeedSession:
         if not any(SLOT_KEY in item.stash for item in items):
             return
         order_items(items)
-        self._check_stored_baseline()
+        self._check_stored_baseline(config, items)
         if self.agent.needs_endpoint:
             try:
                 for endpoint in self.settings.endpoints:
@@ -141,19 +143,72 @@ class AgentSpeedSession:
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
 
-    def _check_stored_baseline(self) -> None:
-        """Refuse an unreadable baseline before any session runs, not after the whole run."""
+    def _check_stored_baseline(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Refuse an unreadable baseline, or one recorded under conditions that make the
+        comparison meaningless, before any session runs, not after the whole run.
+
+        A refused baseline deselects every agent item: nothing is measured, the reason is the
+        last line printed and the run exits with ``NOT_COMPARED_EXIT``.
+        """
         from pytest_agentspeed.errors import RunFileError
         from pytest_agentspeed.runfile import baseline_path, read_run_file
 
         if self.settings.compare is None:
             return
         path = baseline_path(self.settings.rootdir, self.settings.compare)
-        if path.exists():
-            try:
-                read_run_file(path)
-            except RunFileError as exc:
-                raise pytest.UsageError(f"--agentspeed-compare: {exc}") from None
+        if not path.exists():
+            return
+        try:
+            stored = read_run_file(path)
+        except RunFileError as exc:
+            raise pytest.UsageError(f"--agentspeed-compare: {exc}") from None
+        if not stored.sessions or not self.agent.needs_endpoint:
+            return
+        refusals = self._refusals(stored, items)
+        if refusals:
+            self._refused_early = (
+                f"not compared: {'; '.join(refusals)}; record a new baseline (no session was run)"
+            )
+            agent_items = [item for item in items if SLOT_KEY in item.stash]
+            config.hook.pytest_deselected(items=agent_items)
+            items[:] = [item for item in items if SLOT_KEY not in item.stash]
+
+    def _refusals(self, stored: RunRecord, items: list[pytest.Item]) -> list[str]:
+        """Why the stored baseline cannot be compared with what this run will measure: the
+        same rules as after the run (``compare.fingerprint_refusals``), with each arm's task
+        set taken from the collected task files (fixture tests name their tasks only when they
+        run: then the task set is checked after the run)."""
+        from pytest_agentspeed.analysis import arms
+        from pytest_agentspeed.collect import TaskItem
+        from pytest_agentspeed.compare import fingerprint, fingerprint_refusals
+
+        header = self._run_header()
+        agent_items = [item for item in items if SLOT_KEY in item.stash]
+        know_tasks = all(isinstance(item, TaskItem) for item in agent_items)
+        stored_arms = arms(stored)
+        found: list[str] = []
+        for endpoint in self.settings.endpoints:
+            arm = endpoint.name
+            cand = fingerprint(header, arm)
+            cand["tasks"] = sorted(
+                {
+                    item.task.id
+                    for item in agent_items
+                    if isinstance(item, TaskItem) and item.slot.endpoint == arm
+                }
+                if know_tasks
+                else ()
+            )
+            base = fingerprint(stored, arm if arm in stored_arms else stored_arms[0])
+            for reason in fingerprint_refusals(
+                base,
+                cand,
+                metric=self.settings.gate.metric,
+                baseline_label=f"the baseline {self.settings.compare!r}",
+            ):
+                if reason not in found:
+                    found.append(reason)
+        return found
 
     def pytest_report_collectionfinish(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -456,6 +511,7 @@ class AgentSpeedSession:
     def _run_header(self) -> RunRecord:
         """The run's settings and environment, without sessions (also a spool's header)."""
         from pytest_agentspeed import __version__
+        from pytest_agentspeed.compare import METRIC_DEFINITIONS
         from pytest_agentspeed.records import EndpointRecord, RunRecord
         from pytest_agentspeed.runfile import environment
 
@@ -469,6 +525,8 @@ class AgentSpeedSession:
                 "repeat": s.repeat,
                 "time_scale": s.time_scale if any(e.simulated for e in s.endpoints) else None,
                 "agent": s.agent,
+                # Which definition of each gate metric the numbers were recorded under.
+                "metric_definitions": dict(METRIC_DEFINITIONS),
             },
             endpoints=tuple(
                 EndpointRecord(
@@ -493,7 +551,13 @@ class AgentSpeedSession:
         stored = self._stored = self._stored_baseline()
         if stored is None:
             return []
-        return against_baseline(stored, run, self._against, self.settings.gate)
+        return against_baseline(
+            stored,
+            run,
+            self._against,
+            self.settings.gate,
+            baseline_label=f"the baseline {self.settings.compare!r}",
+        )
 
     @property
     def _against(self) -> str:
@@ -531,11 +595,20 @@ class AgentSpeedSession:
             self.config.workeroutput["agentspeed"] = json.dumps(  # type: ignore[attr-defined]
                 [s.to_json() for s in self.sessions]
             )
+            if self._refused_early is not None:
+                self.config.workeroutput["agentspeed_refused"] = self._refused_early  # type: ignore[attr-defined]
             return
+        if self._refused_early is not None and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            from pytest_agentspeed.compare import NOT_COMPARED_EXIT
+
+            session.exitstatus = NOT_COMPARED_EXIT
         if not self.sessions:
             return
         from pytest_agentspeed.analysis import table_of
-        from pytest_agentspeed.compare import fails
+        from pytest_agentspeed.compare import NOT_COMPARED, NOT_COMPARED_EXIT, fails
         from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
         from pytest_agentspeed.spool import SPOOL_DIR
         from pytest_agentspeed.terminal import markdown_report
@@ -585,6 +658,9 @@ class AgentSpeedSession:
         failed = any(fails(c["verdict"], policy) for c in run.comparisons)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        refused = any(c["verdict"] == NOT_COMPARED for c in run.comparisons)
+        if refused and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = NOT_COMPARED_EXIT
         if self._baseline_error is not None and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
@@ -680,17 +756,23 @@ class AgentSpeedSession:
         """
         result = yield
         run = self._run
+        if self._refused_early is not None:
+            terminalreporter.write_line(self._refused_early, red=True)
         if run is not None:
             from pytest_agentspeed.terminal import verdict_lines
 
-            for line in verdict_lines(run.comparisons):
-                verdict = line.rsplit("-> ", 1)[-1] if "-> " in line else ""
+            for c in run.comparisons:
+                verdict = c["verdict"]
+                lines = verdict_lines([c])
+                # The comparison's own line in its colour, its details plain.
                 terminalreporter.write_line(
-                    line,
-                    red=verdict == "FAIL",
+                    lines[0],
+                    red=verdict in ("FAIL", "NOT COMPARED"),
                     green=verdict in ("PASS", "IMPROVED"),
                     yellow=verdict == "INCONCLUSIVE",
                 )
+                for line in lines[1:]:
+                    terminalreporter.write_line(line)
         return result
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -853,7 +935,10 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         from pytest_agentspeed.records import SessionRecord
 
-        data = getattr(node, "workeroutput", {}).get("agentspeed")
+        output = getattr(node, "workeroutput", {})
+        if output.get("agentspeed_refused"):
+            self.session._refused_early = output["agentspeed_refused"]
+        data = output.get("agentspeed")
         if data:
             self.session.sessions.extend(SessionRecord.from_json(s) for s in json.loads(data))
         elif error is not None:

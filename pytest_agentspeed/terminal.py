@@ -200,8 +200,16 @@ def verdict_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
     lines: list[str] = []
     for c in comparisons:
         details = [f"{c['candidate']} vs {c['baseline']} ({c['against']})"]
+        if c.get("refused"):
+            # Nothing was computed: the line says why, the arms say what was not compared.
+            lines += [c["line"], "  " + details[0]]
+            lines += [f"  warning: {warning}" for warning in c["warnings"]]
+            continue
         if c.get("brunner_munzel_p") is not None:
-            details.append(f"Brunner-Munzel p={format_p(c['brunner_munzel_p'])}")
+            details.append(f"Brunner-Munzel {p_equals(c['brunner_munzel_p'])}")
+        elif c.get("estimator") == "hodges_lehmann_log" and c.get("ratio") is not None:
+            # Undefined here (e.g. arms that do not overlap): its variance estimate is zero.
+            details.append("Brunner-Munzel p=n/a")
         welch = c.get("welch_log")
         if welch:
             details.append(
@@ -246,15 +254,31 @@ def markdown_report(
     return "\n".join(out) + "\n"
 
 
+#: Below this a p-value is printed as a bound: the tails of approximations that far out (the
+#: normal for large rank tests, t for Welch and Brunner-Munzel) are not credible digits.
+P_FLOOR = 1e-4
+
+
 def _md(cell: str) -> str:
     return cell.replace("|", "\\|")
 
 
 def format_p(p: float | None) -> str:
-    """A p-value as reports print it: three decimals, or powers of ten below 0.001."""
+    """A p-value as reports print it: three decimals, powers of ten below 0.001, and the bound
+    ``<1e-04`` below 1e-4 (never ``0e+00``); ``-`` when there is none."""
     if p is None or p != p:  # None or nan
         return "-"
+    if p < P_FLOOR:
+        return f"<{P_FLOOR:.0e}"
     return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
+def p_equals(p: float | None, *, spaced: bool = False) -> str:
+    """``p=0.003``, or ``p<1e-04`` for a bound (``p = 0.003``, ``p < 1e-04`` when spaced)."""
+    text = format_p(p)
+    if text.startswith("<"):
+        return f"p {text[0]} {text[1:]}" if spaced else f"p{text}"
+    return f"p = {text}" if spaced else f"p={text}"
 
 
 def _difference(row: Row, base: Any, cand: Any) -> str:

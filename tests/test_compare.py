@@ -13,9 +13,19 @@ import numpy as np
 import pytest
 from factories import arm, paired_arms, session
 
-from pytest_agentspeed.compare import GateSettings, compare_arms, fingerprint_differences
-from pytest_agentspeed.records import SessionRecord
-from pytest_agentspeed.terminal import format_p
+from pytest_agentspeed import stats
+from pytest_agentspeed.compare import (
+    METRIC_DEFINITIONS,
+    NOT_COMPARED,
+    GateSettings,
+    compare_arms,
+    compare_runs,
+    fingerprint_differences,
+    fingerprint_refusals,
+    metric_definition,
+)
+from pytest_agentspeed.records import RunRecord, SessionRecord
+from pytest_agentspeed.terminal import format_p, p_equals
 
 GATE = GateSettings()
 
@@ -64,7 +74,8 @@ def test_a_clear_improvement_is_reported_and_does_not_fail() -> None:
     assert result.alternative == "greater"
     assert result.p_improved is not None
     assert result.p_improved < 0.001
-    assert f", p={format_p(result.p_improved)}, " in result.line()
+    assert f", {p_equals(result.p_improved)}, " in result.line()
+    assert ", p<1e-04, " in result.line()
 
 
 def test_a_noisy_small_run_is_inconclusive_and_says_what_would_decide_it() -> None:
@@ -80,12 +91,92 @@ def test_a_noisy_small_run_is_inconclusive_and_says_what_would_decide_it() -> No
 
 
 def test_pass_is_refused_when_the_run_could_not_see_a_regression_of_the_margin() -> None:
-    # Identical values except noise in a tiny run: CI may sit above 0.9, but MDE > 10%.
-    a, b = paired_arms(1.0, 0.30, 4, seed=5)
-    result = decide(arm("A", a), arm("B", b))
-    assert result.mde is not None
-    assert result.mde > 0.10
-    assert result.verdict != "PASS"
+    # Ten pairs, nine within 3% and one far faster: the rank CI's lower bound (1.00) is well
+    # above 0.90 and p(faster) = 0.097 is not significant, so only the MDE guard (the outlier
+    # makes the spread, and the MDE, large) stands between this run and a PASS.
+    d = [0.0, 0.01, -0.01, 0.02, -0.02, 0.03, 0.01, 0.0, 0.02, 0.9]
+    result = decide(arm("A", [50.0] * 10), arm("B", [50 * math.exp(x) for x in d]))
+    assert result.ci is not None
+    assert result.ci[0] > 0.90
+    assert result.p_improved is not None
+    assert result.p_improved > 0.05
+    assert result.mde == pytest.approx(0.205, abs=0.001)
+    assert result.verdict == "INCONCLUSIVE"
+    assert result.reasons == (
+        "the run cannot tell a 10% regression from noise (MDE 20.5%); "
+        "about 45 sessions per arm would decide it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "smallest"),
+    [(2, "0.25"), (3, "0.125"), (4, "0.0625")],
+)
+def test_pairs_too_few_to_ever_decide_say_so(pairs: int, smallest: str) -> None:
+    # Every pair twice as fast: as strong as evidence gets, and still no verdict, no CI, no
+    # MDE, and never advice below the 5 pairs that can reach p < 0.05.
+    result = decide(arm("A", [50.0] * pairs), arm("B", [100.0 + i for i in range(pairs)]))
+    assert result.verdict == "INCONCLUSIVE"
+    assert result.ci is None
+    assert result.mde is None
+    assert result.p_improved == pytest.approx(float(smallest))
+    assert result.sessions_needed is not None
+    assert result.sessions_needed >= 5
+    assert result.reasons[0].startswith(
+        f"{pairs} pairs cannot decide at alpha 0.05 (the smallest possible p is {smallest}); "
+        "at least 5 pairs per arm are needed"
+    )
+    assert result.line().endswith(
+        f"[90% CI -], p={format_p(float(smallest))}, n={pairs}/{pairs} paired, MDE - "
+        "-> INCONCLUSIVE"
+    )
+
+
+def test_three_pairs_twice_as_fast_no_longer_print_a_ci_that_excludes_one() -> None:
+    # The run: ratio 2.00 with a CI excluding 1 beside p = 0.125.
+    result = decide(arm("A", [50.0, 50.0, 50.0]), arm("B", [99.0, 100.0, 101.0]))
+    assert result.line() == (
+        "throughput ratio 2.00 [90% CI -], p=0.125, n=3/3 paired, MDE - -> INCONCLUSIVE"
+    )
+
+
+def test_unpaired_arms_too_small_to_decide() -> None:
+    # 3 against 3 without common slots: the smallest p is 1/20 = 0.05, not below alpha.
+    base = [session("A", i, 50.0) for i in range(3)]
+    cand = [session("B", i + 10, 100.0) for i in range(3)]
+    result = decide(base, cand)
+    assert not result.paired
+    assert result.ci is None
+    assert result.mde is None
+    assert result.reasons[0].startswith(
+        "3 and 3 sessions cannot decide at alpha 0.05 (the smallest possible p is 0.05); "
+        "at least 4 sessions per arm are needed"
+    )
+    assert result.sessions_needed is not None
+    assert result.sessions_needed >= 4
+
+
+def test_five_pairs_mde_uses_the_exact_tests_real_level() -> None:
+    # With 5 pairs the exact test's level is 1/32, not 0.05: the MDE is sized for that.
+    d = [0.01, -0.02, 0.03, 0.0, -0.01]
+    result = decide(arm("A", [50.0] * 5), arm("B", [50 * math.exp(x) for x in d]))
+    # (Token counts are whole numbers: the recorded differences are d up to rounding.)
+    se = float(np.std(d, ddof=1)) / math.sqrt(5)
+    assert result.mde == pytest.approx(stats.mde(se, alpha=1 / 32), rel=2e-3)
+    assert result.mde > stats.mde(se, alpha=0.05)
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.5, "0.500"), (0.0012, "0.001"), (0.00042, "4e-04"), (1e-4, "1e-04"), (9.9e-5, "<1e-04")],
+)
+def test_format_p_bounds_tiny_values(p: float, text: str) -> None:
+    assert format_p(p) == text
+    assert format_p(0.0) == "<1e-04"
+    assert p_equals(0.0) == "p<1e-04"
+    assert p_equals(0.0, spaced=True) == "p < 1e-04"
+    assert p_equals(0.25, spaced=True) == "p = 0.250"
+    assert format_p(None) == format_p(math.nan) == "-"
 
 
 def test_faster_but_solving_fewer_tasks_fails_on_pass_rate() -> None:
@@ -242,6 +333,116 @@ def test_fingerprint_differences_are_named() -> None:
         "repeat differs: 3 vs 1",
     ]
     assert fingerprint_differences(base, dict(base)) == []
+    # Weakening only: none of these refuses.
+    assert fingerprint_refusals(base, cand, metric="throughput_tok_s") == []
+
+
+def test_fingerprint_refusals_are_named() -> None:
+    base = {
+        "tasks": ["a", "b"],
+        "agent": "builtin",
+        "concurrency": 1,
+        "time_scale": 1.0,
+        "repeat": 3,
+    }
+    cand = dict(
+        base,
+        tasks=["c"],
+        agent="oracle",
+        time_scale=0.05,
+        metric_definitions={"throughput_tok_s": 2},
+    )
+    assert fingerprint_refusals(
+        base, cand, metric="throughput_tok_s", baseline_label="the baseline 'main'"
+    ) == [
+        "the baseline 'main' ran at time scale 1 and this run at 0.05",
+        "the baseline 'main' ran the builtin agent and this run the oracle agent",
+        "the baseline 'main' and this run have no task in common (a, b; c)",
+        "the baseline 'main' measured throughput_tok_s by definition 1 and this run by "
+        "definition 2",
+    ]
+    # Only the gate metric's definition matters.
+    assert (
+        fingerprint_refusals(
+            base, dict(base, metric_definitions={"session_wall_s": 2}), metric="throughput_tok_s"
+        )
+        == []
+    )
+    # A run without simulated endpoints (time scale None) runs in real time: scale 1.
+    assert fingerprint_refusals(base, dict(base, time_scale=None), metric="throughput_tok_s") == []
+    # Disjoint task sets refuse; they are not also warned about.
+    assert fingerprint_differences(base, dict(base, tasks=["c"])) == []
+    # An old run file: no metric_definitions at all reads as version 1 of every metric.
+    assert metric_definition({}, "throughput_tok_s") == 1
+    assert metric_definition({"metric_definitions": {}}, "tasks_per_window") == 1
+    assert metric_definition({"metric_definitions": METRIC_DEFINITIONS}, "session_wall_s") == 1
+    # An unknown agent (None) refuses nothing but is warned about.
+    assert fingerprint_refusals(dict(base, agent=None), base, metric="throughput_tok_s") == []
+    assert fingerprint_differences(dict(base, agent=None), base) == [
+        "agent differs: None vs builtin"
+    ]
+
+
+def _run(sessions: list[SessionRecord], **config: object) -> RunRecord:
+    return RunRecord(
+        created_at="2026-01-01T00:00:00+00:00",
+        agentspeed_version="0",
+        environment={"concurrency": 1},
+        config={"window_s": 1800, "repeat": 1, "time_scale": 0.05, "agent": "builtin", **config},
+        endpoints=(),
+        sessions=tuple(sessions),
+    )
+
+
+def test_compare_runs_refuses_another_time_scale_with_no_verdict() -> None:
+    a, b = paired_arms(0.68, 0.05, 10)
+    base = _run(arm("A", a), time_scale=1.0)
+    cand = _run(arm("A", b), time_scale=0.05)
+    result = compare_runs(
+        base,
+        cand,
+        baseline_arm="A",
+        candidate_arm="A",
+        against="baseline main",
+        settings=GATE,
+        baseline_label="the baseline 'main'",
+    )
+    assert result.verdict == NOT_COMPARED
+    assert not result.fails("fail")
+    assert result.ratio is None
+    assert result.p is None
+    assert result.refused == ("the baseline 'main' ran at time scale 1 and this run at 0.05",)
+    assert result.line() == (
+        "not compared: the baseline 'main' ran at time scale 1 and this run at 0.05; "
+        "record a new baseline"
+    )
+    data = result.to_json()
+    assert data["verdict"] == "NOT COMPARED"
+    assert data["refused"] == list(result.refused)
+    assert data["line"] == result.line()
+    # The same slowdown at the same time scale is a verdict.
+    same = compare_runs(
+        _run(arm("A", a)), cand, baseline_arm="A", candidate_arm="A", against="x", settings=GATE
+    )
+    assert same.verdict == "FAIL"
+    assert same.refused == ()
+
+
+def test_compare_runs_partial_task_overlap_warns_and_pairs_the_common_slots() -> None:
+    a, b = paired_arms(0.70, 0.05, 10)
+    base = _run(arm("A", a))
+    # The candidate ran tasks t0..t2 only (slots 0-2 and 5-7).
+    cand = _run([s for s in arm("A", b) if s.task in ("t0", "t1", "t2")])
+    result = compare_runs(
+        base, cand, baseline_arm="A", candidate_arm="A", against="x", settings=GATE
+    )
+    assert result.verdict == "FAIL"
+    assert result.paired
+    assert result.n == (6, 6)
+    assert "baseline fingerprint: task set differs (only in the baseline: t3, t4)" in (
+        result.warnings
+    )
+    assert "4 session(s) without a partner in the other arm left out" in result.warnings
 
 
 def test_gate_error_rates_smaller_seeded_run() -> None:

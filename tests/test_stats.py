@@ -12,21 +12,110 @@ from pytest_agentspeed import stats
 
 
 def test_paired_hodges_lehmann_by_hand() -> None:
-    # d = 0..9: the 55 Walsh averages are s/2 for s = i + j; 0-based k = 11 is 2.5 (s = 5).
-    # k = floor(55/2 - 1.6449 * sqrt(10*11*21/24)) = floor(11.36) = 11, median 4.5.
+    # d = 0..9: the 55 Walsh averages are s/2 for s = i + j (counts 1 1 2 2 3 3 ... by s).
+    # Exact signed-rank null for n = 10: P(T <= 10) = 43/1024 = 0.042 < 0.05 <= P(T <= 11)
+    # = 0.053, so k = 10 (0-based): the 11th Walsh average, s = 5 -> 2.5; median 4.5.
     shift = stats.hl_paired(list(range(10)), 0.90)
     assert (shift.estimate, shift.low, shift.high) == (4.5, 2.5, 6.5)
-    # n = 3: Walsh averages 1, 1.5, 2, 2.5, 3, 4; k = floor(3 - 1.6449 * sqrt(3.5)) < 0 -> 0.
+    assert stats.signed_rank_null(10).cdf(10) == 43 / 1024
+    # n = 3: P(T <= 0) = 1/8 >= 0.05: no p can reach alpha, the CI has no finite bound.
     small = stats.hl_paired([1.0, 2.0, 4.0], 0.90)
-    assert (small.estimate, small.low, small.high) == (2.25, 1.0, 4.0)
+    assert (small.estimate, small.low, small.high) == (2.25, -math.inf, math.inf)
 
 
 def test_unpaired_hodges_lehmann_by_hand() -> None:
-    # b - a over a = 0,1,2 and b = 2..5: 0 1 1 2 2 2 3 3 3 4 4 5; median 2.5;
-    # k = floor(6 - 1.6449 * sqrt(3*4*8/12)) = floor(1.35) = 1 -> D(1) = 1, D(10) = 4.
+    # b - a over a = 0,1,2 and b = 2..5: 0 1 1 2 2 2 3 3 3 4 4 5; median 2.5.
+    # Exact U null for 3 and 4: P(U <= 0) = 1/35 < 0.05 <= P(U <= 1) = 2/35, so k = 0.
     shift = stats.hl_unpaired([0.0, 1.0, 2.0], [2.0, 3.0, 4.0, 5.0], 0.90)
-    assert (shift.estimate, shift.low, shift.high) == (2.5, 1.0, 4.0)
-    assert shift.ratio() == pytest.approx((math.exp(2.5), math.e, math.exp(4.0)))
+    assert (shift.estimate, shift.low, shift.high) == (2.5, 0.0, 5.0)
+    assert shift.ratio() == pytest.approx((math.exp(2.5), 1.0, math.exp(5.0)))
+    assert stats.rank_sum_null(3, 4).cdf(1) == pytest.approx(2 / 35)
+
+
+def test_exact_null_distributions_match_scipy() -> None:
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 5, 12, 25):
+        d = rng.normal(0.05, 0.2, n)
+        for alt in ("less", "greater"):
+            assert stats.wilcoxon_p(d, alt) == pytest.approx(
+                sps.wilcoxon(d, alternative=alt, method="exact").pvalue, rel=1e-12
+            )
+    for m, n in ((2, 3), (5, 5), (9, 11), (30, 40)):
+        a, b = rng.normal(0, 1, m), rng.normal(0.3, 1, n)
+        for alt in ("less", "greater"):
+            assert stats.mannwhitney_p(a, b, alt) == pytest.approx(
+                sps.mannwhitneyu(b, a, alternative=alt, method="exact").pvalue, rel=1e-9
+            )
+
+
+def test_smallest_p_and_minimum_sizes() -> None:
+    assert [stats.smallest_p_paired(n) for n in (2, 4, 5)] == [0.25, 0.0625, 0.03125]
+    assert stats.smallest_p_unpaired(3, 3) == pytest.approx(1 / 20)
+    assert stats.smallest_p_unpaired(4, 4) == pytest.approx(1 / 70)
+    # p < alpha is strict: 3 against 3 reaches 0.05 exactly, which does not decide at 0.05.
+    assert stats.min_pairs(0.05) == 5
+    assert stats.min_per_arm(0.05) == 4
+    assert stats.min_pairs(0.01) == 7
+    assert stats.min_per_arm(0.01) == 5
+
+
+def _samples(rng: np.random.Generator, n: int, *, discrete: bool) -> np.ndarray:
+    """Log differences, rounded onto a coarse grid when ``discrete`` (ties and zeros)."""
+    values = rng.normal(rng.choice([-0.3, 0.0, 0.3]), 0.3, n)
+    return np.round(values * 10) / 10 if discrete else values
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.025, 0.10])
+def test_ci_is_the_exact_inversion_of_the_test(alpha: float) -> None:
+    """lower bound > 0 exactly when p(greater) < alpha, upper bound < 0 exactly when
+    p(less) < alpha: over random samples with and without ties and zeros, small and large
+    (the normal approximation beyond the exact sizes)."""
+    rng = np.random.default_rng(2026)
+    checked = {"low": 0, "high": 0}
+    for trial in range(600):
+        discrete = trial % 2 == 0
+        n = int(rng.choice([2, 3, 4, 5, 6, 8, 12, 20, 40, 320]))
+        d = _samples(rng, n, discrete=discrete)
+        test = stats.signed_rank(d, alpha)
+        assert (test.shift.low > 0) == (test.p_greater < alpha), (d, test)
+        assert (test.shift.high < 0) == (test.p_less < alpha), (d, test)
+        checked["low"] += test.shift.low > 0
+        checked["high"] += test.shift.high < 0
+        m = int(rng.choice([2, 3, 4, 6, 9, 15, 60]))
+        a = _samples(rng, m, discrete=discrete)
+        b = _samples(rng, n if n < 100 else 45, discrete=discrete)
+        test = stats.rank_sum(a, b, alpha)
+        assert (test.shift.low > 0) == (test.p_greater < alpha), (a, b, test)
+        assert (test.shift.high < 0) == (test.p_less < alpha), (a, b, test)
+        checked["low"] += test.shift.low > 0
+        checked["high"] += test.shift.high < 0
+    # Both directions were actually decided many times, not vacuously equal.
+    assert checked["low"] > 50
+    assert checked["high"] > 50
+
+
+def test_too_small_to_decide_means_unbounded_ci_and_no_small_p() -> None:
+    # Three pairs all far faster: the largest possible evidence, yet p = 1/8 and no bound.
+    test = stats.signed_rank([0.7, 0.69, 0.71], 0.05)
+    assert not test.decidable
+    assert test.p_greater == 0.125
+    assert (test.shift.low, test.shift.high) == (-math.inf, math.inf)
+    five = stats.signed_rank([0.7, 0.69, 0.71, 0.68, 0.72], 0.05)
+    assert five.decidable
+    assert five.p_greater == 1 / 32
+    assert five.shift.low == 0.68
+    assert five.null.size(0.05) == 1 / 32
+
+
+def test_ties_at_zero_count_against_the_alternative() -> None:
+    # One zero difference among otherwise positive ones: the zero's Walsh average (0) counts
+    # as "not greater", so p is that of the worst way of breaking the tie, never smaller.
+    d = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    test = stats.signed_rank(d, 0.05)
+    worst = stats.signed_rank([-1e-9, 0.1, 0.2, 0.3, 0.4, 0.5], 0.05).p_greater
+    best = stats.signed_rank([1e-9, 0.1, 0.2, 0.3, 0.4, 0.5], 0.05).p_greater
+    assert test.p_greater == worst == 2 / 64
+    assert best == 1 / 64
 
 
 def test_hodges_lehmann_ci_covers_at_the_nominal_rate() -> None:
@@ -39,16 +128,21 @@ def test_hodges_lehmann_ci_covers_at_the_nominal_rate() -> None:
     assert 0.85 <= hits / 400 <= 0.96
 
 
-def test_p_values_are_scipys() -> None:
+def test_p_values_agree_with_scipy() -> None:
     rng = np.random.default_rng(3)
     a = rng.lognormal(3.9, 0.19, 20)
     b = rng.lognormal(3.8, 0.25, 18)
     la, lb = np.log(a), np.log(b)
     d = lb[:15] - la[:15]
-    assert stats.wilcoxon_p(d, "less") == sps.wilcoxon(d, alternative="less").pvalue
-    assert stats.wilcoxon_p(d, "greater") == sps.wilcoxon(d, alternative="greater").pvalue
-    assert (
-        stats.mannwhitney_p(la, lb, "less") == sps.mannwhitneyu(lb, la, alternative="less").pvalue
+    assert stats.wilcoxon_p(d, "less") == pytest.approx(
+        sps.wilcoxon(d, alternative="less").pvalue, rel=1e-12
+    )
+    assert stats.wilcoxon_p(d, "greater") == pytest.approx(
+        sps.wilcoxon(d, alternative="greater").pvalue, rel=1e-12
+    )
+    # 20 x 18 is within the exact sizes here; scipy's default is its normal approximation.
+    assert stats.mannwhitney_p(la, lb, "less") == pytest.approx(
+        sps.mannwhitneyu(lb, la, alternative="less", method="exact").pvalue, rel=1e-9
     )
     assert (
         stats.brunner_munzel_p(la, lb, "less")
@@ -116,3 +210,15 @@ def test_degenerate_inputs() -> None:
     assert stats.welch_log([1.0], [1.0, 2.0], 0.9) is None
     assert stats.welch_log([1.0, 1.0], [2.0, 2.0], 0.9) is None
     assert math.isnan(stats.brunner_munzel_p([1.0], [2.0, 3.0], "less"))
+
+
+def test_brunner_munzel_is_undefined_without_overlap_and_bounded_near_it() -> None:
+    a = list(np.log(np.linspace(10, 12, 9)))
+    # No overlap: every placement variance is zero; scipy has no degrees of freedom.
+    assert math.isnan(stats.brunner_munzel_p(a, list(np.log(np.linspace(20, 24, 9))), "greater"))
+    # One overlapping value: scipy's t approximation says ~1e-12; no rank statistic of
+    # 9 against 9 can go below 1 / C(18, 9).
+    near = list(np.log(np.linspace(11.9, 24, 9)))
+    raw = sps.brunnermunzel(near, a, alternative="greater").pvalue
+    assert raw < 1e-9
+    assert stats.brunner_munzel_p(a, near, "greater") == 1 / math.comb(18, 9)
