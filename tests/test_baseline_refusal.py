@@ -229,7 +229,7 @@ def test_agentspeed_compare_weakening_difference_warns_and_fails(tmp_path: Path)
 
 
 def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
-    from pytest_agentspeed.analysis import analysed
+    from pytest_agentspeed.analysis import analysed, table_of
     from pytest_agentspeed.compare import GateSettings, compare_runs
     from pytest_agentspeed.html_report import render_report
     from pytest_agentspeed.terminal import markdown_report
@@ -253,5 +253,5 @@ def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
         settings=GateSettings(),
         baseline_label="the baseline base.json",
     ).to_json()
-    markdown = markdown_report(run.summary, ["new"], [comparison])
+    markdown = markdown_report(table_of(run), [comparison])
     assert f"**NOT COMPARED** `{line}`" in markdown

@@ -55,7 +55,7 @@ def same_speed(tmp_path: Path) -> tuple[Path, Path]:
     return paths
 
 
-LINE_7 = "throughput ratio 0.93 [90% CI 0.92-0.94], p=1e-06, n=20/20 paired, MDE 1.6% -> "
+LINE_7 = "throughput ratio 0.93 [90% CI 0.92-0.94], p<1e-04, n=20/20 paired, MDE 1.6% -> "
 
 
 def test_tolerance_decides_whether_a_7_percent_slowdown_fails(
@@ -160,8 +160,8 @@ def test_gate_metric_picks_what_is_compared(tmp_path: Path) -> None:
         codes[metric] = result.returncode
     assert lines == {
         "throughput_tok_s": "throughput ratio 0.99 [90% CI 0.98-1.00], p=0.101, "
-        "n=20/20 paired, MDE 1.2% -> PASS",
-        "session_wall_s": "session speed ratio 0.77 [90% CI 0.76-0.77], p=1e-06, "
+        "n=20/20 paired, MDE 1.3% -> PASS",
+        "session_wall_s": "session speed ratio 0.77 [90% CI 0.76-0.77], p<1e-04, "
         "n=20/20 paired, MDE 1.0% -> FAIL",
         "tasks_per_window": "tasks per window ratio 0.77 [90% CI 0.66-0.89], p=0.001, "
         "n=20/20 unpaired, MDE 19.7% -> FAIL",

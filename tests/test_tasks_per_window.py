@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from factories import session
 
-from pytest_agentspeed.compare import Comparison, GateSettings, compare_arms
+from pytest_agentspeed.compare import BOOTSTRAP_RESAMPLES, Comparison, GateSettings, compare_arms
 from pytest_agentspeed.records import SessionRecord
 
 N = 12
@@ -41,8 +41,9 @@ def test_sessions_twice_as_long_are_half_the_tasks_and_significantly_worse() -> 
     assert result.test == "bootstrap_ratio_of_means"
     assert result.ratio == 0.5
     assert result.ci == pytest.approx((0.5, 0.5))
-    # No resample shows the candidate as good: p (worse) is 0, p (better) is 1.
-    assert (result.p, result.p_improved) == (0.0, 1.0)
+    # No resample shows the candidate as good: p (worse) is the bootstrap's floor, one in
+    # resamples + 1 (a bootstrap p is never 0), and p (better) is 1.
+    assert (result.p, result.p_improved) == (1 / (BOOTSTRAP_RESAMPLES + 1), 1.0)
     assert result.verdict == "FAIL"
 
 
@@ -50,7 +51,7 @@ def test_sessions_half_as_long_are_twice_the_tasks_and_significantly_better() ->
     result = goodput(alike("A", 200.0), alike("B", 100.0))
     assert result.ratio == 2.0
     assert result.ci == pytest.approx((2.0, 2.0))
-    assert (result.p, result.p_improved) == (1.0, 0.0)
+    assert (result.p, result.p_improved) == (1.0, 1 / (BOOTSTRAP_RESAMPLES + 1))
     assert result.verdict == "IMPROVED"
 
 
