@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from pytest_agentspeed.compare import METRICS, GateSettings, compare_arms, metric_value
+from pytest_agentspeed.compare import METRICS, GateSettings, compare_arms
 from pytest_agentspeed.records import SessionRecord, TurnRecord, Usage
 
-#: 0.97 is a true drop inside the 5% tolerance: the gate must not FAIL it.
+#: 0.97 is a true drop inside the 5% tolerance: a FAIL there is a false alarm.
 TRUE_RATIOS = (1.00, 0.97, 0.85, 0.80)
 OUTCOMES = ("naive", "FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")
 #: Within-pair correlation of paired sessions (shared task and endpoint state).
@@ -96,7 +96,10 @@ def naive_ratio(base: list[SessionRecord], cand: list[SessionRecord], metric: st
         return statistics.fmean(s.wall_s for s in base) / statistics.fmean(s.wall_s for s in cand)
 
     def median(arm: list[SessionRecord]) -> float:
-        return statistics.median(v for s in arm if (v := metric_value(s, metric)) is not None)
+        # Higher is better, as the gate ranks them: throughput, or speed (1 / wall time).
+        if metric == "throughput_tok_s":
+            return statistics.median(s.usage.output_tokens / s.wall_s for s in arm)
+        return statistics.median(1 / s.wall_s for s in arm)
 
     return median(cand) / median(base)
 
