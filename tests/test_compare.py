@@ -446,18 +446,27 @@ def test_compare_runs_partial_task_overlap_warns_and_pairs_the_common_slots() ->
 
 
 def test_gate_error_rates_smaller_seeded_run() -> None:
-    """The benchmark's check on 300 seeded runs per row: false FAIL near alpha, high power."""
+    """The benchmark's check on 300 seeded runs per row: false FAIL near alpha, high power,
+    a row for a true drop inside the tolerance, and each rate's Monte Carlo standard error."""
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gate_error_rates.py"
     result = subprocess.run(
-        [sys.executable, str(script), "--reps", "300", "--json"],
+        [sys.executable, str(script), "--reps", "300", "--metrics", "throughput_tok_s", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
     rows = {(r["design"], r["ratio"]): r for r in json.loads(result.stdout)}
+    assert sorted(rows) == [
+        (design, ratio) for design in ("paired", "unpaired") for ratio in (0.8, 0.85, 0.97, 1.0)
+    ]
     for design in ("paired", "unpaired"):
         assert rows[(design, 1.0)]["FAIL"] <= 0.08
         assert rows[(design, 0.8)]["FAIL"] >= 0.90
     assert rows[("paired", 0.8)]["FAIL"] >= 0.80
     assert rows[("paired", 0.85)]["FAIL"] > rows[("unpaired", 0.85)]["FAIL"]
+    for row in rows.values():
+        assert row["metric"] == "throughput_tok_s"
+        for outcome in ("naive", "FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"):
+            p = row[outcome]
+            assert row["se"][outcome] == pytest.approx(math.sqrt(p * (1 - p) / 300))

@@ -1,0 +1,91 @@
+"""The benchmarks' own arithmetic: what they join, separate and build, on exact inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+#: Turns the seeded mixed run of 60 sessions x 4 turns retries (one in ten, drawn).
+RETRIED_TURNS = 25
+
+
+def load(name: str) -> ModuleType:
+    """A benchmark script as a module (they are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_takes_session_time_from_the_schedule_and_overhead_apart() -> None:
+    """Unscaled time is planned / scale plus drawn tool time; the real overhead (client, sleep
+    overshoot, server lateness) is kept in real seconds, never divided by the scale."""
+    calibration = load("calibration")
+    schedule = {
+        "r1": {
+            "time_scale": 0.05,
+            "degraded": False,
+            "planned": {"first_token_s": 0.25, "end_s": 1.0},
+            "actual": {"end_s": 1.25},
+        },
+        "r2": {
+            "time_scale": 0.05,
+            "degraded": False,
+            "planned": {"first_token_s": 0.5, "end_s": 2.0},
+            "actual": {"end_s": 2.0},
+        },
+    }
+    result = calibration.SessionResult(
+        profile="standard",
+        seed=1,
+        session_id="s",
+        output_tokens=900,
+        wall_s=4.5,
+        request_ids=["r1", "r2"],
+        tool_drawn_s=30.0,
+        sleep_requested_s=1.5,
+        sleep_taken_s=1.625,
+    )
+    s = calibration.figures(result, schedule)
+    assert s.model_s == pytest.approx(60.0)  # (1.0 + 2.0) / 0.05
+    assert s.time_s == pytest.approx(90.0)
+    assert s.tok_s == pytest.approx(10.0)
+    assert s.ttfts_s == pytest.approx([5.0, 10.0])
+    assert s.late_s == pytest.approx(0.25)
+    assert s.overshoot_s == pytest.approx(0.125)
+    assert s.client_s == pytest.approx(4.5 - 3.25 - 1.625)
+    # Wall time less what the schedule planned and the sleeps asked for, in real seconds.
+    assert s.overhead_s == pytest.approx(4.5 - 3.0 - 1.5)
+    assert calibration.ratios([s]) is None
+
+
+def test_report_scale_mixed_run_has_errors_retries_and_thinking() -> None:
+    report_scale = load("report_scale")
+    run = report_scale.synthetic_run(60, 4, mixed=True)
+    errors = [s for s in run.sessions if s.outcome == "error"]
+    assert [s.id for s in errors] == ["task14[ultraspeed-r0]", "task29[ultraspeed-r0]"]
+    for s in errors:
+        assert s.error == "endpoint error: 529 overloaded_error after 3 attempts"
+        assert [a.status for a in s.turns[-1].attempts] == [529, 529, 529]
+        assert s.turns[-1].phases_s["retry_wait"] == 3.5
+    turns = [t for s in run.sessions for t in s.turns]
+    assert all(t.phases_s["reasoning"] > 0 for t in turns if t.error is None)
+    assert all(t.usage.thinking_tokens for t in turns if t.error is None)
+    retried = [t for t in turns if len(t.attempts) == 2]
+    assert len(retried) == RETRIED_TURNS
+    assert all(t.phases_s["retry_wait"] == 1.2 for t in retried)
+    plain = report_scale.synthetic_run(60, 4)
+    assert {s.outcome for s in plain.sessions} <= {"passed", "failed"}
+    assert all(
+        len(t.attempts) == 1 and t.phases_s["reasoning"] == 0
+        for s in plain.sessions
+        for t in s.turns
+    )
