@@ -42,6 +42,38 @@ def make_task(root: Path, name: str, *, body: str | None = None) -> Path:
     return task
 
 
+def make_scripted_task(root: Path, name: str, *, answer_words: int = 500) -> Path:
+    """:func:`make_task` with a ``trajectory.toml``: write the fix, read it back, then answer at
+    length (``answer_words`` tokens).
+
+    Its tools are a file write and a read, so a session's time is the simulated model's: no
+    test command whose run time a loaded machine stretches by seconds, and the long answer
+    makes the endpoints' decode rates tell.
+    """
+    task = make_task(root, name)
+    (task / "trajectory.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [[turn]]
+            text = "Writing the greeting."
+            [[turn.tool]]
+            name = "write_file"
+            input = {{ path = "greeting.txt", content = "hello world\\n" }}
+
+            [[turn]]
+            text = "Check it."
+            [[turn.tool]]
+            name = "read_file"
+            input = {{ path = "greeting.txt" }}
+
+            [[turn]]
+            text = "{" word" * answer_words}"
+            """
+        )
+    )
+    return task
+
+
 def read_run(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
@@ -491,27 +523,7 @@ def test_ultraspeed_beats_standard_on_throughput_and_ttft(pytester: pytest.Pytes
     decode on standard against 0.1 s on ultraspeed at this time scale), and each arm runs
     three sessions whose medians are compared, so one disturbed session moves nothing.
     """
-    task = make_task(pytester.path, "scripted")
-    (task / "trajectory.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [[turn]]
-            text = "Writing the greeting."
-            [[turn.tool]]
-            name = "write_file"
-            input = {{ path = "greeting.txt", content = "hello world\\n" }}
-
-            [[turn]]
-            text = "Check it."
-            [[turn.tool]]
-            name = "read_file"
-            input = {{ path = "greeting.txt" }}
-
-            [[turn]]
-            text = "{" word" * 1000}"
-            """
-        )
-    )
+    make_scripted_task(pytester.path, "scripted", answer_words=1000)
     result = pytester.runpytest_subprocess(
         "--agentspeed-endpoint=sim:standard?jitter=0",
         "--agentspeed-endpoint=sim:ultraspeed?jitter=0",
