@@ -342,7 +342,8 @@ def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
     Each measurement is held against the server's own send log (when each request arrived and
     each event was written), not against the script: on a loaded machine the server's sleeps
     overshoot. What is left is loopback delivery, so the median over the turns must be within
-    a few milliseconds, while a phase taken from the wrong event is off by 50 ms or more.
+    a few milliseconds (20 allowed for a loaded machine), while a phase taken from the wrong
+    event is off by 50 ms or more.
     """
     secret = "sk-ant-test-0123456789abcdef-SECRET"
     monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
@@ -413,7 +414,7 @@ def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
             marks["last_token"] - marks["first_token"] - (last_token - sent[FIRST_TOKEN])
         )
     for name, values in misses.items():
-        assert abs(statistics.median(values)) < 0.010, (name, values)
+        assert abs(statistics.median(values)) < 0.020, (name, values)
     assert_turns_consistent(run)
     for text in (
         result.stdout.str(),

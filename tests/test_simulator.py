@@ -223,8 +223,9 @@ def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
 
     Each turn is held against the moments the server logged (first token and last byte
     written, after its arrival), not against its plan: a loaded server wakes late. What
-    remains is loopback delivery, so the median over the turns is within a few milliseconds;
-    a phase taken from the wrong event would be off by tens of them (time scale 0.25).
+    remains is loopback delivery, so the median over the turns is within a few milliseconds
+    (30 allowed for a loaded machine); a phase taken from the wrong event would be off by
+    100 or more (time scale 0.25).
     """
     sim = start_sim(
         MountConfig(key="exact", profile="standard", time_scale=0.25, jitter=False),
@@ -252,8 +253,10 @@ def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
         ttft_misses.append(turn.phases_s["ttft"] - actual["first_token_s"])
         # And the stream ended with the server's last write.
         stream_misses.append(marks["stream_end"] - marks["request_sent"] - actual["end_s"])
-    assert abs(statistics.median(ttft_misses)) < 0.010, ttft_misses
-    assert abs(statistics.median(stream_misses)) < 0.010, stream_misses
+    # Loopback on a loaded machine can take a scheduler slice or two; an event taken for
+    # another is off by 100 ms or more here (message_start comes with the headers).
+    assert abs(statistics.median(ttft_misses)) < 0.030, ttft_misses
+    assert abs(statistics.median(stream_misses)) < 0.030, stream_misses
 
 
 def test_standalone_server_config_round_trips() -> None:
@@ -410,12 +413,12 @@ def test_ttft_grows_with_uncached_tokens_and_barely_with_cached_ones(
     # arrived with the write the server logged for it (the median over the probes is within
     # loopback delivery, whatever the load).
     misses = [s - e["actual"]["first_token_s"] for kind in "buc" for s, e in probes[kind]]
-    assert abs(statistics.median(misses)) < 0.010, misses
+    assert abs(statistics.median(misses)) < 0.030, misses
     # And, at the medians of the rounds: 1 s more for the uncached tokens, 18 ms for the
     # cached ones (at time scale 0.25).
     base_s, uncached_s, cached_s = (statistics.median(s for s, _ in probes[k]) for k in "buc")
-    assert uncached_s - base_s == pytest.approx(extra * per_uncached * scale, abs=0.020)
-    assert cached_s - base_s == pytest.approx(extra * per_cached * scale, abs=0.020)
+    assert uncached_s - base_s == pytest.approx(extra * per_uncached * scale, abs=0.030)
+    assert cached_s - base_s == pytest.approx(extra * per_cached * scale, abs=0.030)
     assert cached_s - base_s < 0.05 * (uncached_s - base_s)
 
 
