@@ -2,7 +2,10 @@
 
 Written on the standard library's ``http.server``, sharing no code with the package's own
 simulator, so it shows that the plugin measures any server that speaks the wire. Each request
-takes the next :class:`Reply`; the server records what it received.
+takes the next :class:`Reply`; the server records what it received, and when it received each
+request and wrote each event (its send log), so that tests can hold what the client measured
+against what the server actually did rather than against what it was scripted to do: on a
+loaded machine a sleeping server thread wakes late.
 """
 
 from __future__ import annotations
@@ -49,9 +52,17 @@ def message_start(input_tokens: int = 10) -> dict[str, Any]:
 
 
 def text_reply(
-    *, first_event: float, first_token: float, step: float, pieces: list[str]
+    *,
+    first_event: float,
+    first_token: float,
+    step: float,
+    pieces: list[str],
+    tool: tuple[str, dict[str, Any]] | None = None,
 ) -> list[tuple[float, dict[str, Any]]]:
-    """message_start, one text block streamed in pieces, end_turn."""
+    """message_start, one text block streamed in pieces, end_turn.
+
+    With ``tool``, a tool_use block follows the text at once and the stop reason is tool_use.
+    """
     events: list[tuple[float, dict[str, Any]]] = [(first_event, message_start())]
     events.append(
         (
@@ -77,14 +88,43 @@ def text_reply(
         )
         t += step
     end = t - step
+    events.append((end, {"type": "content_block_stop", "index": 0}))
+    if tool is not None:
+        name, tool_input = tool
+        events += [
+            (
+                end,
+                {
+                    "type": "content_block_start",
+                    "index": 1,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": "toolu_t",
+                        "name": name,
+                        "input": {},
+                    },
+                },
+            ),
+            (
+                end,
+                {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(tool_input)},
+                },
+            ),
+            (end, {"type": "content_block_stop", "index": 1}),
+        ]
     events += [
-        (end, {"type": "content_block_stop", "index": 0}),
         (
             end,
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(pieces)},
+                "delta": {
+                    "stop_reason": "end_turn" if tool is None else "tool_use",
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": len(pieces) + (tool is not None)},
             },
         ),
         (end, {"type": "message_stop"}),
@@ -141,6 +181,10 @@ class ScriptedServer:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: Per request, in arrival order: when it arrived (``time.perf_counter()``) and, in
+        #: seconds after that, when each event of its reply had been written and flushed.
+        self.arrivals: list[float] = []
+        self.sent: list[list[float]] = []
         self.lock = threading.Lock()
         self.url = ""
 
@@ -167,6 +211,9 @@ class ScriptedServer:
                 with script.lock:
                     script.requests.append(body)
                     script.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    script.arrivals.append(arrival)
+                    sent: list[float] = []
+                    script.sent.append(sent)
                 reply = script.next_reply()
                 if reply.status != 200:
                     payload = json.dumps(
@@ -195,6 +242,7 @@ class ScriptedServer:
                     data = json.dumps(event)
                     self.wfile.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
                     self.wfile.flush()
+                    sent.append(time.perf_counter() - arrival)
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import textwrap
 from pathlib import Path
@@ -41,13 +42,49 @@ def make_task(root: Path, name: str, *, body: str | None = None) -> Path:
     return task
 
 
+def make_scripted_task(root: Path, name: str, *, answer_words: int = 500) -> Path:
+    """:func:`make_task` with a ``trajectory.toml``: write the fix, read it back, then answer at
+    length (``answer_words`` tokens).
+
+    Its tools are a file write and a read, so a session's time is the simulated model's: no
+    test command whose run time a loaded machine stretches by seconds, and the long answer
+    makes the endpoints' decode rates tell.
+    """
+    task = make_task(root, name)
+    (task / "trajectory.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [[turn]]
+            text = "Writing the greeting."
+            [[turn.tool]]
+            name = "write_file"
+            input = {{ path = "greeting.txt", content = "hello world\\n" }}
+
+            [[turn]]
+            text = "Check it."
+            [[turn.tool]]
+            name = "read_file"
+            input = {{ path = "greeting.txt" }}
+
+            [[turn]]
+            text = "{" word" * answer_words}"
+            """
+        )
+    )
+    return task
+
+
 def read_run(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
 def assert_turns_consistent(run: dict[str, Any]) -> None:
-    """Each turn's phases sum to its wall time within 1 ms; its marks are in order."""
+    """Each turn's phases are non-negative and its marks in order, within its wall time.
+
+    (That the phases sum to the wall time, and the session's totals to its turns', holds by
+    construction of the records; ``test_timing`` checks each phase's exact value.)
+    """
     order = [
         "request_sent",
         "headers",
@@ -60,17 +97,12 @@ def assert_turns_consistent(run: dict[str, Any]) -> None:
     ]
     for session in run["sessions"]:
         for turn in session["turns"]:
-            assert abs(sum(turn["phases_s"].values()) - turn["wall_s"]) < 0.001
+            negative = {k: v for k, v in turn["phases_s"].items() if v < 0}
+            assert not negative, (session["id"], turn["index"], negative)
             marks = [turn["marks_s"][m] for m in order if turn["marks_s"][m] is not None]
             assert marks == sorted(marks), (session["id"], turn["index"], turn["marks_s"])
             assert marks[0] >= 0
             assert marks[-1] <= turn["wall_s"]
-        assert session["wall_s"] == pytest.approx(sum(t["wall_s"] for t in session["turns"]))
-        for phase, total in session["phases_s"].items():
-            assert total == pytest.approx(sum(t["phases_s"][phase] for t in session["turns"]))
-        assert session["usage"]["output_tokens"] == sum(
-            t["usage"]["output_tokens"] for t in session["turns"]
-        )
 
 
 def test_ab_run_on_the_simulator_interleaves_arms_and_writes_the_run_file(
@@ -297,21 +329,41 @@ def test_python_tasks_use_the_fixture_on_every_endpoint(pytester: pytest.Pyteste
     assert_turns_consistent(run)
 
 
+TURNS = 5
+PIECES = ["Hel", "lo", " there", ",", " all", " done", "."]
+#: Where the stream's events sit in a scripted turn (see ``text_reply``).
+FIRST_EVENT, FIRST_TOKEN, LAST_TEXT = 0, 2, 2 + len(PIECES) - 1
+
+
 def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Any server speaking the wire: scripted delays come back as phases within 3 ms."""
+    """Any server speaking the wire: what it did comes back as phases and marks.
+
+    Each measurement is held against the server's own send log (when each request arrived and
+    each event was written), not against the script: on a loaded machine the server's sleeps
+    overshoot. What is left is loopback delivery, so the median over the turns must be within
+    a few milliseconds (20 allowed for a loaded machine), while a phase taken from the wrong
+    event is off by 50 ms or more.
+    """
     secret = "sk-ant-test-0123456789abcdef-SECRET"
     monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
     make_task(pytester.path, "alpha")
-    pieces = ["Hel", "lo", " there", ",", " all", " done", "."]
-    script = ScriptedServer(
-        [
-            # Turn 0: first attempt overloaded (retried by the SDK after 50 ms), then a stream.
+    replies = []
+    for turn in range(TURNS):
+        # Each turn: the first attempt overloaded (retried by the SDK after 50 ms), then a
+        # stream: first event at 20 ms, first token at 150 ms, a piece every 10 ms; every turn
+        # but the last ends with a tool call, so that the agent sends the next.
+        tool = ("read_file", {"path": "greeting.txt"}) if turn < TURNS - 1 else None
+        replies += [
             Reply(status=529, error_type="overloaded_error", headers={"retry-after-ms": "50"}),
-            Reply(text_reply(first_event=0.020, first_token=0.150, step=0.010, pieces=pieces)),
+            Reply(
+                text_reply(
+                    first_event=0.020, first_token=0.150, step=0.010, pieces=PIECES, tool=tool
+                )
+            ),
         ]
-    )
+    script = ScriptedServer(replies)
     with script.running():
         result = pytester.runpytest_subprocess(
             f"--agentspeed-endpoint=anthropic:claude-test@{script.url}",
@@ -334,18 +386,36 @@ def test_plain_anthropic_endpoint_is_measured_with_the_same_precision(
     ]
     (session,) = run["sessions"]
     assert session["outcome"] == "failed"  # the scripted model fixed nothing
-    (turn,) = session["turns"]
-    phases = turn["phases_s"]
-    assert phases["ttft"] == pytest.approx(0.150, abs=0.003)
-    assert phases["generation"] == pytest.approx(0.060, abs=0.003)
-    assert phases["reasoning"] == 0
-    assert phases["retry_wait"] == pytest.approx(0.050, abs=0.015)
-    assert [a["status"] for a in turn["attempts"]] == [529, 200]
-    assert turn["attempts"][0]["error"] == "http_529"
-    assert turn["usage"]["output_tokens"] == len(pieces)
-    marks = turn["marks_s"]
-    assert marks["first_token"] - marks["first_event"] == pytest.approx(0.130, abs=0.003)
-    assert marks["last_token"] - marks["first_token"] == pytest.approx(0.060, abs=0.003)
+    turns = session["turns"]
+    assert len(turns) == TURNS
+    assert len(script.sent) == 2 * TURNS  # no request beyond the script
+    misses: dict[str, list[float]] = {
+        k: [] for k in ("ttft", "generation", "retry_wait", "first_event", "tokens")
+    }
+    for i, turn in enumerate(turns):
+        assert [a["status"] for a in turn["attempts"]] == [529, 200]
+        assert [a["error"] for a in turn["attempts"]] == ["http_529", None]
+        assert turn["attempts"][1]["request_id"] == f"req_scripted_{2 * i + 2}"
+        assert turn["usage"]["output_tokens"] == len(PIECES) + (i < TURNS - 1)
+        phases, marks = turn["phases_s"], turn["marks_s"]
+        assert phases["reasoning"] == 0
+        # The client slept the server's retry-after-ms between the attempts: a causal bound.
+        assert phases["retry_wait"] >= 0.050
+        sent = script.sent[2 * i + 1]  # the stream; 2 * i was the 529
+        last_token = sent[-4] if i < TURNS - 1 else sent[LAST_TEXT]  # tool JSON, or text
+        misses["retry_wait"].append(
+            phases["retry_wait"] - (script.arrivals[2 * i + 1] - script.arrivals[2 * i])
+        )
+        misses["ttft"].append(phases["ttft"] - sent[FIRST_TOKEN])
+        misses["generation"].append(phases["generation"] - (sent[-1] - sent[FIRST_TOKEN]))
+        misses["first_event"].append(
+            marks["first_token"] - marks["first_event"] - (sent[FIRST_TOKEN] - sent[FIRST_EVENT])
+        )
+        misses["tokens"].append(
+            marks["last_token"] - marks["first_token"] - (last_token - sent[FIRST_TOKEN])
+        )
+    for name, values in misses.items():
+        assert abs(statistics.median(values)) < 0.020, (name, values)
     assert_turns_consistent(run)
     for text in (
         result.stdout.str(),
@@ -436,11 +506,7 @@ def test_an_endpoint_error_fails_the_item_and_never_echoes_the_key(
     assert session["outcome"] == "error"
     assert session["check_exit_code"] is None
     assert session["turns"][0]["error"] == "invalid_request_error: HTTP 400: bad key ***"
-    assert (
-        session["summary"]
-        if False
-        else run["summary"]["anthropic:claude-test"]["error_rate"] == 1.0
-    )
+    assert run["summary"]["anthropic:claude-test"]["error_rate"] == 1.0
     for text in (
         result.stdout.str(),
         result.stderr.str(),
@@ -449,24 +515,34 @@ def test_an_endpoint_error_fails_the_item_and_never_echoes_the_key(
         assert secret not in text
 
 
-def test_ultraspeed_beats_standard_on_throughput_and_ttft(
-    pytester: pytest.Pytester, example_suite: Path
-) -> None:
-    """The example suite's A/B, on one task with the medians of every draw (no jitter)."""
-    task = example_suite / "fix-pagination-off-by-one"
+def test_ultraspeed_beats_standard_on_throughput_and_ttft(pytester: pytest.Pytester) -> None:
+    """The README's A/B: ultraspeed is faster on the same task, both at the medians of every
+    draw (no jitter).
+
+    Robust by design on a loaded machine: the task is scripted so that its tools are file
+    writes and reads (a test command's run time, which load stretches by seconds, would swamp
+    the arms' difference), its last turn is a long answer (1,000 tokens: planned 0.77 s of
+    decode on standard against 0.1 s on ultraspeed at this time scale), and each arm runs
+    three sessions whose medians are compared, so one disturbed session moves nothing.
+    """
+    make_scripted_task(pytester.path, "scripted", answer_words=1000)
     result = pytester.runpytest_subprocess(
-        str(task),
         "--agentspeed-endpoint=sim:standard?jitter=0",
         "--agentspeed-endpoint=sim:ultraspeed?jitter=0",
-        "--agentspeed-time-scale=0.05",
-        "--agentspeed-repeat=1",
+        "--agentspeed-time-scale=0.1",
+        "--agentspeed-repeat=3",
         "--agentspeed-json=run.json",
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=2)
-    summary = read_run(pytester.path / "run.json")["summary"]
-    standard, ultra = summary["sim:standard?jitter=0"], summary["sim:ultraspeed?jitter=0"]
+    result.assert_outcomes(passed=6)
+    run = read_run(pytester.path / "run.json")
+    standard, ultra = (run["summary"][f"sim:{p}?jitter=0"] for p in ("standard", "ultraspeed"))
+    assert standard["sessions"] == ultra["sessions"] == 3
+    # The same trajectory on both arms: the same tokens, so throughput compares their times.
+    assert {s["usage"]["output_tokens"] for s in run["sessions"]} == {
+        run["sessions"][0]["usage"]["output_tokens"]
+    }
     assert ultra["throughput_tok_s"]["p50"] > standard["throughput_tok_s"]["p50"]
     assert ultra["ttft_s"]["p50"] < standard["ttft_s"]["p50"]
     assert ultra["decode_tok_s"]["p50"] > 3 * standard["decode_tok_s"]["p50"]

@@ -36,7 +36,7 @@ FLAGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by playwright (its own browser download does not work here)."""
-    if not Path(CHROMIUM).exists() or (shutil.which("node") is None and False):
+    if not Path(CHROMIUM).exists():
         if os.environ.get("AGENTSPEED_REQUIRE_BROWSER"):
             pytest.fail(f"{CHROMIUM} is missing but AGENTSPEED_REQUIRE_BROWSER is set")
         pytest.skip(f"{CHROMIUM} is not installed")
@@ -96,12 +96,11 @@ def test_report_of_the_example_suite_in_chromium(
 
     assert errors == []
     assert requests == [report.as_uri()]  # nothing fetched but the file itself
-    assert page.locator("#verdict .banner .verdict").first.text_content() in (
-        "IMPROVED",
-        "PASS",
-        "INCONCLUSIVE",
-    )
-    assert "throughput ratio" in (page.locator("#verdict code").first.text_content() or "")
+    # The banner states the verdict the run decided, and its line (which verdict a run of
+    # tool-running tasks gets on a loaded machine is test_gate's business, not the report's).
+    (comparison,) = read_run(pytester.path / "run.json")["comparisons"]
+    assert page.locator("#verdict .banner .verdict").all_text_contents() == [comparison["verdict"]]
+    assert page.locator("#verdict code").first.text_content() == comparison["line"]
     header = page.locator("#summary-table thead th").all_text_contents()
     assert header[1:] == ["sim:standard?jitter=0", "sim:ultraspeed?jitter=0", "difference"]
     assert page.locator("#summary-table tbody tr").count() >= 20
@@ -204,7 +203,8 @@ def test_report_is_self_contained_and_states_the_time_scale() -> None:
     assert "<link" not in html
     assert "Simulated delays were scaled by <strong>0.05</strong>" in html
     assert html.count('<svg class="chart"') >= 6 + 20  # six charts and a waterfall per session
-    assert "FAIL" in html
+    # The banner's verdict (not the CSS class ".v-FAIL", which every report carries).
+    assert re.findall(r'<div class="verdict">([^<]*)</div>', html) == ["FAIL"]
 
 
 def test_report_command(tmp_path: Path) -> None:

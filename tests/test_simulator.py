@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,14 @@ def test_schedule_log_records_each_response(sim: Any, sdk: SDK, instruction: str
 def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
     start_sim: StartSim, example_suite: Path
 ) -> None:
-    """Jitter off: what the client measured is what the server planned, within 3 ms."""
+    """Jitter off: what the client measured is what the server did, by its own log.
+
+    Each turn is held against the moments the server logged (first token and last byte
+    written, after its arrival), not against its plan: a loaded server wakes late. What
+    remains is loopback delivery, so the median over the turns is within a few milliseconds
+    (30 allowed for a loaded machine); a phase taken from the wrong event would be off by
+    100 or more (time scale 0.25).
+    """
     sim = start_sim(
         MountConfig(key="exact", profile="standard", time_scale=0.25, jitter=False),
         task_dirs=(example_suite,),
@@ -232,14 +240,23 @@ def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
     assert result.record.outcome == "passed"
     schedule = {e["request_id"]: e for e in sim.schedule()}
     assert len(result.record.turns) >= 5
+    ttft_misses, stream_misses = [], []
     for turn in result.record.turns:
-        planned = schedule[turn.attempts[-1].request_id]["planned"]
+        (attempt,) = turn.attempts
+        entry = schedule[attempt.request_id]
+        actual = entry["actual"]
         marks = turn.marks_s
+        assert marks["request_sent"] is not None
         assert marks["first_token"] is not None
         assert marks["stream_end"] is not None
-        stream_s = marks["stream_end"] - marks["first_token"]
-        assert turn.phases_s["ttft"] == pytest.approx(planned["first_token_s"], abs=0.003)
-        assert stream_s == pytest.approx(planned["end_s"] - planned["first_token_s"], abs=0.003)
+        # The first token came with the write the server logged as the first token's.
+        ttft_misses.append(turn.phases_s["ttft"] - actual["first_token_s"])
+        # And the stream ended with the server's last write.
+        stream_misses.append(marks["stream_end"] - marks["request_sent"] - actual["end_s"])
+    # Loopback on a loaded machine can take a scheduler slice or two; an event taken for
+    # another is off by 100 ms or more here (message_start comes with the headers).
+    assert abs(statistics.median(ttft_misses)) < 0.030, ttft_misses
+    assert abs(statistics.median(stream_misses)) < 0.030, stream_misses
 
 
 def test_standalone_server_config_round_trips() -> None:
@@ -253,40 +270,64 @@ def test_standalone_server_config_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "message"),
     [
-        {
-            "model": "m",
-            "max_tokens": 5,
-            "messages": [{"role": "user", "content": "x"}],
-            "metadata": "s",
-        },
-        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [1, None]}]},
-        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": 3},
-        {
-            "model": "m",
-            "max_tokens": 5,
-            "messages": [{"role": "user", "content": "x"}],
-            "system": 7,
-        },
-        {
-            "model": "m",
-            "max_tokens": 5,
-            "messages": [{"role": "user", "content": "x"}],
-            "thinking": "on",
-        },
-        {"model": "m", "max_tokens": 5, "messages": ["x"]},
-        {"model": "m", "max_tokens": True, "messages": [{"role": "user", "content": "x"}]},
-        [],
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+                "metadata": "s",
+            },
+            "metadata: must be an object",
+        ),
+        (
+            {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [1, None]}]},
+            "messages.0.content: must be a string or a list of content blocks",
+        ),
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+                "tools": 3,
+            },
+            "tools: must be a list of tool definitions",
+        ),
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+                "system": 7,
+            },
+            "system: must be a string or a list of text blocks",
+        ),
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+                "thinking": "on",
+            },
+            "thinking: must be an object",
+        ),
+        (
+            {"model": "m", "max_tokens": 5, "messages": ["x"]},
+            "messages.0.role: must be 'user' or 'assistant'",
+        ),
+        (
+            {"model": "m", "max_tokens": True, "messages": [{"role": "user", "content": "x"}]},
+            "max_tokens: field required (a positive integer)",
+        ),
+        ([], "request body must be a JSON object"),
     ],
 )
-def test_odd_requests_get_an_answer_not_a_crash(sim: Any, body: Any) -> None:
+def test_odd_requests_get_an_answer_not_a_crash(sim: Any, body: Any, message: str) -> None:
+    """Each malformed body gets the API's 400 naming what is wrong (docs/simulator.md)."""
     response = httpx2.post(f"{sim.base_url('fast')}/v1/messages", json=body, timeout=10)
-    assert response.status_code in (200, 400)
-    if response.status_code == 400:
-        assert response.json()["error"]["type"] == "invalid_request_error"
-    else:
-        assert response.json()["type"] == "message"
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": message}
 
 
 def test_ttft_grows_with_uncached_tokens_and_barely_with_cached_ones(
@@ -331,14 +372,22 @@ def test_ttft_grows_with_uncached_tokens_and_barely_with_cached_ones(
         entry = {e["request_id"]: e for e in sim.schedule()}[timing.attempts[-1].request_id]
         return timing.phases_s["ttft"], entry
 
+    probes: dict[str, list[tuple[float, dict[str, Any]]]] = {"b": [], "u": [], "c": []}
     try:
         for prefix in (40_000, 40_000 + extra):  # write both prefixes to the cache
             ttft(prefix, 0)
-        base_s, base = ttft(40_000, 0)
-        uncached_s, uncached = ttft(40_000, extra)
-        cached_s, cached = ttft(40_000 + extra, 0)
+        # Three rounds, interleaved: a moment of load on the machine hits one probe, not a kind.
+        for _ in range(3):
+            probes["b"].append(ttft(40_000, 0))
+            probes["u"].append(ttft(40_000, extra))
+            probes["c"].append(ttft(40_000 + extra, 0))
     finally:
         client.close()
+    (_, base), (_, uncached), (_, cached) = (probes[k][0] for k in "buc")
+    # Every round was planned the same (no jitter): the rounds differ only in how late the
+    # server woke and how long loopback took.
+    for kind in "buc":
+        assert len({e["planned"]["first_token_s"] for _, e in probes[kind]}) == 1
 
     # What the server charged: the probes differ by exactly ``extra`` uncached or cached tokens.
     read = {
@@ -360,35 +409,37 @@ def test_ttft_grows_with_uncached_tokens_and_barely_with_cached_ones(
     plan_delta = uncached["components"]["prefill"] - base["components"]["prefill"]
     assert plan_delta == pytest.approx(extra * per_uncached)
 
-    # What the client measured over HTTP: 1 s more for the uncached tokens, 18 ms for the
-    # cached ones (at time scale 0.25), each within loopback noise.
-    assert uncached_s - base_s == pytest.approx(extra * per_uncached * scale, abs=0.015)
-    assert cached_s - base_s == pytest.approx(extra * per_cached * scale, abs=0.015)
+    # What the client measured over HTTP is what the server did, by its log: the first token
+    # arrived with the write the server logged for it (the median over the probes is within
+    # loopback delivery, whatever the load).
+    misses = [s - e["actual"]["first_token_s"] for kind in "buc" for s, e in probes[kind]]
+    assert abs(statistics.median(misses)) < 0.030, misses
+    # And, at the medians of the rounds: 1 s more for the uncached tokens, 18 ms for the
+    # cached ones (at time scale 0.25).
+    base_s, uncached_s, cached_s = (statistics.median(s for s, _ in probes[k]) for k in "buc")
+    assert uncached_s - base_s == pytest.approx(extra * per_uncached * scale, abs=0.030)
+    assert cached_s - base_s == pytest.approx(extra * per_cached * scale, abs=0.030)
     assert cached_s - base_s < 0.05 * (uncached_s - base_s)
 
 
 def test_requests_in_flight_on_one_endpoint_load_each_other(start_sim: StartSim) -> None:
-    """The second of two overlapping requests is planned with a load of 1 + slope."""
-    import threading
-    import time
+    """The second of two overlapping requests is planned with a load of 1 + slope.
 
+    The second is sent once the first one's response headers have arrived: from then until its
+    last byte (about 1 s later at this time scale, whatever the client does) the server counts
+    the first in flight. No sleep decides the order.
+    """
     from pytest_agentspeed.simulator.profiles import STANDARD
 
-    sim = start_sim(MountConfig(key="busy", profile="standard", time_scale=0.2, jitter=False))
+    sim = start_sim(MountConfig(key="busy", profile="standard", time_scale=0.5, jitter=False))
+    url = f"{sim.base_url('busy')}/v1/messages"
     body = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
-
-    def send(user: str) -> None:
-        httpx2.post(
-            f"{sim.base_url('busy')}/v1/messages",
-            json={**body, "metadata": {"user_id": user}},
-            timeout=30,
-        ).raise_for_status()
-
-    first = threading.Thread(target=send, args=("a",))
-    first.start()
-    time.sleep(0.1)  # well inside the first response's 0.48 s time to first token
-    send("b")
-    first.join()
+    with httpx2.Client(timeout=30) as http:
+        first = {**body, "stream": True, "metadata": {"user_id": "a"}}
+        with http.stream("POST", url, json=first) as streaming:
+            assert streaming.status_code == 200  # headers in: "a" is in flight
+            http.post(url, json={**body, "metadata": {"user_id": "b"}}).raise_for_status()
+            streaming.read()
     entries = {e["session"]: e for e in sim.schedule()}
     assert (entries["a"]["in_flight"], entries["b"]["in_flight"]) == (0, 1)
     load = 1 + STANDARD.load_slope

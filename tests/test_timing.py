@@ -254,8 +254,11 @@ def test_overlapping_tools_count_once() -> None:
     assert [t.name for t in timing.tools] == ["read_file", "run_command", "list_files"]
 
 
-def test_phases_sum_to_wall_and_marks_are_ordered_on_a_live_log() -> None:
-    ticks = iter(range(0, 10**9, 7_919))
+def test_phases_and_marks_of_a_live_log_on_a_ticking_clock() -> None:
+    """The log's own clock, one tick per event: every phase and mark is a whole number of
+    ticks, known exactly (that the phases sum to the wall holds by construction)."""
+    tick = 7_919
+    ticks = iter(range(0, 10**9, tick))
     log = EventLog(clock=lambda: next(ticks))
     for kind in ("turn_start", "attempt", "request_sent"):
         log.add(kind)  # type: ignore[arg-type]
@@ -270,11 +273,34 @@ def test_phases_sum_to_wall_and_marks_are_ordered_on_a_live_log() -> None:
     log.add("tool_end", index=0)
     log.add("turn_end")
     timing = reduce_turn(log.events)
-    assert sum(timing.phases_s.values()) == pytest.approx(timing.wall_s, abs=1e-9)
-    marks = [timing.marks_s[m] for m in MARKS]
-    assert None not in marks
-    assert marks == sorted(marks)  # type: ignore[type-var]
-    assert set(timing.phases_s) == set(PHASES)
+
+    # Ticks: 0 turn_start, 1 attempt, 2 request_sent, 3 headers, 4 message_start,
+    # 5 block_start, 6-10 deltas, 11 block_stop, 12 message_delta, 13 message_stop,
+    # 14 stream_end, 15 tool_start, 16 tool_end, 17 turn_end.
+    def s(n: int) -> float:
+        return n * tick / 1e9
+
+    assert timing.wall_s == s(17)
+    assert timing.phases_s == {
+        "retry_wait": 0.0,
+        "ttft": s(6 - 2),
+        "reasoning": 0.0,
+        "generation": s(14 - 6),
+        "tool": s(16 - 15),
+        "overhead": s(2 + 1 + 1),  # building the request; between stream, tool and turn end
+    }
+    assert timing.marks_s == {
+        "request_sent": s(2),
+        "headers": s(3),
+        "first_event": s(4),
+        "first_token": s(6),
+        "first_output": s(6),
+        "last_token": s(10),
+        "stream_end": s(14),
+        "tools_end": s(16),
+    }
+    assert list(timing.phases_s) == list(PHASES)
+    assert list(timing.marks_s) == list(MARKS)
 
 
 def test_turn_start_is_required() -> None:

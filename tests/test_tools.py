@@ -97,7 +97,7 @@ def group_gone() -> Iterator[Callable[[int], None]]:
     subreaper = libc is not None and libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
 
     def check(pgid: int) -> None:
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 10.0  # deadlines only: a loaded machine may take a while
         while True:
             # SIGKILL is delivered asynchronously; a killed process may need a moment to die.
             live = [m for m in group_members(pgid) if m[1] not in ("Z", "X")]
@@ -105,7 +105,7 @@ def group_gone() -> Iterator[Callable[[int], None]]:
                 break
             assert time.monotonic() < deadline, f"still running in group {pgid}: {live}"
             time.sleep(0.01)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + 30.0
         while True:
             if subreaper:
                 reap_group(pgid)
@@ -692,12 +692,29 @@ def test_run_command_waits_for_a_shell_that_closed_its_output(
     assert result.wall_s >= 0.3
 
 
+@pytest.fixture
+def slow_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading a pipe that never closes cost a minute instead of a second.
+
+    The group must be killed *before* its output is drained; a command that waited for the
+    drain deadline instead would then take 60 s, so a bound far below that tells the two apart
+    on any machine, however loaded (no tight wall-clock window).
+    """
+    monkeypatch.setattr(tools, "_DRAIN_S", SLOW_DRAIN_S)
+
+
+SLOW_DRAIN_S = 60.0
+
+
 @needs_proc
-def test_timeout_kills_the_whole_group(tmp_path: Path, group_gone: Callable[[int], None]) -> None:
+def test_timeout_kills_the_whole_group(
+    tmp_path: Path, group_gone: Callable[[int], None], slow_drain: None
+) -> None:
     result = run_command("echo $$; sleep 1000 & sleep 1000", cwd=tmp_path, timeout_s=1)
     assert result.timed_out
     assert result.exit_code is None
-    assert 1.0 <= result.wall_s < 2.0
+    # Not before the timeout; and killed at it, not after the drain deadline or the sleeps.
+    assert 1.0 <= result.wall_s < SLOW_DRAIN_S / 2
     pgid = int(result.output)
     assert result.output == f"{pgid}\n"
     group_gone(pgid)
@@ -711,7 +728,7 @@ def test_timeout_in_the_tool_result(box: ToolBox, exit_detection: str) -> None:
     )
 
 
-def test_timeout_is_capped_by_max_timeout(ws: Path) -> None:
+def test_timeout_is_capped_by_max_timeout(ws: Path, slow_drain: None) -> None:
     box = ToolBox(ws, default_timeout_s=0.2, max_timeout_s=0.4)
     start = time.monotonic()
     assert box.call("run_command", {"command": "sleep 30", "timeout_s": 100}) == ok(
@@ -727,7 +744,9 @@ def test_timeout_is_capped_by_max_timeout(ws: Path) -> None:
         "exit code: timeout after 0.23 s (the command and all processes it started were killed)"
         "\n(no output)"
     )
-    assert time.monotonic() - start < 2.0
+    # Each command was killed at its capped timeout: one run to its end would take 30 s, one
+    # waiting for the drain deadline 60 s.
+    assert time.monotonic() - start < 30
 
 
 @needs_proc
@@ -739,13 +758,18 @@ def test_timeout_is_capped_by_max_timeout(ws: Path) -> None:
     ],
 )
 def test_background_children_are_killed_after_a_normal_exit(
-    tmp_path: Path, group_gone: Callable[[int], None], command: str, exit_detection: str
+    tmp_path: Path,
+    group_gone: Callable[[int], None],
+    command: str,
+    exit_detection: str,
+    slow_drain: None,
 ) -> None:
-    result = run_command(command, cwd=tmp_path, timeout_s=10)
+    result = run_command(command, cwd=tmp_path, timeout_s=SLOW_DRAIN_S)
     assert (result.exit_code, result.timed_out) == (0, False)
     pgid = int(result.output.split()[0])
     assert result.output == f"{pgid}\ndone\n"
-    assert result.wall_s < 1.0
+    # Killed when the shell exited: waiting for the child's pipe would last the 60 s drain.
+    assert result.wall_s < SLOW_DRAIN_S / 2
     group_gone(pgid)
 
 

@@ -622,13 +622,19 @@ def _invalid(body: Any) -> str | None:
         return "tools: must be a list of tool definitions"
     if not isinstance(body.get("system", ""), str | list):
         return "system: must be a string or a list of text blocks"
+    for key in ("metadata", "thinking"):
+        if not isinstance(body.get(key, {}), dict):
+            return f"{key}: must be an object"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: field required (a non-empty list)"
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
             return f"messages.{i}.role: must be 'user' or 'assistant'"
-        if not isinstance(m.get("content"), str | list):
+        content = m.get("content")
+        if not isinstance(content, str | list) or (
+            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
+        ):
             return f"messages.{i}.content: must be a string or a list of content blocks"
     return None
 
