@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -40,8 +41,9 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def expected_mde(base: list[dict[str, Any]], cand: list[dict[str, Any]]) -> str:
     """The MDE a paired comparison of these sessions must report, computed here from the
-    textbook formula (DESIGN section 7): ``1 - exp(-(z_0.95 + z_0.80) * sd(d) / sqrt(n))``,
-    ``d`` the per-slot log ratios of throughput; formatted as the verdict line shows it."""
+    textbook formula (DESIGN section 7): ``1 - exp(-(z_{1-size} + z_0.80) * sd(d) / sqrt(n))``,
+    ``d`` the per-slot log ratios of throughput and ``size`` the exact signed-rank test's real
+    level at alpha 0.05 (``exact_size``); formatted as the verdict line shows it."""
     tput = {
         (s["endpoint"], s["slot"]): s["usage"]["output_tokens"] / s["wall_s"] for s in base + cand
     }
@@ -49,9 +51,28 @@ def expected_mde(base: list[dict[str, Any]], cand: list[dict[str, Any]]) -> str:
         math.log(tput[c["endpoint"], b["slot"]] / tput[b["endpoint"], b["slot"]])
         for b, c in zip(base, cand, strict=True)
     ]
-    z = NormalDist().inv_cdf(0.95) + NormalDist().inv_cdf(0.80)
+    z = NormalDist().inv_cdf(1 - exact_size(len(d), 0.05)) + NormalDist().inv_cdf(0.80)
     mde = 1 - math.exp(-z * statistics.stdev(d) / math.sqrt(len(d)))
     return f"MDE {mde * 100:.1f}%"
+
+
+def exact_size(n: int, alpha: float) -> float:
+    """The largest one-sided p below ``alpha`` that the signed-rank test of ``n`` pairs can
+    give: from the number of sign patterns of the ranks 1..n with each positive-rank sum,
+    counted rank by rank (e.g. 3/64 for 6 pairs)."""
+    ways = Counter({0: 1})
+    for rank in range(1, n + 1):
+        grown = Counter(ways)
+        for total, count in ways.items():
+            grown[total + rank] += count
+        ways = grown
+    below, seen = 0.0, 0
+    for total in sorted(ways):
+        seen += ways[total]
+        if seen / 2**n >= alpha:
+            return below
+        below = seen / 2**n
+    return below
 
 
 def by_slot(sessions: list[dict[str, Any]], endpoint: str) -> list[dict[str, Any]]:
@@ -199,7 +220,7 @@ def test_xdist_runs_the_same_sessions_into_one_run_file_with_concurrency_2(
     assert stats["runs_per_window"] == pytest.approx(1800 * 2 / stats["session_wall_s"]["mean"])
     parallel.stdout.fnmatch_lines(["*= agentspeed =*"])
     # What the run measures, said once by the controller (the workers' output is not shown).
-    header = f"agentspeed: 4 sessions on {FAST}; 2 repeat(s); agent builtin; simulated delays x0.05"
+    header = f"agentspeed: 4 sessions on {FAST}; 2 repeat(s); agent builtin; simulated delays x0.1"
     assert serial.outlines.count(header) == 1
     assert parallel.outlines.count(header) == 1
 

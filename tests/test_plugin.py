@@ -148,6 +148,7 @@ def test_ab_run_on_the_simulator_interleaves_arms_and_writes_the_run_file(
         "repeat": 2,
         "time_scale": 0.02,
         "agent": "builtin",
+        "metric_definitions": {"throughput_tok_s": 1, "session_wall_s": 1, "tasks_per_window": 1},
     }
     assert [e["name"] for e in run["endpoints"]] == ["sim:standard", "sim:ultraspeed"]
     assert [e["profile"] for e in run["endpoints"]] == ["standard", "ultraspeed"]
