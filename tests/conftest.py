@@ -75,3 +75,13 @@ def standalone_sim(profile: str, tasks: Path = EXAMPLE_SUITE) -> Iterator[str]:
         proc.stdout.close()
         # uvicorn re-raises the signal after its graceful shutdown.
         assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
+
+
+def agentspeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run the ``agentspeed`` command as a user would (this checkout's package, a new process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_agentspeed", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import agentspeed
 from factories import arm, paired_arms, run_record
 from test_plugin import make_task
 
@@ -158,15 +157,6 @@ def test_weakening_differences_warn_and_still_decide(pytester: pytest.Pytester) 
 
 
 # -- agentspeed compare ------------------------------------------------------------------------
-
-
-def agentspeed(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_agentspeed", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_agentspeed_compare_refuses_with_exit_6(tmp_path: Path) -> None:

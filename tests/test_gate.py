@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -14,6 +12,7 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
+from conftest import agentspeed
 from factories import arm, paired_arms, run_record
 from test_plugin import make_scripted_task, make_task, read_run
 
@@ -226,15 +225,6 @@ def test_xdist_runs_the_same_sessions_into_one_run_file_with_concurrency_2(
 
 
 # -- agentspeed compare / show / merge --------------------------------------------------------
-
-
-def agentspeed(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_agentspeed", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -5,27 +5,17 @@ so each verdict is exact."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import agentspeed
 from factories import arm, paired_arms, run_record, session
 
 from pytest_agentspeed.records import SessionRecord
 from pytest_agentspeed.runfile import write_run_file
 
 USAGE_TAIL = "agentspeed compare: error: "
-
-
-def agentspeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_agentspeed", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def verdict_block(stdout: str) -> list[str]:

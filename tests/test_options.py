@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from factories import run_record
-from test_plugin import CHECK, make_task, read_run
+from test_plugin import CHECK, assert_usage_error, make_task, read_run
 
 from pytest_agentspeed.runfile import write_run_file
 
@@ -173,11 +173,7 @@ def test_bad_gate_values_in_the_file_or_on_the_command_line_are_usage_errors(
 def test_bad_gate_options_are_one_line_usage_errors(
     pytester: pytest.Pytester, args: list[str], expected: str
 ) -> None:
-    make_task(pytester.path, "alpha")
-    result = pytester.runpytest_subprocess(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([expected])
-    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert_usage_error(pytester, args, expected)
 
 
 def speed_task(root: Path, name: str, speed: str) -> None:

@@ -244,6 +244,12 @@ def test_malformed_task_is_a_collection_error_naming_file_and_key(
 def test_bad_options_are_one_line_usage_errors(
     pytester: pytest.Pytester, args: list[str], expected: str
 ) -> None:
+    assert_usage_error(pytester, args, expected)
+
+
+def assert_usage_error(pytester: pytest.Pytester, args: list[str], expected: str) -> None:
+    """A run with ``args`` on a one-task suite stops before any session with exit 4 and the
+    line ``expected`` (an fnmatch pattern) on stderr, and no traceback."""
     make_task(pytester.path, "alpha")
     result = pytester.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR

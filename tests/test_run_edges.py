@@ -11,19 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import agentspeed
 from factories import arm, paired_arms, run_record
 
 from pytest_agentspeed.records import EndpointRecord, RunRecord
 from pytest_agentspeed.runfile import write_run_file
-
-
-def agentspeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_agentspeed", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def shards() -> tuple[RunRecord, RunRecord]:
