@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import pytest_agentspeed
 from pytest_agentspeed import RunFileError
-from pytest_agentspeed.metrics import percentile, summarize_arm, summarize_run
+from pytest_agentspeed.metrics import (
+    BURST_MIN_TOKENS,
+    DECODE_MIN_TOKENS,
+    WHAT_IF_FACTORS,
+    decode_rate,
+    distribution,
+    is_cached,
+    mean,
+    percentile,
+    summarize_arm,
+    summarize_run,
+)
 from pytest_agentspeed.records import (
     AttemptRecord,
     EndpointRecord,
@@ -214,3 +226,159 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
+
+
+# -- exact values and thresholds of the metrics (mutation testing, docs/testing.md) -------------
+
+
+def _turn(out: int, *, read: int = 0, uncached: int = 100, written: int = 0) -> TurnRecord:
+    base = turn(0, ttft=1.0, generation=1.0, tool=0.0, out=out, read=read, uncached=uncached)
+    usage = Usage(
+        input_tokens=uncached, cache_read_tokens=read, cache_write_tokens=written, output_tokens=out
+    )
+    return replace(base, usage=usage)
+
+
+def test_a_cached_turn_reads_at_least_half_its_input_from_the_cache() -> None:
+    # Exactly half: cached. One token short of half: cold. Cache writes count as input.
+    assert is_cached(_turn(10, read=100, uncached=100))
+    assert not is_cached(_turn(10, read=99, uncached=101))
+    assert not is_cached(_turn(10, read=100, uncached=50, written=51))
+    assert is_cached(_turn(10, read=101, uncached=50, written=51))
+    assert is_cached(_turn(10, read=1, uncached=0))
+    assert not is_cached(_turn(10, read=0, uncached=0))
+
+
+def test_the_decode_rate_counts_reasoning_and_needs_sixteen_tokens() -> None:
+    t = turn(0, ttft=1.0, generation=3.0, tool=0.0, out=DECODE_MIN_TOKENS, reasoning=1.0)
+    assert decode_rate(t) == DECODE_MIN_TOKENS / 4.0
+    assert decode_rate(replace(t, usage=Usage(output_tokens=DECODE_MIN_TOKENS - 1))) is None
+    no_time = dict(t.phases_s) | {"generation": 0.0, "reasoning": 0.0}
+    assert decode_rate(replace(t, phases_s=no_time)) is None
+    only_reasoning = dict(t.phases_s) | {"generation": 0.0, "reasoning": 2.0}
+    assert decode_rate(replace(t, phases_s=only_reasoning)) == DECODE_MIN_TOKENS / 2.0
+
+
+def test_burst_speed_counts_turns_of_five_hundred_tokens_and_more() -> None:
+    assert BURST_MIN_TOKENS == 500
+    turns = [
+        turn(0, ttft=1.0, generation=1.0, tool=0.0, out=500),  # 500 tok/s, counted
+        turn(1, ttft=1.0, generation=2.0, tool=0.0, out=499),  # 249.5 tok/s, not counted
+    ]
+    s = summarize_arm([session("A", 0, turns)], window_s=1800, concurrency=1)
+    assert s["decode_tok_s"]["burst"] == 500.0
+    assert s["decode_tok_s"]["n"] == 2
+
+
+def test_every_summary_field_of_a_small_arm() -> None:
+    cached = turn(1, ttft=2.0, generation=3.0, tool=0.0, out=600, read=900, reasoning=1.0)
+    sessions = [
+        session("A", 0, [turn(0, ttft=3.0, generation=1.0, tool=1.0, out=100), cached]),
+        session("A", 1, [turn(0, ttft=4.0, generation=1.0, tool=5.0, out=100)], "failed"),
+        session("A", 2, [turn(0, ttft=1.0, generation=1.0, tool=0.0, out=20)], "error"),
+        session("A", 3, [turn(0, ttft=1.0, generation=1.0, tool=0.0, out=20)], "timeout"),
+    ]
+    s = summarize_arm(sessions, window_s=600, concurrency=3)
+    walls = [11.0, 10.0, 2.0, 2.0]
+    assert s["sessions"] == 4
+    assert s["outcomes"] == {"passed": 1, "failed": 1, "error": 1, "timeout": 1}
+    assert s["pass_rate"] == 0.25
+    assert s["error_rate"] == 0.25
+    assert s["session_wall_s"] == {"mean": 25 / 4, "median": 6.0}
+    # Little's law: 600 s x 3 in parallel / 6.25 s per session.
+    assert s["runs_per_window"] == pytest.approx(600 * 3 / 6.25)
+    assert s["tasks_per_window"] == pytest.approx(600 * 3 / 6.25 * 0.25)
+    assert s["window_s"] == 600
+    assert s["concurrency"] == 3
+    assert s["output_tokens_per_session"] == 840 / 4
+    assert s["turns_per_session"] == 5 / 4
+    assert s["output_tokens_per_turn"] == 840 / 5
+    assert s["throughput_tok_s"]["mean"] == pytest.approx((700 / 11 + 10 + 10 + 10) / 4)
+    assert s["ttft_s"]["n"] == 5
+    assert s["ttft_s"]["cached"]["n"] == 1
+    assert s["ttft_s"]["cold"]["mean"] == pytest.approx(9 / 4)
+    assert s["decode_tok_s"]["mean"] == pytest.approx((100 + 150 + 100 + 20 + 20) / 5)
+    totals = {"ttft": 11.0, "generation": 7.0, "tool": 6.0, "reasoning": 1.0}
+    for phase, total in totals.items():
+        assert s["phase_share"][phase] == pytest.approx(total / sum(walls))
+        assert s["phase_s_per_session"][phase] == pytest.approx(total / 4)
+    assert s["cache_hit_ratio"] == pytest.approx(900 / 1400)
+    # Amdahl over reasoning + generation, 8 s of 25.
+    assert s["what_if"] == {
+        "2x": pytest.approx(25 / (25 - 8 + 8 / 2)),
+        "10x": pytest.approx(25 / (25 - 8 + 8 / 10)),
+    }
+    assert WHAT_IF_FACTORS == (2, 10)
+
+
+def test_an_arm_without_sessions_or_completed_runs() -> None:
+    empty = summarize_arm([], window_s=1800, concurrency=1)
+    assert empty["sessions"] == 0
+    assert empty["pass_rate"] is None
+    assert empty["error_rate"] is None
+    assert empty["runs_per_window"] is None
+    assert empty["tasks_per_window"] is None
+    assert empty["cache_hit_ratio"] is None
+    assert empty["what_if"] == {"2x": None, "10x": None}
+    assert empty["phase_share"]["ttft"] is None
+    assert empty["phase_s_per_session"]["ttft"] is None
+    assert empty["session_wall_s"] == {"mean": None, "median": None}
+    assert empty["throughput_tok_s"] == {
+        "p10": None,
+        "p50": None,
+        "p90": None,
+        "mean": None,
+        "n": 0,
+    }
+    # Every session errored: no runs per window (not a huge number from short sessions).
+    errored = [session("A", 0, [turn(0, ttft=1.0, generation=1.0, tool=0.0, out=5)], "error")]
+    s = summarize_arm(errored, window_s=1800, concurrency=1)
+    assert s["runs_per_window"] is None
+    assert s["tasks_per_window"] is None
+    # One completed session is enough.
+    s = summarize_arm([*errored, SLOW[1]], window_s=1800, concurrency=1)
+    assert s["runs_per_window"] == pytest.approx(1800 / 6)
+
+
+def test_percentile_ends_and_mean() -> None:
+    values = [3.0, 1.0, 2.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 3.0
+    assert percentile(values, 75) == 2.5
+    assert mean([]) is None
+    assert mean([1.0, 2.0]) == 1.5
+    assert distribution([2.0, 4.0]) == {"p10": 2.2, "p50": 3.0, "p90": 3.8, "mean": 3.0, "n": 2}
+
+
+def test_run_summary_keeps_arm_order_and_membership() -> None:
+    b = session("B", 0, [turn(0, ttft=1.0, generation=1.0, tool=0.0, out=50)])
+    summary = summarize_run([*SLOW, b], ["B", "A", "C"], window_s=1800, concurrency=1)
+    assert list(summary) == ["B", "A", "C"]
+    assert (summary["A"]["sessions"], summary["B"]["sessions"], summary["C"]["sessions"]) == (
+        2,
+        1,
+        0,
+    )
+
+
+def test_phases_missing_from_an_old_session_count_as_zero() -> None:
+    old = replace(SLOW[1], phases_s={"ttft": 4.0, "generation": 1.0, "tool": 5.0})
+    s = summarize_arm([old], window_s=1800, concurrency=1)
+    assert s["phase_s_per_session"]["retry_wait"] == 0.0
+    assert s["phase_s_per_session"]["ttft"] == 4.0
+
+
+def test_burst_is_the_ninetieth_percentile_of_long_turns() -> None:
+    turns = [
+        turn(0, ttft=1.0, generation=1.0, tool=0.0, out=500),  # 500 tok/s
+        turn(1, ttft=1.0, generation=1.0, tool=0.0, out=1000),  # 1000 tok/s
+    ]
+    s = summarize_arm([session("A", 0, turns)], window_s=1800, concurrency=1)
+    assert s["decode_tok_s"]["burst"] == pytest.approx(950.0)
+
+
+def test_shares_and_what_if_of_sessions_under_a_second() -> None:
+    short = session("A", 0, [turn(0, ttft=0.2, generation=0.2, tool=0.0, out=20)])
+    s = summarize_arm([short], window_s=1800, concurrency=1)
+    assert s["phase_share"]["ttft"] == pytest.approx(0.5)
+    assert s["what_if"]["2x"] == pytest.approx(0.4 / 0.3)

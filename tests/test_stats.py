@@ -203,9 +203,9 @@ def test_sessions_needed_match_the_table(sigma: float, regression: float, expect
 
 
 def test_degenerate_inputs() -> None:
-    with pytest.raises(ValueError, match="no pairs"):
+    with pytest.raises(ValueError, match=r"^no pairs$"):
         stats.hl_paired([], 0.9)
-    with pytest.raises(ValueError, match="no sessions"):
+    with pytest.raises(ValueError, match=r"^an arm has no sessions$"):
         stats.hl_unpaired([], [1.0], 0.9)
     assert stats.welch_log([1.0], [1.0, 2.0], 0.9) is None
     assert stats.welch_log([1.0, 1.0], [2.0, 2.0], 0.9) is None
@@ -222,3 +222,199 @@ def test_brunner_munzel_is_undefined_without_overlap_and_bounded_near_it() -> No
     raw = sps.brunnermunzel(near, a, alternative="greater").pvalue
     assert raw < 1e-9
     assert stats.brunner_munzel_p(a, near, "greater") == 1 / math.comb(18, 9)
+
+
+# -- exact values and boundaries (mutation testing, docs/testing.md) ----------------------------
+
+
+def test_null_distributions_switch_to_the_normal_beyond_the_exact_sizes() -> None:
+    assert stats.EXACT_MAX_PAIRS == 300
+    assert stats.EXACT_MAX_CELLS == 2500
+    assert stats.signed_rank_null(300).exact
+    assert not stats.signed_rank_null(301).exact
+    assert stats.rank_sum_null(50, 50).exact
+    assert not stats.rank_sum_null(50, 51).exact
+    assert not stats.rank_sum_null(51, 50).exact
+
+
+@pytest.mark.parametrize("n", [301, 500])
+def test_signed_rank_normal_approximation_by_formula(n: int) -> None:
+    null = stats.signed_rank_null(n)
+    top = n * (n + 1) // 2
+    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    assert (null.top, null.sd) == (top, sd)
+    assert null.cdf(-1) == 0.0
+    assert null.cdf(top) == 1.0
+    for t in (0, top // 3, top // 2, top - 1):
+        assert null.cdf(t) == sps.norm.cdf((t + 0.5 - top / 2) / sd)
+
+
+@pytest.mark.parametrize(("m", "n"), [(51, 50), (40, 90)])
+def test_rank_sum_normal_approximation_by_formula(m: int, n: int) -> None:
+    null = stats.rank_sum_null(m, n)
+    sd = math.sqrt(m * n * (m + n + 1) / 12)
+    assert (null.top, null.sd) == (m * n, sd)
+    t = m * n // 2 - 37
+    assert null.cdf(t) == sps.norm.cdf((t + 0.5 - m * n / 2) / sd)
+
+
+@pytest.mark.parametrize("alpha", [0.001, 0.01, 0.05, 0.1, 0.3])
+def test_critical_value_is_the_largest_below_alpha(alpha: float) -> None:
+    """Exact: by brute force over every t. Normal: P(T <= c) < alpha <= P(T <= c + 1), which
+    for a rising CDF is the same."""
+    for null in (stats.signed_rank_null(12), stats.rank_sum_null(6, 9)):
+        below = [t for t in range(-1, null.top + 1) if null.cdf(t) < alpha]
+        assert null.critical(alpha) == max(below)
+        assert null.size(alpha) == null.cdf(max(below))
+    for null in (stats.signed_rank_null(330), stats.rank_sum_null(45, 70)):
+        c = null.critical(alpha)
+        assert null.cdf(c) < alpha <= null.cdf(c + 1)
+        assert null.size(alpha) == null.cdf(c)
+
+
+def test_critical_value_at_an_attainable_p_is_strictly_below() -> None:
+    # n = 10: P(T <= 10) = 43/1024 exactly; at alpha = 43/1024 the critical value is 9.
+    null = stats.signed_rank_null(10)
+    assert null.critical(43 / 1024) == 9
+    assert null.critical(43 / 1024 + 1e-12) == 10
+    assert null.size(43 / 1024) == null.cdf(9)
+    # Nothing attainable below alpha: -1, and a size of 0.
+    assert stats.signed_rank_null(3).critical(0.05) == -1
+    assert stats.signed_rank_null(3).size(0.05) == 0.0
+    assert stats.signed_rank_null(3).critical(0.125 + 1e-12) == 0
+    assert stats.signed_rank_null(3).size(0.2) == 0.125
+
+
+def test_normal_critical_value_when_the_first_guess_is_off() -> None:
+    # Far tails: the z start is refined by the two loops up and down.
+    null = stats.signed_rank_null(400)
+    for alpha in (1e-9, 0.5, 0.999999):
+        c = null.critical(alpha)
+        assert null.cdf(c) < alpha <= null.cdf(c + 1)
+
+
+def test_smallest_possible_p_values() -> None:
+    assert stats.smallest_p_paired(1) == 0.5
+    assert stats.smallest_p_paired(8) == 1 / 256
+    assert stats.smallest_p_unpaired(2, 5) == pytest.approx(1 / 21, rel=1e-12)
+    assert stats.smallest_p_unpaired(5, 2) == pytest.approx(1 / 21, rel=1e-12)
+    # p < alpha is strict at every boundary: reaching alpha exactly is not enough.
+    assert stats.min_pairs(0.25) == 3
+    assert stats.min_pairs(0.2500001) == 2
+    assert stats.min_pairs(0.6) == 1
+    assert stats.min_per_arm(0.5) == 2
+    assert stats.min_per_arm(1 / 6 + 1e-9) == 2
+    assert stats.min_per_arm(1 / 6) == 3
+    assert stats.min_per_arm(1 / 20) == 4
+    assert stats.min_per_arm(0.1) == 3
+
+
+def test_rank_tests_of_each_size_by_hand() -> None:
+    # Two pairs, both positive: Walsh averages 1, 1.5, 2; P(T <= 0) = 1/4.
+    two = stats.signed_rank([1.0, 2.0], 0.3)
+    assert (two.shift.estimate, two.shift.low, two.shift.high) == (1.5, 1.0, 2.0)
+    assert (two.p_greater, two.p_less) == (0.25, 1.0)
+    assert two.decidable
+    assert not stats.signed_rank([1.0, 2.0], 0.25).decidable
+    # b - a for a = 0, 1 and b = 3: 3 and 2. U's null for 2 and 1: P(U <= 0) = 1/3.
+    rs = stats.rank_sum([0.0, 1.0], [3.0], 0.5)
+    assert (rs.shift.estimate, rs.shift.low, rs.shift.high) == (2.5, 2.0, 3.0)
+    assert (rs.p_greater, rs.p_less) == (pytest.approx(1 / 3), 1.0)
+    with pytest.raises(ValueError, match="an arm has no sessions"):
+        stats.rank_sum([1.0], [], 0.05)
+    assert stats.wilcoxon_p([], "greater") == 1.0
+
+
+def test_alpha_from_a_two_sided_level() -> None:
+    assert stats._alpha(0.90) == 0.05
+    assert stats._alpha(1 - 2 * 0.05) == 0.05
+    assert stats._alpha(0.95) == 0.025
+    assert stats.hl_paired(list(range(10)), 0.95) == stats.signed_rank(list(range(10)), 0.025).shift
+
+
+def test_welch_matches_scipys_own_interval_and_degrees_of_freedom() -> None:
+    rng = np.random.default_rng(9)
+    for m, n, conf in ((5, 12, 0.90), (20, 7, 0.95), (3, 3, 0.80)):
+        a, b = rng.normal(0.0, 0.1, m), rng.normal(0.05, 0.3, n)
+        welch = stats.welch_log(a, b, conf)
+        assert welch is not None
+        res = sps.ttest_ind(b, a, equal_var=False)
+        ci = res.confidence_interval(conf)
+        assert welch.low == pytest.approx(math.exp(ci.low), rel=1e-12)
+        assert welch.high == pytest.approx(math.exp(ci.high), rel=1e-12)
+        assert welch.ratio == pytest.approx(math.exp(b.mean() - a.mean()), rel=1e-12)
+        assert welch.p_less == sps.ttest_ind(b, a, equal_var=False, alternative="less").pvalue
+    # Two values per arm is enough; one is not.
+    assert stats.welch_log([0.0, 0.1], [0.2, 0.3], 0.9) is not None
+    assert stats.welch_log([0.0, 0.1], [0.2], 0.9) is None
+
+
+def test_fisher_is_one_sided_on_the_candidates_pass_rate() -> None:
+    for passed_b, n_b, passed_a, n_a in ((3, 10, 7, 12), (9, 9, 1, 4), (0, 5, 5, 5)):
+        table = [[passed_b, n_b - passed_b], [passed_a, n_a - passed_a]]
+        assert stats.fisher_less_p(passed_b, n_b, passed_a, n_a) == pytest.approx(
+            sps.fisher_exact(table, alternative="less").pvalue, rel=1e-12
+        )
+    # All 5 failures in the candidate's 5 of 10: 1 / C(10, 5).
+    assert stats.fisher_less_p(0, 5, 5, 5) == pytest.approx(1 / 252)
+
+
+def test_brunner_munzel_small_arms_and_direction() -> None:
+    a, b = [0.0, 0.3, 0.1], [0.2, 0.5, 0.4, 0.05]
+    for alt in ("less", "greater", "two-sided"):
+        expected = sps.brunnermunzel(b, a, alternative=alt).pvalue
+        assert stats.brunner_munzel_p(a, b, alt) == pytest.approx(expected, rel=1e-12)  # type: ignore[arg-type]
+    assert not math.isnan(stats.brunner_munzel_p([0.0, 0.2], [0.1, 0.3], "less"))
+    assert math.isnan(stats.brunner_munzel_p([0.0, 0.2], [0.1], "less"))
+    # The floor: 1 / C(m + n, m), here 1 / C(4, 2) = 1/6 at 2 against 2.
+    assert stats.brunner_munzel_p([0.0, 0.2], [0.1, 0.3], "greater") >= 1 / 6
+
+
+def test_power_and_sizes_by_formula() -> None:
+    z = sps.norm.ppf(0.95) + sps.norm.ppf(0.9)
+    assert stats.z_sum(0.05, 0.9) == z
+    assert stats.z_sum(0.05) == sps.norm.ppf(0.95) + sps.norm.ppf(0.8)
+    assert stats.POWER == 0.80
+    assert stats.mde(0.1, alpha=0.05, power=0.9) == 1 - math.exp(-z * 0.1)
+    effect = math.log(1 / 0.9)
+    assert stats.sessions_needed(0.04, 0.1, alpha=0.05, power=0.9) == math.ceil(
+        z**2 * 0.04 / effect**2
+    )
+    # Never fewer than two sessions per arm.
+    assert stats.sessions_needed(1e-6, 0.5, alpha=0.05) == 2
+    assert stats.sessions_needed(0.0045, 0.1, alpha=0.05) == 3
+
+
+def test_bootstrap_resamples_rows_whole_and_drops_non_finite() -> None:
+    samples = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 0.0]])
+
+    def ratio(rows: np.ndarray) -> float:
+        with np.errstate(divide="ignore"):
+            return float(rows[:, 0].sum() / rows[:, 1].sum())
+
+    out = stats.bootstrap_log_ratio(ratio, samples, resamples=200, seed=3)
+    rng = np.random.default_rng(3)
+    expected = []
+    for _ in range(200):
+        value = ratio(samples[rng.integers(0, 3, 3)])
+        if math.isfinite(value):
+            expected.append(value)
+    assert 0 < len(expected) < 200  # some resamples are all third rows: 5 / 0
+    assert out.tolist() == expected
+
+
+@pytest.mark.parametrize("null", [stats.signed_rank_null(400), stats.rank_sum_null(45, 70)])
+def test_normal_critical_value_at_and_just_above_attainable_levels(null: stats.RankNull) -> None:
+    """At alpha = P(T <= t) exactly the critical value is t - 1, just above it t: where the
+    z start lands on t or next to it, the loops after it step up or down."""
+    mid = null.top // 2
+    for t in range(mid - 3 * int(null.sd), mid + 1, max(1, int(null.sd) // 20)):
+        at = null.cdf(t)
+        assert null.critical(at) == t - 1
+        assert null.critical(float(np.nextafter(at, 1.0))) == t
+    assert null.critical(null.cdf(0)) == -1
+
+
+def test_one_session_per_arm_is_enough_for_a_lax_alpha() -> None:
+    assert stats.min_per_arm(0.6) == 1
+    assert stats.min_pairs(0.6) == 1
