@@ -51,9 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_agentspeed.analysis.metrics import percentile
 from pytest_agentspeed.clients import TurnRequest
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-from pytest_agentspeed.metrics import percentile
 from pytest_agentspeed.simulator.process import SimulatorProcess
 from pytest_agentspeed.simulator.profiles import PROFILES
 from pytest_agentspeed.simulator.server import MountConfig, ServerConfig

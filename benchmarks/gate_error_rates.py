@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_agentspeed.compare import METRICS, GateSettings, compare_arms
+from pytest_agentspeed.analysis.compare import METRICS, GateSettings, compare_arms
 from pytest_agentspeed.records import SessionRecord, TurnRecord, Usage
 
 #: 0.97 is a true drop inside the 5% tolerance: a FAIL there is a false alarm.

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_agentspeed.agents import BuiltinAgent
+from pytest_agentspeed.analysis.metrics import percentile
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-from pytest_agentspeed.metrics import percentile
-from pytest_agentspeed.runner import run_session
+from pytest_agentspeed.run.runner import run_session
 from pytest_agentspeed.simulator.process import SimulatorProcess
 from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 from pytest_agentspeed.tasks import load_task

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
+from pytest_agentspeed.edge.options import add_gate_options, arg_type, gate_settings, positive_float
 from pytest_agentspeed.errors import AgentSpeedError
-from pytest_agentspeed.options import add_gate_options, arg_type, gate_settings, positive_float
 from pytest_agentspeed.simulator.profiles import PROFILES
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.compare import GateSettings
+    from pytest_agentspeed.analysis.compare import GateSettings
     from pytest_agentspeed.records import RunRecord
 
 
@@ -174,10 +174,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.analysis import arms
-    from pytest_agentspeed.compare import NOT_COMPARED, NOT_COMPARED_EXIT, compare_runs
+    from pytest_agentspeed.analysis.compare import NOT_COMPARED, NOT_COMPARED_EXIT, compare_runs
+    from pytest_agentspeed.analysis.summary import arms
+    from pytest_agentspeed.outputs.terminal import summary_table, verdict_lines
     from pytest_agentspeed.runfile import read_run_file
-    from pytest_agentspeed.terminal import summary_table, verdict_lines
 
     gate = _gate(args)
     same = args.baseline.resolve() == args.candidate.resolve()
@@ -208,7 +208,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.html_report import render_report
+    from pytest_agentspeed.outputs.html_report import render_report
     from pytest_agentspeed.runfile import read_run_file, write_text_atomic
 
     gate = _gate(args)
@@ -226,9 +226,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.analysis import table_of
+    from pytest_agentspeed.analysis.summary import table_of
+    from pytest_agentspeed.outputs.terminal import verdict_lines
     from pytest_agentspeed.runfile import read_run_file
-    from pytest_agentspeed.terminal import verdict_lines
 
     run = read_run_file(args.run)
     print(
@@ -249,7 +249,7 @@ def _merge(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from pytest_agentspeed.analysis import analysed
+    from pytest_agentspeed.analysis.summary import analysed
     from pytest_agentspeed.runfile import write_run_file
 
     runs = _read_shards(args.runs)
@@ -285,8 +285,8 @@ def _merge(args: argparse.Namespace) -> int:
 def _read_shards(paths: Sequence[Path]) -> list[tuple[Path, RunRecord]]:
     """Run files, and spool files of interrupted runs (one run per run id, whichever
     processes spooled it); a directory stands for the spool files in it."""
+    from pytest_agentspeed.run.spool import is_spool, merge_spools, run_id_of, spool_files
     from pytest_agentspeed.runfile import read_run_file
-    from pytest_agentspeed.spool import is_spool, merge_spools, run_id_of, spool_files
 
     runs: list[tuple[Path, RunRecord]] = []
     spools: dict[str, list[Path]] = {}
@@ -319,7 +319,7 @@ def _merge_conflict(a: RunRecord, b: RunRecord) -> str | None:
 
 
 def _pick_arm(run: RunRecord, path: Path, name: str | None, default: int) -> str:
-    from pytest_agentspeed.analysis import arms
+    from pytest_agentspeed.analysis.summary import arms
 
     names = arms(run)
     if not names:

@@ -14,10 +14,10 @@ import pytest
 from scripted_server import Reply, ScriptedServer, text_reply, tool_reply
 
 from pytest_agentspeed.agents import CUT_OFF_NOTE, BuiltinAgent
+from pytest_agentspeed.agents.tools import ToolBox, ToolResult
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-from pytest_agentspeed.runner import run_session
+from pytest_agentspeed.run.runner import run_session
 from pytest_agentspeed.tasks import Limits, Task
-from pytest_agentspeed.tools import ToolBox, ToolResult
 
 SESSION = "t[x-r0]"
 

@@ -26,8 +26,8 @@ from test_plugin import make_task, read_run
 from pytest_agentspeed.agents import BuiltinAgent
 from pytest_agentspeed.cli import main
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+from pytest_agentspeed.run.runner import run_session
 from pytest_agentspeed.runfile import write_run_file
-from pytest_agentspeed.runner import run_session
 from pytest_agentspeed.tasks import load_task
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

@@ -219,10 +219,10 @@ def test_agentspeed_compare_weakening_difference_warns_and_fails(tmp_path: Path)
 
 
 def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
-    from pytest_agentspeed.analysis import analysed, table_of
-    from pytest_agentspeed.compare import GateSettings, compare_runs
-    from pytest_agentspeed.html_report import render_report
-    from pytest_agentspeed.terminal import markdown_report
+    from pytest_agentspeed.analysis.compare import GateSettings, compare_runs
+    from pytest_agentspeed.analysis.summary import analysed, table_of
+    from pytest_agentspeed.outputs.html_report import render_report
+    from pytest_agentspeed.outputs.terminal import markdown_report
 
     base, slower = paired_arms(0.70, 0.05, 10)
     baseline = analysed(run_record(arm("old", base), time_scale=1.0), GateSettings())

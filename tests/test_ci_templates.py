@@ -349,5 +349,5 @@ def test_sdist_and_wheel_hold_the_package(tmp_path: Path) -> None:
     runtime = {r.replace(" ", "") for r in requires if "extra ==" not in r}
     assert len(runtime) == len(project["dependencies"])
     assert "Typing :: Typed" in (metadata.get_all("Classifier") or [])
-    assert "[pytest11]\nagentspeed = pytest_agentspeed.plugin" in entry_points
+    assert "[pytest11]\nagentspeed = pytest_agentspeed.edge.plugin" in entry_points
     assert "[console_scripts]\nagentspeed = pytest_agentspeed.cli:main" in entry_points

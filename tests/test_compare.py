@@ -14,9 +14,9 @@ import pytest
 from factories import arm, paired_arms, session
 from scipy import stats as sps
 
-from pytest_agentspeed import compare as compare_mod
-from pytest_agentspeed import stats
-from pytest_agentspeed.compare import (
+from pytest_agentspeed.analysis import compare as compare_mod
+from pytest_agentspeed.analysis import stats
+from pytest_agentspeed.analysis.compare import (
     METRIC_DEFINITIONS,
     NOT_COMPARED,
     VERDICTS,
@@ -28,8 +28,8 @@ from pytest_agentspeed.compare import (
     fingerprint_refusals,
     metric_definition,
 )
+from pytest_agentspeed.outputs.terminal import format_p, p_equals
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import format_p, p_equals
 
 GATE = GateSettings()
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from pytest_agentspeed.cli import _parser
-from pytest_agentspeed.options import add_run_options
+from pytest_agentspeed.edge.options import add_run_options
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [

@@ -15,6 +15,7 @@ from test_plugin import make_task, read_run
 
 from pytest_agentspeed import agents
 from pytest_agentspeed.agents import STREAM_RETRIES, BuiltinAgent
+from pytest_agentspeed.agents.tools import ToolBox
 from pytest_agentspeed.clients import ModelResponse, TurnRequest
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.clients.openai_client import OpenAIClient
@@ -32,7 +33,6 @@ from pytest_agentspeed.simulator.process import SimulatorProcess
 from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import EventLog, reduce_turn
-from pytest_agentspeed.tools import ToolBox
 
 SCALE = 0.01
 MESSAGES = [{"role": "user", "content": "Say hello, at some length."}]

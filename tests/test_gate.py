@@ -16,8 +16,8 @@ from conftest import agentspeed
 from factories import arm, paired_arms, run_record
 from test_plugin import make_scripted_task, make_task, read_run
 
-from pytest_agentspeed.analysis import analysed
-from pytest_agentspeed.compare import GateSettings
+from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.runfile import write_run_file
 
 FAST = "sim:ultraspeed?jitter=0"

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from factories import session
 
-from pytest_agentspeed.metrics import DECODE_MIN_TOKENS, summarize_arm
+from pytest_agentspeed.analysis.metrics import DECODE_MIN_TOKENS, summarize_arm
 from pytest_agentspeed.records import SessionRecord, TurnRecord, Usage
 from pytest_agentspeed.timing import PHASES
 

@@ -18,11 +18,12 @@ from test_records_and_metrics import session, turn
 from test_report import browser, open_page  # noqa: F401  (browser is a fixture)
 
 # Modules, not names: on the code before these outputs existed each test fails on its own.
-from pytest_agentspeed import analysis, charts, terminal
-from pytest_agentspeed.analysis import analysed
-from pytest_agentspeed.compare import GateSettings, compare_runs
-from pytest_agentspeed.html_report import render_report
-from pytest_agentspeed.metrics import summarize_run
+from pytest_agentspeed.analysis import summary as analysis
+from pytest_agentspeed.analysis.compare import GateSettings, compare_runs
+from pytest_agentspeed.analysis.metrics import summarize_run
+from pytest_agentspeed.analysis.summary import analysed
+from pytest_agentspeed.outputs import charts, terminal
+from pytest_agentspeed.outputs.html_report import render_report
 from pytest_agentspeed.runfile import write_run_file
 
 DECIDING = [

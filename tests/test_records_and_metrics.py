@@ -10,7 +10,7 @@ import pytest
 
 import pytest_agentspeed
 from pytest_agentspeed import RunFileError
-from pytest_agentspeed.metrics import (
+from pytest_agentspeed.analysis.metrics import (
     BURST_MIN_TOKENS,
     DECODE_MIN_TOKENS,
     WHAT_IF_FACTORS,
@@ -22,6 +22,7 @@ from pytest_agentspeed.metrics import (
     summarize_arm,
     summarize_run,
 )
+from pytest_agentspeed.outputs.terminal import summary_table
 from pytest_agentspeed.records import (
     AttemptRecord,
     EndpointRecord,
@@ -32,7 +33,6 @@ from pytest_agentspeed.records import (
     Usage,
 )
 from pytest_agentspeed.runfile import read_run_file, write_run_file
-from pytest_agentspeed.terminal import summary_table
 from pytest_agentspeed.timing import MARKS, PHASES
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_agentspeed.agents import BuiltinAgent
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-from pytest_agentspeed.runner import run_session
+from pytest_agentspeed.run.runner import run_session
 from pytest_agentspeed.simulator.server import MountConfig
 from pytest_agentspeed.tasks import load_task
 

@@ -15,10 +15,10 @@ import pytest
 from factories import session
 from test_plugin import make_task, read_run
 
-from pytest_agentspeed.compare import GateSettings
+from pytest_agentspeed.analysis.compare import GateSettings
 from pytest_agentspeed.errors import RunFileError
 from pytest_agentspeed.records import RunRecord
-from pytest_agentspeed.spool import (
+from pytest_agentspeed.run.spool import (
     SPOOL_DIR,
     Spool,
     abandoned,
@@ -46,7 +46,7 @@ def _spool_and_die(path: Path, slots: list[int]) -> None:
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from factories import session
         from test_spool import HEADER
-        from pytest_agentspeed.spool import Spool
+        from pytest_agentspeed.run.spool import Spool
         spool = Spool(__import__("pathlib").Path({str(path)!r}), HEADER)
         for slot in {slots!r}:
             spool.append(session("a", slot, 50.0))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from pytest_agentspeed import stats
+from pytest_agentspeed.analysis import stats
 
 
 def test_paired_hodges_lehmann_by_hand() -> None:

@@ -11,7 +11,12 @@ from __future__ import annotations
 import pytest
 from factories import session
 
-from pytest_agentspeed.compare import BOOTSTRAP_RESAMPLES, Comparison, GateSettings, compare_arms
+from pytest_agentspeed.analysis.compare import (
+    BOOTSTRAP_RESAMPLES,
+    Comparison,
+    GateSettings,
+    compare_arms,
+)
 from pytest_agentspeed.records import SessionRecord
 
 N = 12

@@ -1,4 +1,4 @@
-"""Tests of pytest_agentspeed.tools: real files under tmp_path, real subprocesses."""
+"""Tests of pytest_agentspeed.agents.tools: real files under tmp_path, real subprocesses."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_agentspeed import tools
-from pytest_agentspeed.tools import (
+from pytest_agentspeed.agents import tools
+from pytest_agentspeed.agents.tools import (
     TOOL_SPECS,
     CommandResult,
     ToolBox,
@@ -798,7 +798,7 @@ def test_50_mb_of_output_keeps_memory_bounded(tmp_path: Path) -> None:
         """
         import json, resource, sys
         from pathlib import Path
-        from pytest_agentspeed.tools import run_command
+        from pytest_agentspeed.agents.tools import run_command
 
         command = "python -c \\"import sys; sys.stdout.buffer.write(b'x' * 50_000_000)\\""
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx2
 
+from pytest_agentspeed.agents.tools import scrubbed_environment
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.simulator.server import ServerConfig, bind
-from pytest_agentspeed.tools import scrubbed_environment
 
 #: How long the child may take to import and start serving.
 START_TIMEOUT_S = 60.0

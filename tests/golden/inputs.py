@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pytest_agentspeed.compare import GateSettings
+from pytest_agentspeed.analysis.compare import GateSettings
 from pytest_agentspeed.records import RunRecord
 from tests.factories import arm, paired_arms, run_record
 
@@ -34,7 +34,7 @@ def _varied(run: RunRecord) -> RunRecord:
 
 def inputs() -> tuple[RunRecord, RunRecord]:
     """(the run, with its in-run and stored-baseline comparisons; the stored baseline)."""
-    from pytest_agentspeed.analysis import against_baseline, analysed
+    from pytest_agentspeed.analysis.summary import against_baseline, analysed
 
     base, cand = paired_arms(0.85, 0.1, 10, seed=3)
     old, _ = paired_arms(1.0, 0.1, 10, seed=4)
@@ -44,4 +44,3 @@ def inputs() -> tuple[RunRecord, RunRecord]:
         stored, run, f"baseline {BASELINE_NAME}", GATE, baseline_label="the baseline 'main'"
     )
     return analysed(run, GATE, extra=extra), stored
-

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_agentspeed.analysis import table_of
-from pytest_agentspeed.html_report import render_report
+from pytest_agentspeed.analysis.summary import table_of
+from pytest_agentspeed.edge.hooks import _scale_note, junit_properties
+from pytest_agentspeed.outputs.html_report import render_report
+from pytest_agentspeed.outputs.terminal import markdown_report
 from pytest_agentspeed.runfile import write_run_file
-from pytest_agentspeed.session import _scale_note, junit_properties
-from pytest_agentspeed.terminal import markdown_report
 from tests.golden.inputs import BASELINE_NAME, GATE, inputs
 
 HERE = Path(__file__).parent

@@ -27,7 +27,7 @@ from pytest_agentspeed.endpoints import (
 from pytest_agentspeed.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.compare import GateSettings
+    from pytest_agentspeed.analysis.compare import GateSettings
 
 AGENT_NAMES = ("builtin", "oracle", "nop")
 # Kept in step with compare.METRICS / INCONCLUSIVE_POLICIES, which this module does not import
@@ -163,7 +163,7 @@ def gate_settings(
 
     :raises ConfigError: when the tolerance is not smaller than the margin.
     """
-    from pytest_agentspeed.compare import GateSettings
+    from pytest_agentspeed.analysis.compare import GateSettings
 
     _check_gate(tolerance, margin)
     default = GateSettings()

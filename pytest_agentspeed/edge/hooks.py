@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_agentspeed.collect import (
+from pytest_agentspeed.edge.collect import (
     SLOT_KEY,
     SessionFailed,
     Slot,
@@ -37,19 +37,19 @@ from pytest_agentspeed.collect import (
     order_items,
     slots,
 )
+from pytest_agentspeed.edge.options import Settings
 from pytest_agentspeed.endpoints import Endpoint, api_key, redact
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.options import Settings
 from pytest_agentspeed.tasks import TASK_FILE, Task
 
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent
+    from pytest_agentspeed.analysis.compare import Comparison
     from pytest_agentspeed.clients import ModelClient
-    from pytest_agentspeed.compare import Comparison
     from pytest_agentspeed.records import RunRecord, SessionRecord
-    from pytest_agentspeed.runner import SessionResult
+    from pytest_agentspeed.run.runner import SessionResult
+    from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.simulator.process import SimulatorHandle
-    from pytest_agentspeed.spool import Spool
 
 #: A session running longer than this between progress lines gets another one.
 HEARTBEAT_S = 10.0
@@ -178,9 +178,9 @@ class AgentSpeedSession:
         same rules as after the run (``compare.fingerprint_refusals``), with each arm's task
         set taken from the collected task files (fixture tests name their tasks only when they
         run: then the task set is checked after the run)."""
-        from pytest_agentspeed.analysis import arms
-        from pytest_agentspeed.collect import TaskItem
-        from pytest_agentspeed.compare import fingerprint, fingerprint_refusals
+        from pytest_agentspeed.analysis.compare import fingerprint, fingerprint_refusals
+        from pytest_agentspeed.analysis.summary import arms
+        from pytest_agentspeed.edge.collect import TaskItem
 
         header = self._run_header()
         agent_items = [item for item in items if SLOT_KEY in item.stash]
@@ -236,7 +236,7 @@ class AgentSpeedSession:
 
     def run_task(self, task: Task, slot: Slot, item: pytest.Item) -> SessionResult:
         """Run one session, keep its record, and attach its numbers to the item (JUnit)."""
-        from pytest_agentspeed.runner import SessionResult, not_run, run_session
+        from pytest_agentspeed.run.runner import SessionResult, not_run, run_session
 
         if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
             result = not_run(
@@ -311,7 +311,7 @@ class AgentSpeedSession:
     def _spooled(self, record: SessionRecord) -> None:
         """On disk before the item reports: a crash after this loses nothing of the session."""
         if self._spool is None:
-            from pytest_agentspeed.spool import Spool, spool_path
+            from pytest_agentspeed.run.spool import Spool, spool_path
 
             process = worker_input(self.config, "workerid") or "main"
             self._spool = Spool(
@@ -324,7 +324,7 @@ class AgentSpeedSession:
 
         :raises SessionFailed: with a message that says why.
         """
-        from pytest_agentspeed.runner import CHECK_COULD_NOT_RUN
+        from pytest_agentspeed.run.runner import CHECK_COULD_NOT_RUN
 
         record = result.record
         reasons: list[str] = []
@@ -495,7 +495,7 @@ class AgentSpeedSession:
 
     def run_record(self) -> RunRecord:
         """Everything measured, with the comparisons, as the run file holds it."""
-        from pytest_agentspeed.analysis import analysed
+        from pytest_agentspeed.analysis.summary import analysed
 
         seen = {x.endpoint for x in self.sessions}
         header = self._run_header()
@@ -511,7 +511,7 @@ class AgentSpeedSession:
     def _run_header(self) -> RunRecord:
         """The run's settings and environment, without sessions (also a spool's header)."""
         from pytest_agentspeed import __version__
-        from pytest_agentspeed.compare import METRIC_DEFINITIONS
+        from pytest_agentspeed.analysis.compare import METRIC_DEFINITIONS
         from pytest_agentspeed.records import EndpointRecord, RunRecord
         from pytest_agentspeed.runfile import environment
 
@@ -546,7 +546,7 @@ class AgentSpeedSession:
     def _against_stored(self, run: RunRecord) -> list[Comparison]:
         """Each arm of this run against the stored baseline's arm of the same name, else its
         baseline arm."""
-        from pytest_agentspeed.analysis import against_baseline
+        from pytest_agentspeed.analysis.summary import against_baseline
 
         stored = self._stored = self._stored_baseline()
         if stored is None:
@@ -602,16 +602,16 @@ class AgentSpeedSession:
             pytest.ExitCode.OK,
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
-            from pytest_agentspeed.compare import NOT_COMPARED_EXIT
+            from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
 
             session.exitstatus = NOT_COMPARED_EXIT
         if not self.sessions:
             return
-        from pytest_agentspeed.analysis import table_of
-        from pytest_agentspeed.compare import NOT_COMPARED, NOT_COMPARED_EXIT, fails
+        from pytest_agentspeed.analysis.compare import NOT_COMPARED, NOT_COMPARED_EXIT, fails
+        from pytest_agentspeed.analysis.summary import table_of
+        from pytest_agentspeed.outputs.terminal import markdown_report
+        from pytest_agentspeed.run.spool import SPOOL_DIR
         from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
-        from pytest_agentspeed.spool import SPOOL_DIR
-        from pytest_agentspeed.terminal import markdown_report
 
         self.sessions.sort(key=lambda s: s.started_at)
         run = self._run = self.run_record()
@@ -634,7 +634,7 @@ class AgentSpeedSession:
             if settings.markdown_path is not None:
                 write_text_atomic(target := settings.markdown_path, markdown)
             if settings.html_path is not None:
-                from pytest_agentspeed.html_report import render_report
+                from pytest_agentspeed.outputs.html_report import render_report
 
                 html = render_report(
                     run, baseline=self._stored, baseline_name=self._against, gate=settings.gate
@@ -666,7 +666,7 @@ class AgentSpeedSession:
 
     def _discard_spools(self) -> None:
         """The outputs are written: this run's spool files (every process's) can go."""
-        from pytest_agentspeed.spool import SPOOL_DIR, SUFFIX
+        from pytest_agentspeed.run.spool import SPOOL_DIR, SUFFIX
 
         if self._spool is not None:
             self._spool.discard()
@@ -683,11 +683,11 @@ class AgentSpeedSession:
         """Recover the sessions of an earlier run that was killed before it wrote its files."""
         if is_xdist_worker(self.config):
             return
-        from pytest_agentspeed.spool import SPOOL_DIR
+        from pytest_agentspeed.run.spool import SPOOL_DIR
 
         if not (self.settings.rootdir / SPOOL_DIR).is_dir():
             return
-        from pytest_agentspeed.spool import recover
+        from pytest_agentspeed.run.spool import recover
 
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         for path, count in recover(self.settings.rootdir, self.settings.gate):
@@ -702,13 +702,13 @@ class AgentSpeedSession:
         run = self._run
         if run is None:
             return
-        from pytest_agentspeed.analysis import table_of
+        from pytest_agentspeed.analysis.summary import table_of
         from pytest_agentspeed.runfile import baseline_path
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "agentspeed")
         if self.agent.expects_check_to_fail:
-            from pytest_agentspeed.runner import CHECK_COULD_NOT_RUN
+            from pytest_agentspeed.run.runner import CHECK_COULD_NOT_RUN
 
             valid = sum(
                 1
@@ -759,7 +759,7 @@ class AgentSpeedSession:
         if self._refused_early is not None:
             terminalreporter.write_line(self._refused_early, red=True)
         if run is not None:
-            from pytest_agentspeed.terminal import verdict_lines
+            from pytest_agentspeed.outputs.terminal import verdict_lines
 
             for c in run.comparisons:
                 verdict = c["verdict"]
@@ -947,7 +947,7 @@ class XdistHooks:
     def _from_spool(self, node: Any) -> None:
         """A worker that crashed handed nothing over; its spool has what it finished."""
         from pytest_agentspeed.errors import RunFileError
-        from pytest_agentspeed.spool import read_spool, spool_path
+        from pytest_agentspeed.run.spool import read_spool, spool_path
 
         worker = node.workerinput.get("workerid", "")
         path = spool_path(self.session.settings.rootdir, self.session.run_id, worker)

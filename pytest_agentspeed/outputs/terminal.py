@@ -1,6 +1,6 @@
 """The terminal table: the article's table, one column per arm plus a difference column.
 
-Formats the values :mod:`pytest_agentspeed.metrics` computed; computes nothing of its own
+Formats the values :mod:`pytest_agentspeed.analysis.metrics` computed; computes nothing of its own
 except the relative differences it prints. Returns lines, so the pytest terminal reporter and
 the command line can print them alike.
 """

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.collect import Slot
+    from pytest_agentspeed.edge.collect import Slot
+    from pytest_agentspeed.edge.hooks import AgentSpeedSession
     from pytest_agentspeed.records import SessionRecord
-    from pytest_agentspeed.session import AgentSpeedSession
     from pytest_agentspeed.tasks import Task
 
 
@@ -53,6 +53,6 @@ def _agentspeed_slot() -> Slot:
 @pytest.fixture
 def agentspeed(request: pytest.FixtureRequest, _agentspeed_slot: Slot) -> AgentSpeed:
     """Run agent coding tasks defined in Python; see :class:`AgentSpeed`."""
-    from pytest_agentspeed.session import SESSION_KEY
+    from pytest_agentspeed.edge.hooks import SESSION_KEY
 
     return AgentSpeed(request.config.stash[SESSION_KEY], _agentspeed_slot, request.node)

@@ -1,7 +1,7 @@
 """Comparing a candidate arm with a baseline arm, and the gate's verdict.
 
 Pure functions over session records; no pytest. The statistics are in
-:mod:`pytest_agentspeed.stats`; the method and its defaults are ``research/statistics.md``
+:mod:`pytest_agentspeed.analysis.stats`; the method and its defaults are ``research/statistics.md``
 sections 5-7, in plain words in ``docs/statistics.md``:
 
 * the primary metric is compared on the log scale, paired by slot when the arms share slots
@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pytest_agentspeed import stats
+from pytest_agentspeed.analysis import stats
+from pytest_agentspeed.outputs.terminal import p_equals
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import p_equals
 
 Verdict = Literal["FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"]
 VERDICTS: tuple[Verdict, ...] = ("FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")

@@ -6,7 +6,7 @@
 * ``oracle`` lays the task's ``solution/`` over the workspace (every task must pass with it).
 * ``nop`` does nothing (every task's check must fail with it; its items pass when it does).
 
-An agent sees a task, a :class:`~pytest_agentspeed.tools.ToolBox` and, when it needs one, a
+An agent sees a task, a :class:`~pytest_agentspeed.agents.tools.ToolBox` and, when it needs one, a
 :class:`~pytest_agentspeed.clients.ModelClient`. It records turns; it knows nothing of pytest,
 metrics or reports.
 """
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox
 from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import AttemptRecord, ToolCallRecord, TurnRecord, Usage
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import EventLog, reduce_turn
-from pytest_agentspeed.tools import TOOL_SPECS, ToolBox
 
 Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_agentspeed.agents import Agent, AgentRun, Progress
+from pytest_agentspeed.agents.tools import ToolBox, run_command
 from pytest_agentspeed.clients import ModelClient
 from pytest_agentspeed.records import Outcome, SessionRecord, Usage
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import PHASES
-from pytest_agentspeed.tools import ToolBox, run_command
 
 #: The tail of a failed check's output shown to the user.
 CHECK_OUTPUT_TAIL = 3_000

@@ -365,7 +365,7 @@ def box_plot(
 
     :param groups: (label, values, arm index for the colour).
     """
-    from pytest_agentspeed.metrics import percentile
+    from pytest_agentspeed.analysis.metrics import percentile
 
     values = [v for _, vs, _ in groups for v in vs if v > 0]
     top, row = 10, 30

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from pytest_agentspeed.compare import Comparison, GateSettings, compare_runs
-from pytest_agentspeed.metrics import summarize_run
+from pytest_agentspeed.analysis.compare import Comparison, GateSettings, compare_runs
+from pytest_agentspeed.analysis.metrics import summarize_run
+from pytest_agentspeed.outputs.terminal import Table
 from pytest_agentspeed.records import RunRecord
-from pytest_agentspeed.terminal import Table
 
 #: What the ``against`` of an in-run comparison says.
 IN_RUN = "this run"

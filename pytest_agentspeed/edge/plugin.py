@@ -1,8 +1,8 @@
 """The pytest entry point (``pytest11``): declares options and wires the session object.
 
 Nothing here holds state or logic. ``pytest_configure`` reads the options once into
-:class:`~pytest_agentspeed.options.Settings` and registers an
-:class:`~pytest_agentspeed.session.AgentSpeedSession`, which stays inert unless agent tasks
+:class:`~pytest_agentspeed.edge.options.Settings` and registers an
+:class:`~pytest_agentspeed.edge.hooks.AgentSpeedSession`, which stays inert unless agent tasks
 are collected.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_agentspeed.fixture import _agentspeed_slot, agentspeed
-from pytest_agentspeed.options import Settings, add_run_options
+from pytest_agentspeed.edge.fixture import _agentspeed_slot, agentspeed
+from pytest_agentspeed.edge.options import Settings, add_run_options
 
 __all__ = ["_agentspeed_slot", "agentspeed"]
 
@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_agentspeed.session import (
+    from pytest_agentspeed.edge.hooks import (
         SESSION_KEY,
         AgentSpeedSession,
         XdistHooks,
@@ -38,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from pytest_agentspeed.session import SESSION_KEY
+    from pytest_agentspeed.edge.hooks import SESSION_KEY
 
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:

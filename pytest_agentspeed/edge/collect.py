@@ -18,8 +18,8 @@ from pytest_agentspeed.errors import TaskError
 from pytest_agentspeed.tasks import TASK_FILE, Task, load_task
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.runner import SessionResult
-    from pytest_agentspeed.session import AgentSpeedSession
+    from pytest_agentspeed.edge.hooks import AgentSpeedSession
+    from pytest_agentspeed.run.runner import SessionResult
 
 
 @dataclass(frozen=True, slots=True)

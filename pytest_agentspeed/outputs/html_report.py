@@ -15,8 +15,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from pytest_agentspeed import charts
-from pytest_agentspeed.analysis import (
+from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.metrics import decode_rate, is_cached, served_turns
+from pytest_agentspeed.analysis.summary import (
     IN_RUN,
     against_baseline,
     arms,
@@ -24,10 +25,9 @@ from pytest_agentspeed.analysis import (
     baseline_label,
     table_of,
 )
-from pytest_agentspeed.compare import GateSettings
-from pytest_agentspeed.metrics import decode_rate, is_cached, served_turns
+from pytest_agentspeed.outputs import charts
+from pytest_agentspeed.outputs.terminal import Table, format_p, p_equals, phase_seconds_label
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.terminal import Table, format_p, p_equals, phase_seconds_label
 from pytest_agentspeed.timing import PHASES
 
 #: Order of the verdicts in the banner: the one that needs attention first.
@@ -116,7 +116,7 @@ def _lead(run: RunRecord, names: Sequence[str], baseline: RunRecord | None, agai
 def _environment_jinja() -> Environment:
     # autoescape=True, not select_autoescape(): the template's name ends in .j2.
     return Environment(
-        loader=PackageLoader("pytest_agentspeed", "templates"),
+        loader=PackageLoader("pytest_agentspeed.outputs", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -26,7 +26,7 @@ from pytest_agentspeed.errors import RunFileError
 from pytest_agentspeed.records import RunRecord, SessionRecord
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.compare import GateSettings
+    from pytest_agentspeed.analysis.compare import GateSettings
 
 SPOOL_DIR = Path(".agentspeed") / "spool"
 RECOVERED_DIR = Path(".agentspeed") / "recovered"
@@ -172,7 +172,7 @@ def recover(rootdir: Path, gate: GateSettings) -> list[tuple[Path, int]]:
     Returns each run file written with its session count. A spool file is deleted only after
     its run file is on disk; one that cannot be read is left where it is.
     """
-    from pytest_agentspeed.analysis import analysed
+    from pytest_agentspeed.analysis.summary import analysed
     from pytest_agentspeed.runfile import write_run_file
 
     by_run: dict[str, list[Path]] = {}
