@@ -336,8 +336,9 @@ def _gate(args: argparse.Namespace) -> GateSettings:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
     from pytest_agentspeed.simulator.faults import fault_rates
-    from pytest_agentspeed.simulator.server import MountConfig, ServerConfig, bind, serve
+    from pytest_agentspeed.simulator.server import bind, serve
 
     for root in args.tasks:
         if not root.exists():

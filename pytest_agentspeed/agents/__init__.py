@@ -314,3 +314,13 @@ def _turn_record(
         ),
         error=error,
     )
+
+
+def agent_names() -> tuple[str, ...]:
+    """The names ``--agentspeed-agent`` accepts."""
+    return tuple(AGENTS)
+
+
+def make_agent(name: str) -> Agent:
+    """A new agent by its registered name."""
+    return AGENTS[name]()

@@ -97,9 +97,9 @@ class AgentSpeedSession:
     @functools.cached_property
     def agent(self) -> Agent:
         """The agent sessions run with."""
-        from pytest_agentspeed.agents import AGENTS
+        from pytest_agentspeed.agents import make_agent
 
-        return AGENTS[self.settings.agent]()
+        return make_agent(self.settings.agent)
 
     # -- collection -------------------------------------------------------------------------
 
@@ -419,9 +419,9 @@ class AgentSpeedSession:
         if self._sim is None:
             url = self._shared_simulator_url()
             if url is not None:
-                from pytest_agentspeed.simulator.process import SimulatorHandle
+                from pytest_agentspeed import simulator
 
-                handle = SimulatorHandle(url)
+                handle = simulator.connect(url)
                 if self._task_dirs:
                     handle.register_task_dirs([str(p) for p in self._task_dirs])
                 self._sim = handle
@@ -456,11 +456,10 @@ class AgentSpeedSession:
 
     def _start_simulator(self, task_dirs: list[Path]) -> SimulatorHandle:
         """Start the server of the run's simulated endpoints (one mount per endpoint)."""
-        from pytest_agentspeed.simulator.process import SimulatorProcess
-        from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
+        from pytest_agentspeed import simulator
 
         mounts = tuple(
-            MountConfig(
+            simulator.MountConfig(
                 key=_mount_key(e),
                 profile=e.sim.profile,
                 time_scale=e.sim.time_scale or self.settings.time_scale,
@@ -471,11 +470,9 @@ class AgentSpeedSession:
             for e in self.settings.endpoints
             if e.sim is not None
         )
-        sim = SimulatorProcess(
-            ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in task_dirs))
+        return simulator.start(
+            simulator.ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in task_dirs))
         )
-        sim.start()
-        return sim
 
     def _register(self, task: Task) -> None:
         if task.id in self._registered_tasks:

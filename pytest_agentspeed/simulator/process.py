@@ -29,7 +29,8 @@ import httpx2
 
 from pytest_agentspeed.agents.tools import scrubbed_environment
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.simulator.server import ServerConfig, bind
+from pytest_agentspeed.simulator.config import ServerConfig
+from pytest_agentspeed.simulator.server import bind
 
 #: How long the child may take to import and start serving.
 START_TIMEOUT_S = 60.0

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ from pytest_agentspeed.simulator.anthropic_wire import (
     usage_json,
 )
 from pytest_agentspeed.simulator.cache import PromptCache, request_blocks
+from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.faults import (
     MID_STREAM,
     RETRY_AFTER_S,
@@ -74,45 +75,6 @@ from pytest_agentspeed.simulator.tokens import json_pieces, pieces
 from pytest_agentspeed.simulator.trajectory import PlannedTurn
 
 Wire = Literal["anthropic", "openai"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountConfig:
-    """One simulated endpoint served by the server."""
-
-    #: URL path segment (``/e/<key>``); empty for the root mount.
-    key: str
-    profile: str
-    time_scale: float = 1.0
-    seed: int = 1
-    jitter: bool = True
-    #: Fault rates per kind (see :mod:`~pytest_agentspeed.simulator.faults`).
-    faults: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerConfig:
-    """What the server process is started with."""
-
-    mounts: tuple[MountConfig, ...]
-    task_dirs: tuple[str, ...] = ()
-    #: The schedule log keeps this many most recent responses.
-    schedule_limit: int = 50_000
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mounts": [asdict(m) for m in self.mounts],
-            "task_dirs": list(self.task_dirs),
-            "schedule_limit": self.schedule_limit,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ServerConfig:
-        return cls(
-            mounts=tuple(MountConfig(**m) for m in data["mounts"]),
-            task_dirs=tuple(data.get("task_dirs", ())),
-            schedule_limit=int(data.get("schedule_limit", 50_000)),
-        )
 
 
 @dataclass(slots=True)

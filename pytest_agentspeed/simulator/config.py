@@ -1,0 +1,48 @@
+"""What a simulator server is started with: its mounts (one per simulated endpoint) and the
+task directories it knows. Plain data, light to import: the plugin builds these before it
+knows whether a server is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountConfig:
+    """One simulated endpoint served by the server."""
+
+    #: URL path segment (``/e/<key>``); empty for the root mount.
+    key: str
+    profile: str
+    time_scale: float = 1.0
+    seed: int = 1
+    jitter: bool = True
+    #: Fault rates per kind (see :mod:`~pytest_agentspeed.simulator.faults`).
+    faults: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """What the server process is started with."""
+
+    mounts: tuple[MountConfig, ...]
+    task_dirs: tuple[str, ...] = ()
+    #: The schedule log keeps this many most recent responses.
+    schedule_limit: int = 50_000
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mounts": [asdict(m) for m in self.mounts],
+            "task_dirs": list(self.task_dirs),
+            "schedule_limit": self.schedule_limit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerConfig:
+        return cls(
+            mounts=tuple(MountConfig(**m) for m in data["mounts"]),
+            task_dirs=tuple(data.get("task_dirs", ())),
+            schedule_limit=int(data.get("schedule_limit", 50_000)),
+        )
