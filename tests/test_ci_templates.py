@@ -333,7 +333,7 @@ def test_sdist_and_wheel_hold_the_package(tmp_path: Path) -> None:
     assert package_files <= in_wheel, sorted(package_files - in_wheel)
     assert {
         "pytest_agentspeed/py.typed",
-        "pytest_agentspeed/templates/report.html.j2",
+        "pytest_agentspeed/outputs/templates/report.html.j2",
         f"{dist_info}/licenses/LICENSE",
     } <= in_wheel
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
