@@ -54,9 +54,9 @@ from typing import Any
 from pytest_agentspeed.analysis.metrics import percentile
 from pytest_agentspeed.clients import TurnRequest
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+from pytest_agentspeed.simulator import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.process import SimulatorProcess
 from pytest_agentspeed.simulator.profiles import PROFILES
-from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.tokens import count_tokens
 from pytest_agentspeed.timing import EventLog, reduce_turn
 

@@ -28,8 +28,8 @@ from pytest_agentspeed.agents import BuiltinAgent
 from pytest_agentspeed.analysis.metrics import percentile
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session
+from pytest_agentspeed.simulator import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.process import SimulatorProcess
-from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 from pytest_agentspeed.tasks import load_task
 
 SUITE = Path(__file__).resolve().parent.parent / "example_suite"

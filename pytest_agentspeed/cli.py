@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from pytest_agentspeed import __version__
 from pytest_agentspeed.edge.options import add_gate_options, arg_type, gate_settings, positive_float
 from pytest_agentspeed.errors import AgentSpeedError
-from pytest_agentspeed.simulator.profiles import PROFILES
+from pytest_agentspeed.simulator import profile_names
 
 if TYPE_CHECKING:
     from pytest_agentspeed.analysis.compare import GateSettings
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         "else with a short generic reply.",
     )
     sim.add_argument(
-        "--profile", choices=sorted(PROFILES), default="standard", help="latency profile"
+        "--profile", choices=sorted(profile_names()), default="standard", help="latency profile"
     )
     sim.add_argument("--port", type=_port, default=8765, help="port (0: any free port)")
     sim.add_argument(
@@ -336,9 +336,7 @@ def _gate(args: argparse.Namespace) -> GateSettings:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
-    from pytest_agentspeed.simulator.faults import fault_rates
-    from pytest_agentspeed.simulator.server import bind, serve
+    from pytest_agentspeed.simulator import MountConfig, ServerConfig, bind, fault_rates, serve
 
     for root in args.tasks:
         if not root.exists():

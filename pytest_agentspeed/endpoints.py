@@ -22,13 +22,12 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.simulator.faults import FAULT_KINDS, fault_rates
-from pytest_agentspeed.simulator.profiles import PROFILES
+from pytest_agentspeed.simulator import FAULT_KINDS, fault_rates, profile_names
 
 Api = Literal["anthropic", "openai"]
 
 #: Latency profiles of the simulated endpoint.
-SIM_PROFILES = tuple(PROFILES)
+SIM_PROFILES = profile_names()
 _SIM_OPTIONS = (
     "api",
     "time_scale",

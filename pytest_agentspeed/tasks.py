@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.trajectory_file import load_trajectory
 
 TASK_FILE = "agenttask.toml"
 #: Larger task files (``agenttask.toml``, ``trajectory.toml``, the instruction file) are
@@ -209,8 +210,6 @@ def load_task(path: Path) -> Task:
         # Only the simulated endpoint reads it, mid-run, where a broken script surfaces as an
         # HTTP 500; checked here, it is a collection error naming the file and key, whatever
         # the agent and endpoint.
-        from pytest_agentspeed.simulator.trajectory import load_trajectory
-
         _read_definition(trajectory)
         load_trajectory(trajectory)
     return Task(

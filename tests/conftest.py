@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_agentspeed.simulator import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.process import SimulatorProcess
-from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SUITE = ROOT / "example_suite"

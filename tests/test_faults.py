@@ -21,6 +21,7 @@ from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.clients.openai_client import OpenAIClient
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
+from pytest_agentspeed.simulator import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.faults import (
     FAULT_KINDS,
     RETRY_AFTER_S,
@@ -30,7 +31,6 @@ from pytest_agentspeed.simulator.faults import (
 )
 from pytest_agentspeed.simulator.latency import seeded_rng
 from pytest_agentspeed.simulator.process import SimulatorProcess
-from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import EventLog, reduce_turn
 

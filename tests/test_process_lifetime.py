@@ -13,7 +13,7 @@ from pathlib import Path
 PARENT = """\
 import sys, time
 from pytest_agentspeed.simulator.process import SimulatorProcess
-from pytest_agentspeed.simulator.server import MountConfig, ServerConfig
+from pytest_agentspeed.simulator import MountConfig, ServerConfig
 
 sim = SimulatorProcess(ServerConfig(mounts=(MountConfig(key="", profile="standard"),)))
 sim.start()

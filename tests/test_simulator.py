@@ -15,7 +15,7 @@ import pytest
 from pytest_agentspeed.agents import BuiltinAgent
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session
-from pytest_agentspeed.simulator.server import MountConfig
+from pytest_agentspeed.simulator import MountConfig
 from pytest_agentspeed.tasks import load_task
 
 TASK = "fix-pagination-off-by-one"
@@ -260,7 +260,7 @@ def test_recorded_ttft_and_stream_time_match_the_servers_schedule(
 
 
 def test_standalone_server_config_round_trips() -> None:
-    from pytest_agentspeed.simulator.server import ServerConfig
+    from pytest_agentspeed.simulator import ServerConfig
 
     config = ServerConfig(
         mounts=(MountConfig(key="a", profile="standard", time_scale=0.5, seed=7, jitter=False),),

@@ -1,4 +1,5 @@
-"""Tests of pytest_agentspeed.agents.tools: real files under tmp_path, real subprocesses."""
+"""Tests of pytest_agentspeed.agents.tools and pytest_agentspeed.processes: real files under
+tmp_path, real subprocesses."""
 
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_agentspeed.agents import tools
-from pytest_agentspeed.agents.tools import (
-    TOOL_SPECS,
+from pytest_agentspeed import processes
+from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox, ToolResult
+from pytest_agentspeed.processes import (
     CommandResult,
-    ToolBox,
-    ToolResult,
     _HeadTail,
     run_command,
     scrubbed_environment,
@@ -674,9 +673,9 @@ def exit_detection(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     no waitid, as on macOS)."""
     mode: str = request.param
     if mode == "portable":
-        monkeypatch.setattr(tools, "_open_pidfd", lambda pid: None)
+        monkeypatch.setattr(processes, "_open_pidfd", lambda pid: None)
         monkeypatch.delattr(os, "waitid", raising=False)
-    elif tools._open_pidfd(os.getpid()) is None:
+    elif processes._open_pidfd(os.getpid()) is None:
         pytest.skip("no pidfd support")
     return mode
 
@@ -700,7 +699,7 @@ def slow_drain(monkeypatch: pytest.MonkeyPatch) -> None:
     drain deadline instead would then take 60 s, so a bound far below that tells the two apart
     on any machine, however loaded (no tight wall-clock window).
     """
-    monkeypatch.setattr(tools, "_DRAIN_S", SLOW_DRAIN_S)
+    monkeypatch.setattr(processes, "_DRAIN_S", SLOW_DRAIN_S)
 
 
 SLOW_DRAIN_S = 60.0
@@ -798,7 +797,7 @@ def test_50_mb_of_output_keeps_memory_bounded(tmp_path: Path) -> None:
         """
         import json, resource, sys
         from pathlib import Path
-        from pytest_agentspeed.agents.tools import run_command
+        from pytest_agentspeed.processes import run_command
 
         command = "python -c \\"import sys; sys.stdout.buffer.write(b'x' * 50_000_000)\\""
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_agentspeed.agents import Agent, AgentRun, Progress
-from pytest_agentspeed.agents.tools import ToolBox, run_command
+from pytest_agentspeed.agents.tools import ToolBox
 from pytest_agentspeed.clients import ModelClient
+from pytest_agentspeed.processes import run_command
 from pytest_agentspeed.records import Outcome, SessionRecord, Usage
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import PHASES

@@ -1,8 +1,18 @@
 """The simulated LLM endpoint: plans and serves realistic model trajectories.
 
-The rest of the package reaches the simulator only through this module: the configuration
-types, and :func:`start` / :func:`connect` for a server process. Importing it is cheap; the
-server (starlette, uvicorn) is imported by the child process that runs it.
+The rest of the package reaches the simulator only through this module (and the plain data of
+:mod:`~pytest_agentspeed.simulator.config`), and the simulator imports nothing of the plugin's
+core: it is plain Python that the plugin, the ``agentspeed sim`` command and tests drive the
+same way. What it offers:
+
+* the configuration types :class:`MountConfig` and :class:`ServerConfig`;
+* what an endpoint spec may name: :func:`profile_names`, :data:`FAULT_KINDS` and
+  :func:`fault_rates`;
+* :func:`start` / :func:`connect` for a server in a child process (the plugin), and
+  :func:`bind` / :func:`serve` for one in this process (``agentspeed sim``).
+
+Importing it is cheap (the standard library only): the server (starlette, uvicorn) and the
+HTTP client (httpx2) are imported by the functions that need them.
 """
 
 from __future__ import annotations
@@ -10,11 +20,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
+from pytest_agentspeed.simulator.faults import FAULT_KINDS, fault_rates
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.simulator.process import SimulatorHandle
+    import socket
 
-__all__ = ["MountConfig", "ServerConfig", "connect", "start"]
+    # Re-exported for annotations: ``from pytest_agentspeed.simulator import SimulatorHandle``
+    # under ``TYPE_CHECKING``.
+    from pytest_agentspeed.simulator.process import SimulatorHandle as SimulatorHandle
+
+__all__ = [
+    "FAULT_KINDS",
+    "MountConfig",
+    "ServerConfig",
+    "bind",
+    "connect",
+    "fault_rates",
+    "profile_names",
+    "serve",
+    "start",
+]
+
+
+def profile_names() -> tuple[str, ...]:
+    """The names of the latency profiles, in the order they are defined."""
+    from pytest_agentspeed.simulator.profiles import PROFILES
+
+    return tuple(PROFILES)
 
 
 def start(config: ServerConfig) -> SimulatorHandle:
@@ -32,3 +64,20 @@ def connect(url: str) -> SimulatorHandle:
     from pytest_agentspeed.simulator.process import SimulatorHandle
 
     return SimulatorHandle(url)
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (never another interface), for :func:`serve`.
+
+    :raises OSError: the port cannot be listened on.
+    """
+    from pytest_agentspeed.simulator.process import bind
+
+    return bind(port)
+
+
+def serve(config: ServerConfig, sock: socket.socket) -> None:
+    """Serve in this process, on a socket from :func:`bind`, until interrupted."""
+    from pytest_agentspeed.simulator.server import serve
+
+    serve(config, sock)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,13 +28,22 @@ from typing import Any
 
 import httpx2
 
-from pytest_agentspeed.agents.tools import scrubbed_environment
 from pytest_agentspeed.errors import ConfigError
+from pytest_agentspeed.processes import scrubbed_environment
 from pytest_agentspeed.simulator.config import ServerConfig
-from pytest_agentspeed.simulator.server import bind
 
 #: How long the child may take to import and start serving.
 START_TIMEOUT_S = 60.0
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (never another interface)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 class SimulatorHandle:
