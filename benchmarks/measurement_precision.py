@@ -24,7 +24,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_agentspeed.agents import BuiltinAgent
+from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.analysis.metrics import percentile
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session

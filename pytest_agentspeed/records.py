@@ -8,9 +8,13 @@ refuse another major version with a clear message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_agentspeed.errors import RunFileError
+
+if TYPE_CHECKING:
+    # Only for a signature: records do not depend on the reducer at run time.
+    from pytest_agentspeed.timing import TurnTiming
 
 SCHEMA = "agentspeed.run/1"
 
@@ -180,6 +184,52 @@ class TurnRecord:
             tool_calls=tuple(ToolCallRecord.from_json(t) for t in data.get("tool_calls", [])),
             error=data.get("error"),
         )
+
+
+def turn_record(
+    index: int,
+    timing: TurnTiming,
+    *,
+    usage: Usage | None = None,
+    usage_raw: JSON | None = None,
+    stop_reason: str | None = None,
+    error: str | None = None,
+) -> TurnRecord:
+    """A turn's record from its timing: the one way every agent builds its turns.
+
+    :param index: the turn's position in the session, from 0.
+    :param timing: what :func:`~pytest_agentspeed.timing.reduce_turn` made of the turn's events.
+    :param usage: the response's token counts (none when the endpoint failed the turn).
+    :param usage_raw: the endpoint's usage object as it came.
+    :param stop_reason: why the response ended (``end_turn``, ``tool_use``, ``max_tokens``, ...).
+    :param error: what went wrong when the endpoint failed the turn.
+    """
+    return TurnRecord(
+        index=index,
+        wall_s=timing.wall_s,
+        marks_s=timing.marks_s,
+        phases_s=timing.phases_s,
+        usage=usage if usage is not None else Usage(),
+        usage_raw=usage_raw if usage_raw is not None else {},
+        stop_reason=stop_reason,
+        streamed=timing.streamed,
+        attempts=tuple(
+            AttemptRecord(
+                started_s=a.started_s,
+                sent_s=a.sent_s,
+                headers_s=a.headers_s,
+                status=a.status,
+                request_id=a.request_id,
+                error=a.error,
+            )
+            for a in timing.attempts
+        ),
+        tool_calls=tuple(
+            ToolCallRecord(name=t.name, start_s=t.start_s, wall_s=t.wall_s, ok=t.ok)
+            for t in timing.tools
+        ),
+        error=error,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

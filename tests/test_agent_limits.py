@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from scripted_server import Reply, ScriptedServer, text_reply, tool_reply
 
-from pytest_agentspeed.agents import CUT_OFF_NOTE, BuiltinAgent
+from pytest_agentspeed.agents import AgentContext
+from pytest_agentspeed.agents.builtin import CUT_OFF_NOTE, BuiltinAgent
 from pytest_agentspeed.agents.tools import ToolBox, ToolResult
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session
@@ -30,6 +31,10 @@ def _task(**limits: Any) -> Task:
         check="true",
         limits=Limits(**limits),
     )
+
+
+def _context(task: Task, workspace: Path, client: AnthropicClient) -> AgentContext:
+    return AgentContext(task=task, workspace=workspace, session_id=SESSION, client=client)
 
 
 @pytest.fixture
@@ -74,9 +79,7 @@ def test_the_session_stops_after_max_turns(tmp_path: Path, client_for: Any) -> N
     """A model that never stops gets exactly max_turns turns, each told how many are left."""
     looping = [Reply(tool_reply([("list_files", {"path": "."})])) for _ in range(5)]
     with ScriptedServer(looping).running() as script:
-        run = BuiltinAgent().run(
-            _task(max_turns=3), ToolBox(tmp_path), client_for(script), session_id=SESSION
-        )
+        run = BuiltinAgent().run(_context(_task(max_turns=3), tmp_path, client_for(script)))
     assert run.stopped == "max_turns"
     assert run.error is None
     assert [t.index for t in run.turns] == [0, 1, 2]
@@ -95,9 +98,7 @@ def test_a_reply_cut_off_by_max_tokens_is_continued(tmp_path: Path, client_for: 
         for at, event in text_reply(first_event=0, first_token=0, step=0, pieces=["I will"])
     ]
     with ScriptedServer([Reply(cut)]).running() as script:
-        run = BuiltinAgent().run(
-            _task(max_tokens=300), ToolBox(tmp_path), client_for(script), session_id=SESSION
-        )
+        run = BuiltinAgent().run(_context(_task(max_tokens=300), tmp_path, client_for(script)))
     assert run.stopped == "end_turn"
     assert [t.stop_reason for t in run.turns] == ["max_tokens", "end_turn"]
     assert [r["max_tokens"] for r in script.requests] == [300, 300]
@@ -147,9 +148,8 @@ def test_run_command_gets_at_most_the_time_left(tmp_path: Path, client_for: Any)
     clock = ShiftedClock()
     toolbox = TimedToolBox(tmp_path, clock, takes_s=[700.0, 0.0, 400.0, 0.0])
     with ScriptedServer([Reply(tool_reply(calls))]).running() as script:
-        run = BuiltinAgent(clock=clock).run(
-            _task(timeout_s=1000.0), toolbox, client_for(script), session_id=SESSION
-        )
+        agent = BuiltinAgent(clock=clock, toolbox=lambda root: toolbox)
+        run = agent.run(_context(_task(timeout_s=1000.0), tmp_path, client_for(script)))
     given: list[Any] = [i.get("timeout_s") for i in toolbox.inputs]
     assert given[0] == 5.0
     # 700 s of the budget went in the first command; real time since the start is the rest.

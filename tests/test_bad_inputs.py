@@ -23,7 +23,7 @@ from factories import arm, paired_arms, run_record
 from scripted_server import Reply, ScriptedServer, tool_reply
 from test_plugin import make_task, read_run
 
-from pytest_agentspeed.agents import BuiltinAgent
+from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.cli import main
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session

@@ -13,9 +13,8 @@ import openai
 import pytest
 from test_plugin import make_task, read_run
 
-from pytest_agentspeed import agents
-from pytest_agentspeed.agents import STREAM_RETRIES, BuiltinAgent
-from pytest_agentspeed.agents.tools import ToolBox
+from pytest_agentspeed.agents import AgentContext, builtin
+from pytest_agentspeed.agents.builtin import STREAM_RETRIES, BuiltinAgent
 from pytest_agentspeed.clients import ModelResponse, TurnRequest
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.clients.openai_client import OpenAIClient
@@ -273,14 +272,16 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     def sleep(seconds: float) -> None:
         now[0] += round(seconds * 1e9)
 
-    monkeypatch.setattr(agents.time, "sleep", sleep)
+    monkeypatch.setattr(builtin.time, "sleep", sleep)
     return now
 
 
 def _run(tmp_path: Path, client: _Flaky, now: list[int]) -> Any:
     task = Task(id="t", instruction="Say done.", workspace={}, check="true")
     agent = BuiltinAgent(clock=lambda: now[0])
-    return agent.run(task, ToolBox(tmp_path), client, session_id="t[x-r0]")
+    return agent.run(
+        AgentContext(task=task, workspace=tmp_path, session_id="t[x-r0]", client=client)
+    )
 
 
 def test_the_agent_loop_sends_a_broken_turn_again(tmp_path: Path, fake_time: list[int]) -> None:

@@ -12,7 +12,7 @@ import anthropic
 import httpx2
 import pytest
 
-from pytest_agentspeed.agents import BuiltinAgent
+from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.run.runner import run_session
 from pytest_agentspeed.simulator import MountConfig

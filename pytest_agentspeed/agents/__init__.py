@@ -1,50 +1,79 @@
-"""The agents: a small honest agent loop, and two that need no model.
+"""The agent seam: what an agent is given, what it returns, and the registry of agent names.
 
-* ``builtin`` streams every response, gives the model the five tools, marks prompt-cache
-  breakpoints on the growing conversation as real agents do, tells the model its remaining
-  turns and time after every turn, and stops at ``end_turn`` or a limit.
-* ``oracle`` lays the task's ``solution/`` over the workspace (every task must pass with it).
-* ``nop`` does nothing (every task's check must fail with it; its items pass when it does).
+An agent is anything with ``run(context) -> AgentRun``. The :class:`AgentContext` carries the
+task, the workspace, the session id, a progress callback and access to the endpoint; the agent
+does the work in the workspace and returns the turns it took (built with
+:func:`pytest_agentspeed.records.turn_record`, whatever the agent). It knows nothing of pytest,
+metrics or reports. The run core (:func:`pytest_agentspeed.run.runner.run_session`) builds the
+context, runs the agent, then runs the task's check.
 
-An agent sees a task, a :class:`~pytest_agentspeed.agents.tools.ToolBox` and, when it needs one, a
-:class:`~pytest_agentspeed.clients.ModelClient`. It records turns; it knows nothing of pytest,
-metrics or reports.
+The agents that come with the package:
+
+* ``builtin`` (:mod:`~pytest_agentspeed.agents.builtin`): the agent loop, on a measured model
+  client;
+* ``oracle`` and ``nop`` (:mod:`~pytest_agentspeed.agents.fixed`): no model; they lay the
+  task's ``solution/`` over the workspace, or do nothing.
+
+Names come from one registry: :func:`register_agent` adds one (a plugin or a ``conftest.py``
+may), :func:`agent_names` lists them (``--agentspeed-agent`` and ``[tool.agentspeed] agent``
+accept these), :func:`make_agent` builds one. This module is imported when pytest declares its
+options, so it stays light: each factory imports its agent's module when called.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox
-from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
-from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.records import AttemptRecord, ToolCallRecord, TurnRecord, Usage
-from pytest_agentspeed.tasks import Task
-from pytest_agentspeed.timing import EventLog, reduce_turn
+from pytest_agentspeed.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pytest_agentspeed.clients import ModelClient
+    from pytest_agentspeed.records import TurnRecord
+    from pytest_agentspeed.tasks import Task
+
+#: Why a session's agent stopped. ``error``, ``no_model`` and ``no_solution`` end it as an
+#: ``error`` without running the check; ``timeout`` runs the check but counts as a timeout.
 Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
 
 #: Called after each turn: (turns done, output tokens so far, agent seconds so far).
 Progress = Callable[[int, int, float], None]
 
-SYSTEM_PROMPT = """\
-You are an autonomous coding agent working in a software project. The project is your current \
-directory; every path you give a tool is relative to it. Use the tools to look at the code, \
-change files and run commands. Make the smallest change that solves the task, check your work \
-by running the project's tests, and do not modify tests unless asked to. When the task is done, \
-reply with a short summary of what you changed and call no tool. Each user message tells you \
-how many turns and seconds you have left; finish before they run out."""
 
-#: Times the agent loop sends a turn again after its stream broke off (the SDKs' own retries
-#: of failed requests come on top, inside each try).
-STREAM_RETRIES = 2
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxiedEndpoint:
+    """How an agent in another process will reach the session's endpoint.
 
-#: Appended when a reply was cut off by max_tokens, so the model continues more briefly.
-CUT_OFF_NOTE = "Your last reply was cut off at the max_tokens limit. Continue, more briefly."
+    Such an agent talks to a recording proxy in front of the endpoint, which times each turn as
+    the in-process client does. The proxy is not built yet: nothing sets this today, and an
+    agent that needs it must refuse to run without it (``stopped="no_model"``).
+    """
+
+    #: The proxy's base URL, as the agent's SDK takes it.
+    base_url: str
+    #: Variables to set in the agent's environment (base URL, key) so that it uses the proxy.
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentContext:
+    """Everything an agent is given for one session."""
+
+    task: Task
+    #: A fresh copy of the task's ``workspace/``: the agent works here and nowhere else.
+    workspace: Path
+    #: ``<task>[<endpoint>-r<repeat>]``; sent with each request so the endpoint can tell
+    #: sessions apart (the simulator keys its prompt cache by it).
+    session_id: str
+    #: The session's endpoint as a measured in-process client; ``None`` for an agent that does
+    #: not need an endpoint.
+    client: ModelClient | None = None
+    #: The session's endpoint for an agent in another process (see :class:`ProxiedEndpoint`).
+    proxy: ProxiedEndpoint | None = None
+    #: Called after each turn, for the live progress line; ``None`` when nobody listens.
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,259 +97,93 @@ class Agent(Protocol):
     #: untouched workspace makes the task worthless).
     expects_check_to_fail: bool
 
-    def run(
-        self,
-        task: Task,
-        toolbox: ToolBox,
-        client: ModelClient | None,
-        *,
-        session_id: str,
-        progress: Progress | None = None,
-    ) -> AgentRun:
-        """Work on ``task`` in ``toolbox``'s workspace."""
+    def run(self, context: AgentContext) -> AgentRun:
+        """Work on ``context.task`` in ``context.workspace``; the check runs afterwards."""
         ...
 
 
-class BuiltinAgent:
-    """The built-in agent loop.
+#: Makes a new agent; called once per pytest run (and by :func:`make_agent`).
+AgentFactory = Callable[[], Agent]
 
-    :param clock: the monotonic clock in nanoseconds (injected for tests).
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    factory: AgentFactory
+    description: str | None
+
+
+# The one list of agent names. A module-level registry, like the codecs registry: names must
+# be known before pytest reads its settings, when no plugin object exists yet to hold them.
+_REGISTRY: dict[str, _Registered] = {}
+
+
+def register_agent(name: str, factory: AgentFactory, *, description: str | None = None) -> None:
+    """Make ``--agentspeed-agent=NAME`` (and ``[tool.agentspeed] agent``) select an agent.
+
+    Register from a plugin module or a ``conftest.py``: the name is checked when the settings
+    are read, after pytest has loaded both.
+
+    :param factory: makes the agent; import heavy modules inside it, not at registration.
+    :param description: a few words for ``--help``, e.g. ``"does nothing"``.
+    :raises ConfigError: when the name is empty or already registered.
     """
-
-    name = "builtin"
-    needs_endpoint = True
-    expects_check_to_fail = False
-
-    def __init__(self, clock: Callable[[], int] = time.perf_counter_ns) -> None:
-        self.clock = clock
-
-    def run(
-        self,
-        task: Task,
-        toolbox: ToolBox,
-        client: ModelClient | None,
-        *,
-        session_id: str,
-        progress: Progress | None = None,
-    ) -> AgentRun:
-        if client is None:
-            return AgentRun(
-                turns=(), stopped="no_model", error="the builtin agent needs an endpoint"
-            )
-        limits = task.limits
-        start = self.clock()
-        deadline = start + int(limits.timeout_s * 1e9)
-        messages: list[dict[str, Any]] = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": task.instruction},
-                    {"type": "text", "text": _budget(limits.max_turns, limits.timeout_s)},
-                ],
-            }
-        ]
-        turns: list[TurnRecord] = []
-        output_tokens = 0
-        turn_start = start
-        for index in range(limits.max_turns):
-            if turn_start >= deadline:
-                return AgentRun(turns=tuple(turns), stopped="timeout", error=_timeout(limits))
-            log = EventLog(self.clock)
-            log.add("turn_start", t_ns=turn_start)
-            request = TurnRequest(
-                system=[{"type": "text", "text": SYSTEM_PROMPT, "cache_control": _EPHEMERAL}],
-                messages=_with_breakpoint(messages),
-                tools=_tools_with_breakpoint(TOOL_SPECS),
-                max_tokens=limits.max_tokens,
-                session_id=session_id,
-            )
-            try:
-                response = _complete(client, request, log)
-            except EndpointError as exc:
-                log.add("turn_end")
-                turns.append(_turn_record(index, log, None, str(exc)))
-                return AgentRun(turns=tuple(turns), stopped="error", error=str(exc))
-            messages.append({"role": "assistant", "content": response.content})
-            results: list[dict[str, Any]] = []
-            for k, call in enumerate(response.tool_calls):
-                tool_input = dict(call.input)
-                if call.name == "run_command":
-                    # A command may not outlive the session's budget.
-                    left = max(1.0, (deadline - self.clock()) / 1e9)
-                    asked = tool_input.get("timeout_s")
-                    tool_input["timeout_s"] = min(
-                        float(asked) if isinstance(asked, int | float) else left, left
-                    )
-                log.add("tool_start", index=k, detail=call.name)
-                result = toolbox.call(call.name, tool_input)
-                log.add("tool_end", index=k, ok=not result.is_error)
-                results.append(
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": call.id,
-                        "content": result.text,
-                        "is_error": result.is_error,
-                    }
-                )
-            cut_off = response.stop_reason == "max_tokens"
-            finished = not results and not cut_off
-            if not finished:
-                if cut_off:
-                    results.append({"type": "text", "text": CUT_OFF_NOTE})
-                turns_left = limits.max_turns - index - 1
-                secs_left = max(0.0, (deadline - self.clock()) / 1e9)
-                results.append({"type": "text", "text": _budget(turns_left, secs_left)})
-                messages.append({"role": "user", "content": results})
-            # The next turn starts where this one ends, so turn walls add up to the session's.
-            turn_start = log.add("turn_end")
-            turns.append(_turn_record(index, log, response, None))
-            output_tokens += response.usage.output_tokens
-            if progress is not None:
-                progress(index + 1, output_tokens, (turn_start - start) / 1e9)
-            if finished:
-                return AgentRun(turns=tuple(turns), stopped="end_turn")
-        return AgentRun(turns=tuple(turns), stopped="max_turns")
-
-
-class FixedAgent:
-    """An agent that needs no model: it acts on the workspace once, without turns.
-
-    :param name: what ``--agentspeed-agent`` calls it.
-    :param act: does the work; returns why it could not (a message), or ``None``.
-    :param expects_check_to_fail: see :attr:`Agent.expects_check_to_fail`.
-    """
-
-    needs_endpoint = False
-
-    def __init__(
-        self,
-        name: str,
-        act: Callable[[Task, Path], str | None],
-        *,
-        expects_check_to_fail: bool = False,
-    ) -> None:
-        self.name = name
-        self._act = act
-        self.expects_check_to_fail = expects_check_to_fail
-
-    def run(
-        self,
-        task: Task,
-        toolbox: ToolBox,
-        client: ModelClient | None,
-        *,
-        session_id: str,
-        progress: Progress | None = None,
-    ) -> AgentRun:
-        error = self._act(task, toolbox.root)
-        if error is not None:
-            return AgentRun(turns=(), stopped="no_solution", error=error)
-        return AgentRun(turns=(), stopped="end_turn")
-
-
-def _lay_solution(task: Task, workspace: Path) -> str | None:
-    """The oracle: every task must pass with its solution laid over the workspace."""
-    return None if task.apply_solution(workspace) else f"task {task.id!r} has no solution/"
-
-
-def _do_nothing(task: Task, workspace: Path) -> None:
-    """nop: every task must fail when nothing is done."""
-    return None
-
-
-AGENTS: dict[str, Callable[[], Agent]] = {
-    "builtin": BuiltinAgent,
-    "oracle": lambda: FixedAgent("oracle", _lay_solution),
-    "nop": lambda: FixedAgent("nop", _do_nothing, expects_check_to_fail=True),
-}
-
-_EPHEMERAL = {"type": "ephemeral"}
-
-
-def _complete(client: ModelClient, request: TurnRequest, log: EventLog) -> ModelResponse:
-    """One turn's reply, sending the turn again when its stream broke off.
-
-    A broken stream (an error event, a dropped connection) is not retried by the SDKs, and
-    giving up on the session for it would count a passing hiccup as an endpoint failure. The
-    failed tries stay in the turn's log as attempts; their time is ``retry_wait``.
-    """
-    for retry in range(STREAM_RETRIES + 1):
-        try:
-            return client.complete(request, log)
-        except EndpointError as exc:
-            if not exc.mid_stream or retry == STREAM_RETRIES:
-                raise
-            time.sleep(client.retry_wait_s * 2**retry)
-    raise AssertionError("unreachable")
-
-
-def _budget(turns_left: int, secs_left: float) -> str:
-    return f"[budget] {turns_left} turns and {secs_left:.0f} s left."
-
-
-def _timeout(limits: Any) -> str:
-    return f"the agent's time budget ({limits.timeout_s:g} s) ran out"
-
-
-def _with_breakpoint(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation with a cache breakpoint on its newest block.
-
-    Each request marks the end of the conversation; the next request finds that prefix in the
-    cache (it looks back from its own breakpoint), so every turn reads the whole history from
-    the cache and writes only what is new. The stored history itself stays unmarked.
-    """
-    out = list(messages)
-    last = dict(out[-1])
-    content = [dict(b) for b in last["content"]]
-    content[-1]["cache_control"] = _EPHEMERAL
-    last["content"] = content
-    out[-1] = last
-    return out
-
-
-def _tools_with_breakpoint(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = [dict(t) for t in tools]
-    out[-1]["cache_control"] = _EPHEMERAL
-    return out
-
-
-def _turn_record(
-    index: int, log: EventLog, response: ModelResponse | None, error: str | None
-) -> TurnRecord:
-    timing = reduce_turn(log.events)
-    return TurnRecord(
-        index=index,
-        wall_s=timing.wall_s,
-        marks_s=timing.marks_s,
-        phases_s=timing.phases_s,
-        usage=response.usage if response else Usage(),
-        usage_raw=response.usage_raw if response else {},
-        stop_reason=response.stop_reason if response else None,
-        streamed=timing.streamed,
-        attempts=tuple(
-            AttemptRecord(
-                started_s=a.started_s,
-                sent_s=a.sent_s,
-                headers_s=a.headers_s,
-                status=a.status,
-                request_id=a.request_id,
-                error=a.error,
-            )
-            for a in timing.attempts
-        ),
-        tool_calls=tuple(
-            ToolCallRecord(name=t.name, start_s=t.start_s, wall_s=t.wall_s, ok=t.ok)
-            for t in timing.tools
-        ),
-        error=error,
-    )
+    if not name or not name.strip():
+        raise ConfigError(f"agent name {name!r}: expected a non-empty name")
+    if name in _REGISTRY:
+        raise ConfigError(f"agent {name!r} is already registered")
+    _REGISTRY[name] = _Registered(factory, description)
 
 
 def agent_names() -> tuple[str, ...]:
-    """The names ``--agentspeed-agent`` accepts."""
-    return tuple(AGENTS)
+    """The names ``--agentspeed-agent`` accepts, in the order they were registered."""
+    return tuple(_REGISTRY)
+
+
+def agent_choices() -> str:
+    """The registered names with their descriptions, for ``--help``:
+    ``builtin, oracle (lays solution/ over the workspace), nop (does nothing)``."""
+    return ", ".join(
+        name if entry.description is None else f"{name} ({entry.description})"
+        for name, entry in _REGISTRY.items()
+    )
+
+
+def check_agent_name(value: object) -> str:
+    """``value`` if it is a registered agent's name.
+
+    :raises ConfigError: naming the value and the accepted names.
+    """
+    if not isinstance(value, str) or value not in _REGISTRY:
+        raise ConfigError(f"unknown agent {value!r}; accepted: {', '.join(agent_names())}")
+    return value
 
 
 def make_agent(name: str) -> Agent:
-    """A new agent by its registered name."""
-    return AGENTS[name]()
+    """A new agent by its registered name.
+
+    :raises ConfigError: for a name that is not registered, listing the names that are.
+    """
+    return _REGISTRY[check_agent_name(name)].factory()
+
+
+def _builtin() -> Agent:
+    from pytest_agentspeed.agents.builtin import BuiltinAgent
+
+    return BuiltinAgent()
+
+
+def _oracle() -> Agent:
+    from pytest_agentspeed.agents.fixed import oracle
+
+    return oracle()
+
+
+def _nop() -> Agent:
+    from pytest_agentspeed.agents.fixed import nop
+
+    return nop()
+
+
+register_agent("builtin", _builtin)
+register_agent("oracle", _oracle, description="lays solution/ over the workspace")
+register_agent("nop", _nop, description="does nothing")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_agentspeed.agents import agent_choices, check_agent_name
 from pytest_agentspeed.endpoints import (
     Endpoint,
     is_spec_or_name,
@@ -29,7 +30,6 @@ from pytest_agentspeed.errors import ConfigError
 if TYPE_CHECKING:
     from pytest_agentspeed.analysis.compare import GateSettings
 
-AGENT_NAMES = ("builtin", "oracle", "nop")
 # Kept in step with compare.METRICS / INCONCLUSIVE_POLICIES, which this module does not import
 # (numpy and scipy come with it, and every pytest run reads its options).
 GATE_METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
@@ -64,8 +64,9 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         f"{prefix}agent",
         dest="agentspeed_agent",
         metavar="NAME",
-        type=arg_type(_agent_name),
-        help="Agent: builtin (default), oracle (lays solution/ over the workspace) or nop",
+        # The name is checked when the settings are read: pytest parses the command line before
+        # it loads conftest.py files, which may register agents.
+        help=f"Agent: {_percent(agent_choices())}. Default: builtin",
     )
     addoption(
         f"{prefix}time-scale",
@@ -218,11 +219,15 @@ class Settings:
 
     @classmethod
     def _resolve(cls, config: pytest.Config) -> Settings:
-        path, table = _tool_table(config)
-        file = _FileValues(path, table)
-
         def opt(name: str) -> Any:
             return config.getoption(f"agentspeed_{name}")
+
+        # First, as when argparse checked it: a plugin or conftest.py has registered its agents.
+        agent = opt("agent")
+        if agent is not None:
+            check_agent_name(agent)
+        path, table = _tool_table(config)
+        file = _FileValues(path, table)
 
         named = file.named_endpoints()
         specs: list[str] = opt("endpoint") or file.endpoints(named) or [DEFAULT_ENDPOINT]
@@ -254,7 +259,7 @@ class Settings:
         return cls(
             endpoints=tuple(endpoints),
             repeat=opt("repeat") or file.get("repeat", _positive_int) or 1,
-            agent=opt("agent") or file.get("agent", _agent_name) or "builtin",
+            agent=agent or file.get("agent", check_agent_name) or "builtin",
             time_scale=time_scale,
             window_s=opt("window") or file.get("window", positive_float) or DEFAULT_WINDOW_S,
             json_path=output_path("json"),
@@ -451,10 +456,9 @@ def positive_float(value: Any) -> float:
     return number
 
 
-def _agent_name(value: Any) -> str:
-    if value not in AGENT_NAMES:
-        raise ConfigError(f"unknown agent {value!r}; accepted: {', '.join(AGENT_NAMES)}")
-    return str(value)
+def _percent(help_text: str) -> str:
+    """``help_text`` for argparse, which %-formats help strings."""
+    return help_text.replace("%", "%%")
 
 
 def _boolean(value: Any) -> bool:

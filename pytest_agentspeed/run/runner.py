@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_agentspeed.agents import Agent, AgentRun, Progress
-from pytest_agentspeed.agents.tools import ToolBox
+from pytest_agentspeed.agents import Agent, AgentContext, AgentRun, Progress
 from pytest_agentspeed.clients import ModelClient
 from pytest_agentspeed.processes import run_command
 from pytest_agentspeed.records import Outcome, SessionRecord, Usage
@@ -68,7 +67,11 @@ def run_session(
     sid = session_id(task.id, endpoint, repeat)
     starting = tree_state(workspace)
 
-    run = agent.run(task, ToolBox(workspace), client, session_id=sid, progress=progress)
+    # An agent in another process will get its proxied endpoint here as ``proxy=``.
+    context = AgentContext(
+        task=task, workspace=workspace, session_id=sid, client=client, progress=progress
+    )
+    run = agent.run(context)
     # Before the check, which may leave caches of its own.
     changed = tree_state(workspace) != starting
 
