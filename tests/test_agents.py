@@ -50,8 +50,10 @@ class Scribe:
     needs_endpoint = False
     expects_check_to_fail = False
 
-    def __init__(self) -> None:
+    def __init__(self, tag: str = "") -> None:
         self.contexts: list[AgentContext] = []
+        #: Tells registrations apart.
+        self.tag = tag
 
     def run(self, context: AgentContext) -> AgentRun:
         self.contexts.append(context)
@@ -121,16 +123,23 @@ def test_the_help_lists_the_registered_agents() -> None:
 
 
 @pytest.mark.usefixtures("registry")
-def test_the_registry_refuses_unknown_and_taken_names() -> None:
+def test_the_registry_refuses_unknown_and_built_in_names_and_replaces_its_own() -> None:
     with pytest.raises(
         ConfigError, match=r"^unknown agent 'smart'; accepted: builtin, oracle, nop$"
     ):
         make_agent("smart")
-    with pytest.raises(ConfigError, match=r"^agent 'nop' is already registered$"):
+    with pytest.raises(
+        ConfigError, match=r"^agent 'nop' comes with agentspeed and cannot be replaced$"
+    ):
         register_agent("nop", Scribe)
     with pytest.raises(ConfigError, match=r"^agent name '': expected a non-empty name$"):
         register_agent("", Scribe)
     assert agent_names() == ("builtin", "oracle", "nop")
+    # A conftest imported again (every in-process pytest run) registers its agent again.
+    register_agent("scribe", lambda: Scribe(tag="first"))
+    register_agent("scribe", lambda: Scribe(tag="second"))
+    assert agent_names() == ("builtin", "oracle", "nop", "scribe")
+    assert make_agent("scribe").tag == "second"  # type: ignore[attr-defined]  (a Scribe)
 
 
 # -- a third-party agent runs like a built-in one -----------------------------------------
@@ -325,7 +334,8 @@ def test_reading_the_options_loads_no_agent() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == [
-        "['pytest_agentspeed.agents']",
+        "['pytest_agentspeed.agents', 'pytest_agentspeed.agents.seam']",
         "['pytest_agentspeed.agents', 'pytest_agentspeed.agents.builtin', "
-        "'pytest_agentspeed.agents.tools', 'pytest_agentspeed.clients']",
+        "'pytest_agentspeed.agents.seam', 'pytest_agentspeed.agents.tools', "
+        "'pytest_agentspeed.clients']",
     ]

@@ -22,85 +22,33 @@ options, so it stays light: each factory imports its agent's module when called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from pytest_agentspeed.agents.seam import (
+    Agent,
+    AgentContext,
+    AgentRun,
+    Progress,
+    ProxiedEndpoint,
+    Stopped,
+)
 from pytest_agentspeed.errors import ConfigError
 
-if TYPE_CHECKING:
-    from pytest_agentspeed.clients import ModelClient
-    from pytest_agentspeed.records import TurnRecord
-    from pytest_agentspeed.tasks import Task
-
-#: Why a session's agent stopped. ``error``, ``no_model`` and ``no_solution`` end it as an
-#: ``error`` without running the check; ``timeout`` runs the check but counts as a timeout.
-Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
-
-#: Called after each turn: (turns done, output tokens so far, agent seconds so far).
-Progress = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProxiedEndpoint:
-    """How an agent in another process will reach the session's endpoint.
-
-    Such an agent talks to a recording proxy in front of the endpoint, which times each turn as
-    the in-process client does. The proxy is not built yet: nothing sets this today, and an
-    agent that needs it must refuse to run without it (``stopped="no_model"``).
-    """
-
-    #: The proxy's base URL, as the agent's SDK takes it.
-    base_url: str
-    #: Variables to set in the agent's environment (base URL, key) so that it uses the proxy.
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentContext:
-    """Everything an agent is given for one session."""
-
-    task: Task
-    #: A fresh copy of the task's ``workspace/``: the agent works here and nowhere else.
-    workspace: Path
-    #: ``<task>[<endpoint>-r<repeat>]``; sent with each request so the endpoint can tell
-    #: sessions apart (the simulator keys its prompt cache by it).
-    session_id: str
-    #: The session's endpoint as a measured in-process client; ``None`` for an agent that does
-    #: not need an endpoint.
-    client: ModelClient | None = None
-    #: The session's endpoint for an agent in another process (see :class:`ProxiedEndpoint`).
-    proxy: ProxiedEndpoint | None = None
-    #: Called after each turn, for the live progress line; ``None`` when nobody listens.
-    progress: Progress | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentRun:
-    """What an agent did in one session."""
-
-    turns: tuple[TurnRecord, ...]
-    stopped: Stopped
-    #: Why it stopped early (endpoint error, missing solution), never a secret.
-    error: str | None = None
-
-
-class Agent(Protocol):
-    """Something that works on a task."""
-
-    #: The name ``--agentspeed-agent`` selects it by.
-    name: str
-    #: Whether it talks to an endpoint (``False``: it runs once per task, without one).
-    needs_endpoint: bool
-    #: Whether an item passes when the check *fails* (``nop``: a check that passes on the
-    #: untouched workspace makes the task worthless).
-    expects_check_to_fail: bool
-
-    def run(self, context: AgentContext) -> AgentRun:
-        """Work on ``context.task`` in ``context.workspace``; the check runs afterwards."""
-        ...
-
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentFactory",
+    "AgentRun",
+    "Progress",
+    "ProxiedEndpoint",
+    "Stopped",
+    "agent_choices",
+    "agent_names",
+    "check_agent_name",
+    "make_agent",
+    "register_agent",
+]
 
 #: Makes a new agent; called once per pytest run (and by :func:`make_agent`).
 AgentFactory = Callable[[], Agent]
@@ -125,12 +73,15 @@ def register_agent(name: str, factory: AgentFactory, *, description: str | None 
 
     :param factory: makes the agent; import heavy modules inside it, not at registration.
     :param description: a few words for ``--help``, e.g. ``"does nothing"``.
-    :raises ConfigError: when the name is empty or already registered.
+    Registering a name again replaces the earlier registration: a ``conftest.py`` is imported
+    again by every in-process pytest run (``pytester``), and must not fail the second time.
+
+    :raises ConfigError: when the name is empty or one of the agents that come with the package.
     """
     if not name or not name.strip():
         raise ConfigError(f"agent name {name!r}: expected a non-empty name")
-    if name in _REGISTRY:
-        raise ConfigError(f"agent {name!r} is already registered")
+    if name in _BUILT_IN:
+        raise ConfigError(f"agent {name!r} comes with agentspeed and cannot be replaced")
     _REGISTRY[name] = _Registered(factory, description)
 
 
@@ -184,6 +135,10 @@ def _nop() -> Agent:
     return nop()
 
 
-register_agent("builtin", _builtin)
-register_agent("oracle", _oracle, description="lays solution/ over the workspace")
-register_agent("nop", _nop, description="does nothing")
+_REGISTRY.update(
+    builtin=_Registered(_builtin, None),
+    oracle=_Registered(_oracle, "lays solution/ over the workspace"),
+    nop=_Registered(_nop, "does nothing"),
+)
+#: The agents that come with the package: a plugin may add agents, not replace these.
+_BUILT_IN = frozenset(_REGISTRY)

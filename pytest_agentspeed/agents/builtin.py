@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_agentspeed.agents import AgentContext, AgentRun
+from pytest_agentspeed.agents.seam import AgentContext, AgentRun
 from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox
 from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
 from pytest_agentspeed.errors import EndpointError

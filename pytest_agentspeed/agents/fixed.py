@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_agentspeed.agents import AgentContext, AgentRun
+from pytest_agentspeed.agents.seam import AgentContext, AgentRun
 from pytest_agentspeed.tasks import Task
 
 
