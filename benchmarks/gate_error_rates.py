@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from pytest_agentspeed.analysis.compare import METRICS, GateSettings, compare_arms
+from pytest_agentspeed.analysis.compare import compare_arms
+from pytest_agentspeed.analysis.gate import GATE_METRICS, GateSettings
 from pytest_agentspeed.records import SessionRecord, TurnRecord, Usage
 
 #: 0.97 is a true drop inside the 5% tolerance: a FAIL there is a false alarm.
@@ -155,14 +156,14 @@ def main() -> None:
     parser.add_argument(
         "--task-sigma", type=float, default=0.3, help="sigma of log task size (output tokens)"
     )
-    parser.add_argument("--metrics", default=",".join(METRICS), help="comma-separated")
+    parser.add_argument("--metrics", default=",".join(GATE_METRICS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", action="store_true", help="print the rates as JSON")
     args = parser.parse_args()
     metrics = args.metrics.split(",")
     for metric in metrics:
-        if metric not in METRICS:
-            parser.error(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        if metric not in GATE_METRICS:
+            parser.error(f"unknown metric {metric!r}; expected one of {', '.join(GATE_METRICS)}")
 
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []

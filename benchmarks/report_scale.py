@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.outputs.html_report import render_report
 from pytest_agentspeed.records import (

@@ -33,7 +33,7 @@ from pytest_agentspeed.errors import AgentSpeedError
 from pytest_agentspeed.simulator import profile_names
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.analysis.compare import GateSettings
+    from pytest_agentspeed.analysis.gate import GateSettings
     from pytest_agentspeed.records import RunRecord
 
 
@@ -174,9 +174,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.analysis.compare import NOT_COMPARED, NOT_COMPARED_EXIT, compare_runs
+    from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT, compare_runs
     from pytest_agentspeed.analysis.summary import arms
-    from pytest_agentspeed.outputs.terminal import summary_table, verdict_lines
+    from pytest_agentspeed.outputs.table import summary_table
+    from pytest_agentspeed.outputs.terminal import verdict_lines
+    from pytest_agentspeed.records import NOT_COMPARED
     from pytest_agentspeed.runfile import read_run_file
 
     gate = _gate(args)
@@ -200,7 +202,7 @@ def _compare(args: argparse.Namespace) -> int:
     summary = {left: base.summary.get(base_arm, {}), right: cand.summary.get(cand_arm, {})}
     for line in summary_table(summary, [left, right]):
         print(line)
-    for line in verdict_lines([comparison.to_json()]):
+    for line in verdict_lines([comparison]):
         print(line)
     if comparison.fails(gate.inconclusive):
         return 1
@@ -226,8 +228,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.analysis.summary import table_of
-    from pytest_agentspeed.outputs.terminal import verdict_lines
+    from pytest_agentspeed.outputs.table import table_of
+    from pytest_agentspeed.outputs.terminal import scale_note, verdict_lines
     from pytest_agentspeed.runfile import read_run_file
 
     run = read_run_file(args.run)
@@ -235,9 +237,9 @@ def _show(args: argparse.Namespace) -> int:
         f"{args.run}: {len(run.sessions)} sessions, pytest-agentspeed "
         f"{run.agentspeed_version}, {run.created_at}"
     )
-    scale = run.config.get("time_scale")
-    if scale not in (None, 1.0):
-        print(f"simulated delays x{scale:g}")
+    note = scale_note(run, explained=False)
+    if note:
+        print(note)
     for line in table_of(run).lines():
         print(line)
     for line in verdict_lines(run.comparisons):

@@ -3,10 +3,16 @@
 The JSON written by :meth:`RunRecord.to_json` is the contract other tools read; its shape is
 versioned by ``schema`` (``agentspeed.run/1``). Readers accept any ``agentspeed.run/1.x`` and
 refuse another major version with a clear message.
+
+Over 500 lines because it is one thing: every record of the run file, each next to its JSON
+form, in the order the file nests them (usage, attempts, tool calls, turns, sessions,
+endpoints, the comparisons the analysis made, the run). Plain data: this module imports
+nothing of the package but its errors, so every layer can hold its records.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -361,6 +367,223 @@ class EndpointRecord:
         )
 
 
+Verdict = Literal["FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"]
+VERDICTS: tuple[Verdict, ...] = ("FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")
+#: Not a verdict: the baseline was recorded under conditions that make a comparison
+#: meaningless (``analysis.fingerprint.fingerprint_refusals``), so none was made.
+NOT_COMPARED: Literal["NOT COMPARED"] = "NOT COMPARED"
+
+
+def fails(verdict: str, inconclusive: str = "warn") -> bool:
+    """Whether a verdict makes the run exit non-zero under the INCONCLUSIVE policy."""
+    return verdict == "FAIL" or (verdict == "INCONCLUSIVE" and inconclusive == "fail")
+
+
+def direction(ratio: float | None) -> Literal["less", "greater"]:
+    """The one-sided alternative that speaks to an estimated ratio: ``greater`` (the candidate
+    is faster) above 1, else ``less``."""
+    return "greater" if ratio is not None and ratio > 1 else "less"
+
+
+def p_in_direction(ratio: float | None, p: float | None, p_improved: float | None) -> float | None:
+    """Of the one-sided p-values that the candidate is slower (``p``) and faster
+    (``p_improved``), the one in the direction of the estimated ratio: the one reports show."""
+    return p_improved if direction(ratio) == "greater" else p
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateCheck:
+    """How many sessions of each arm had an outcome (passed, or ended by endpoint errors), and
+    Fisher's exact test of the candidate's change for the worse (fewer passes, more errors).
+
+    Errored sessions stay in the throughput sample, but a candidate that errors more is worse
+    in a way throughput does not show: the error check gates that.
+    """
+
+    #: What is counted, also the JSON key of the counts: ``"passed"`` or ``"errors"``.
+    what: Literal["passed", "errors"]
+    #: (baseline, candidate) sessions with the outcome.
+    counts: tuple[int, int]
+    #: (baseline, candidate) sessions in all.
+    sessions: tuple[int, int]
+    #: Fisher's one-sided p that the candidate is worse; nan when an arm has no session.
+    p: float
+    regressed: bool
+
+    @property
+    def rates(self) -> tuple[float | None, float | None]:
+        """Each arm's share of sessions with the outcome; ``None`` for an arm without any."""
+        base, cand = (k / n if n else None for k, n in zip(self.counts, self.sessions, strict=True))
+        return base, cand
+
+    @property
+    def worse(self) -> bool:
+        """The candidate's rate moved the wrong way, significantly or not."""
+        base, cand = self.rates
+        if base is None or cand is None:
+            return False
+        return cand > base if self.what == "errors" else cand < base
+
+    def to_json(self) -> JSON:
+        return {
+            self.what: list(self.counts),
+            "sessions": list(self.sessions),
+            "rates": list(self.rates),
+            "p": finite_or_none(self.p),
+            "regressed": self.regressed,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> RateCheck:
+        what: Literal["passed", "errors"] = "errors" if "errors" in data else "passed"
+        p = data.get("p")
+        return cls(
+            what=what,
+            counts=_int_pair(data[what]),
+            sessions=_int_pair(data["sessions"]),
+            p=math.nan if p is None else float(p),
+            regressed=bool(data["regressed"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """One candidate arm against one baseline arm: the numbers, the verdict and its reasons.
+
+    Made by :mod:`pytest_agentspeed.analysis.compare`; every output formats these fields, and
+    none reads a verdict back out of :attr:`line`.
+    """
+
+    metric: str
+    baseline: str
+    candidate: str
+    #: Where the baseline came from: ``"this run"``, a baseline name or a file.
+    against: str
+    #: How the ratio was estimated: ``hodges_lehmann_log`` or ``bootstrap`` (``None`` in a
+    #: run file that does not say).
+    estimator: str | None
+    paired: bool
+    #: Sessions analysed per arm (pairs count once per arm).
+    n: tuple[int, int]
+    ratio: float | None
+    ci: tuple[float, float] | None
+    ci_level: float
+    test: str
+    #: One-sided p that the candidate is worse; and that it is better.
+    p: float | None
+    p_improved: float | None
+    #: Brunner-Munzel's one-sided p in the direction of the estimate.
+    brunner_munzel_p: float | None
+    welch: dict[str, float] | None
+    #: Smallest regression this run could detect with 80% power (fraction).
+    mde: float | None
+    #: Sessions per arm needed to detect a regression as large as the margin.
+    sessions_needed: int | None
+    pass_rate: RateCheck
+    #: ``None`` in run files written before the error-rate check existed.
+    error_rate: RateCheck | None
+    tolerance: float
+    margin: float
+    alpha: float
+    verdict: Verdict | Literal["NOT COMPARED"]
+    #: The report line (DESIGN section 8), as written when the comparison was made: a run file
+    #: shows the line it was written with, whatever a later version would print.
+    line: str
+    #: Why, in words: one line each.
+    reasons: tuple[str, ...] = ()
+    #: What makes the comparison less trustworthy (fingerprint differences, dropped sessions).
+    warnings: tuple[str, ...] = ()
+    #: Why the baseline was refused (then ``verdict`` is ``NOT COMPARED`` and nothing was
+    #: computed); empty for a comparison that was made.
+    refused: tuple[str, ...] = ()
+
+    @property
+    def alternative(self) -> Literal["less", "greater"]:
+        """The direction of the estimate: the one-sided test that speaks to it."""
+        return direction(self.ratio)
+
+    @property
+    def p_shown(self) -> float | None:
+        """The one-sided p-value in the direction of the estimate (slower or faster)."""
+        return p_in_direction(self.ratio, self.p, self.p_improved)
+
+    def fails(self, inconclusive: str = "warn") -> bool:
+        """Whether this comparison should make the run exit non-zero."""
+        return fails(self.verdict, inconclusive)
+
+    def to_json(self) -> JSON:
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "against": self.against,
+            "estimator": self.estimator,
+            "paired": self.paired,
+            "n": list(self.n),
+            "ratio": finite_or_none(self.ratio),
+            "ci": None if self.ci is None else [finite_or_none(bound) for bound in self.ci],
+            "ci_level": self.ci_level,
+            "test": self.test,
+            "alternative": self.alternative,
+            "p_shown": finite_or_none(self.p_shown),
+            "p": finite_or_none(self.p),
+            "p_improved": finite_or_none(self.p_improved),
+            "brunner_munzel_p": finite_or_none(self.brunner_munzel_p),
+            "welch_log": self.welch,
+            "mde": finite_or_none(self.mde),
+            "sessions_needed": self.sessions_needed,
+            "pass_rate": self.pass_rate.to_json(),
+            "error_rate": None if self.error_rate is None else self.error_rate.to_json(),
+            "tolerance": self.tolerance,
+            "margin": self.margin,
+            "alpha": self.alpha,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "refused": list(self.refused),
+            "line": self.line,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Comparison:
+        """Read a comparison as any version wrote it: files from before the error-rate check
+        have no ``error_rate``, from before refusals no ``refused``."""
+        ci = data.get("ci")
+        welch = data.get("welch_log")
+        error_rate = data.get("error_rate")
+        needed = data.get("sessions_needed")
+        return cls(
+            metric=str(data["metric"]),
+            baseline=str(data["baseline"]),
+            candidate=str(data["candidate"]),
+            against=str(data["against"]),
+            estimator=data.get("estimator"),
+            paired=bool(data["paired"]),
+            n=_int_pair(data["n"]),
+            ratio=_opt_float(data.get("ratio")),
+            # A bound written as null was not finite.
+            ci=None if ci is None else (_nan_float(ci[0]), _nan_float(ci[1])),
+            ci_level=float(data["ci_level"]),
+            test=str(data["test"]),
+            p=_opt_float(data.get("p")),
+            p_improved=_opt_float(data.get("p_improved")),
+            brunner_munzel_p=_opt_float(data.get("brunner_munzel_p")),
+            welch=None if welch is None else {str(k): float(v) for k, v in welch.items()},
+            mde=_opt_float(data.get("mde")),
+            sessions_needed=None if needed is None else int(needed),
+            pass_rate=RateCheck.from_json(data["pass_rate"]),
+            error_rate=None if error_rate is None else RateCheck.from_json(error_rate),
+            tolerance=float(data["tolerance"]),
+            margin=float(data["margin"]),
+            alpha=float(data["alpha"]),
+            verdict=data["verdict"],
+            line=str(data["line"]),
+            reasons=tuple(str(r) for r in data["reasons"]),
+            warnings=tuple(str(w) for w in data["warnings"]),
+            refused=tuple(str(r) for r in data.get("refused") or ()),
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     """Everything one pytest invocation measured."""
@@ -372,7 +595,7 @@ class RunRecord:
     endpoints: tuple[EndpointRecord, ...]
     sessions: tuple[SessionRecord, ...]
     summary: JSON = field(default_factory=dict)
-    comparisons: tuple[JSON, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
     schema: str = SCHEMA
 
     def to_json(self) -> JSON:
@@ -385,7 +608,7 @@ class RunRecord:
             "endpoints": [e.to_json() for e in self.endpoints],
             "sessions": [s.to_json() for s in self.sessions],
             "summary": dict(self.summary),
-            "comparisons": list(self.comparisons),
+            "comparisons": [c.to_json() for c in self.comparisons],
         }
 
     @classmethod
@@ -415,7 +638,7 @@ class RunRecord:
                 endpoints=tuple(EndpointRecord.from_json(e) for e in data.get("endpoints", [])),
                 sessions=tuple(SessionRecord.from_json(s) for s in data.get("sessions", [])),
                 summary=dict(data.get("summary") or {}),
-                comparisons=tuple(data.get("comparisons") or ()),
+                comparisons=tuple(Comparison.from_json(c) for c in data.get("comparisons") or ()),
             )
         except KeyError as exc:
             raise RunFileError(f"{source}: malformed run file (missing key {exc})") from None
@@ -427,3 +650,18 @@ class RunRecord:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _nan_float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _int_pair(value: Any) -> tuple[int, int]:
+    first, second = value
+    return int(first), int(second)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or ``None`` for nan and infinities: how a run file holds an undefined
+    statistic (JSON has no nan or infinity)."""
+    return None if value is None or not math.isfinite(value) else value

@@ -219,9 +219,11 @@ def test_agentspeed_compare_weakening_difference_warns_and_fails(tmp_path: Path)
 
 
 def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
-    from pytest_agentspeed.analysis.compare import GateSettings, compare_runs
-    from pytest_agentspeed.analysis.summary import analysed, table_of
+    from pytest_agentspeed.analysis.compare import compare_runs
+    from pytest_agentspeed.analysis.gate import GateSettings
+    from pytest_agentspeed.analysis.summary import analysed
     from pytest_agentspeed.outputs.html_report import render_report
+    from pytest_agentspeed.outputs.table import table_of
     from pytest_agentspeed.outputs.terminal import markdown_report
 
     base, slower = paired_arms(0.70, 0.05, 10)
@@ -242,6 +244,6 @@ def test_html_and_markdown_show_the_refusal(tmp_path: Path) -> None:
         against="baseline base.json",
         settings=GateSettings(),
         baseline_label="the baseline base.json",
-    ).to_json()
+    )
     markdown = markdown_report(table_of(run), [comparison])
     assert f"**NOT COMPARED** `{line}`" in markdown

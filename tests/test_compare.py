@@ -15,21 +15,25 @@ from factories import arm, paired_arms, session
 from scipy import stats as sps
 
 from pytest_agentspeed.analysis import compare as compare_mod
+from pytest_agentspeed.analysis import fingerprint as fingerprint_mod
+from pytest_agentspeed.analysis import gate as gate_mod
 from pytest_agentspeed.analysis import stats
-from pytest_agentspeed.analysis.compare import (
-    METRIC_DEFINITIONS,
-    NOT_COMPARED,
-    VERDICTS,
-    Comparison,
-    GateSettings,
-    compare_arms,
-    compare_runs,
+from pytest_agentspeed.analysis.compare import compare_arms, compare_runs
+from pytest_agentspeed.analysis.fingerprint import (
     fingerprint_differences,
     fingerprint_refusals,
     metric_definition,
 )
-from pytest_agentspeed.outputs.terminal import format_p, p_equals
-from pytest_agentspeed.records import RunRecord, SessionRecord
+from pytest_agentspeed.analysis.gate import METRIC_DEFINITIONS, GateSettings
+from pytest_agentspeed.analysis.pvalues import format_p, p_equals
+from pytest_agentspeed.records import (
+    NOT_COMPARED,
+    VERDICTS,
+    Comparison,
+    RunRecord,
+    SessionRecord,
+)
+from pytest_agentspeed.records import fails as verdict_fails
 
 GATE = GateSettings()
 
@@ -52,7 +56,7 @@ def test_a_clear_regression_fails_with_the_design_line() -> None:
     assert result.ci[0] < result.ratio < result.ci[1] < 0.95
     assert result.p is not None
     assert result.p < 0.001
-    line = result.line()
+    line = result.line
     assert line.startswith(f"throughput ratio {result.ratio:.2f} [90% CI ")
     assert line.endswith(" n=20/20 paired, MDE " + f"{result.mde * 100:.1f}% -> FAIL")  # type: ignore[operator]
     assert "slower than A" in result.reasons[0]
@@ -78,8 +82,8 @@ def test_a_clear_improvement_is_reported_and_does_not_fail() -> None:
     assert result.alternative == "greater"
     assert result.p_improved is not None
     assert result.p_improved < 0.001
-    assert f", {p_equals(result.p_improved)}, " in result.line()
-    assert ", p<1e-04, " in result.line()
+    assert f", {p_equals(result.p_improved)}, " in result.line
+    assert ", p<1e-04, " in result.line
 
 
 def test_a_noisy_small_run_is_inconclusive_and_says_what_would_decide_it() -> None:
@@ -130,7 +134,7 @@ def test_pairs_too_few_to_ever_decide_say_so(pairs: int, smallest: str) -> None:
         f"{pairs} pairs cannot decide at alpha 0.05 (the smallest possible p is {smallest}); "
         "at least 5 pairs per arm are needed"
     )
-    assert result.line().endswith(
+    assert result.line.endswith(
         f"[90% CI -], p={format_p(float(smallest))}, n={pairs}/{pairs} paired, MDE - "
         "-> INCONCLUSIVE"
     )
@@ -139,7 +143,7 @@ def test_pairs_too_few_to_ever_decide_say_so(pairs: int, smallest: str) -> None:
 def test_three_pairs_twice_as_fast_no_longer_print_a_ci_that_excludes_one() -> None:
     # The run: ratio 2.00 with a CI excluding 1 beside p = 0.125.
     result = decide(arm("A", [50.0, 50.0, 50.0]), arm("B", [99.0, 100.0, 101.0]))
-    assert result.line() == (
+    assert result.line == (
         "throughput ratio 2.00 [90% CI -], p=0.125, n=3/3 paired, MDE - -> INCONCLUSIVE"
     )
 
@@ -287,7 +291,7 @@ def test_session_speed_and_tasks_per_window_metrics() -> None:
     )
     assert speed.verdict == "FAIL"
     assert speed.ratio == pytest.approx(100 / 126, abs=0.01)
-    assert speed.line().startswith("session speed ratio 0.79")
+    assert speed.line.startswith("session speed ratio 0.79")
 
     goodput = compare_arms(
         base,
@@ -307,7 +311,7 @@ def test_too_few_sessions() -> None:
     result = decide([session("A", 0, 50)], [session("B", 7, 40)])
     assert result.verdict == "INCONCLUSIVE"
     assert result.ratio is None
-    assert result.line() == "throughput ratio -, n=1/1 -> INCONCLUSIVE"
+    assert result.line == "throughput ratio -, n=1/1 -> INCONCLUSIVE"
     assert result.reasons == ("too few sessions to compare (1 and 1)",)
 
 
@@ -416,14 +420,14 @@ def test_compare_runs_refuses_another_time_scale_with_no_verdict() -> None:
     assert result.ratio is None
     assert result.p is None
     assert result.refused == ("the baseline 'main' ran at time scale 1 and this run at 0.05",)
-    assert result.line() == (
+    assert result.line == (
         "not compared: the baseline 'main' ran at time scale 1 and this run at 0.05; "
         "record a new baseline"
     )
     data = result.to_json()
     assert data["verdict"] == "NOT COMPARED"
     assert data["refused"] == list(result.refused)
-    assert data["line"] == result.line()
+    assert data["line"] == result.line
     # The same slowdown at the same time scale is a verdict.
     same = compare_runs(
         _run(arm("A", a)), cand, baseline_arm="A", candidate_arm="A", against="x", settings=GATE
@@ -512,7 +516,7 @@ def test_fail_reason_line_has_every_number(monkeypatch: pytest.MonkeyPatch) -> N
     result = decide_core(monkeypatch, _core(ratio=0.80, ci=(0.70, 0.90), p=0.01, p_improved=0.99))
     assert result.verdict == "FAIL"
     assert result.reasons == ("B is 20% slower than A (CI 10-30%), beyond the 5% tolerance",)
-    assert result.line() == (
+    assert result.line == (
         "throughput ratio 0.80 [90% CI 0.70-0.90], p=0.010, n=10/10 paired, MDE 8.0% -> FAIL"
     )
     assert result.fails("warn")
@@ -573,7 +577,7 @@ def test_pass_needs_the_lower_bound_above_the_margin_and_an_mde_within_it(
     assert no_mde.reasons == (
         "the run cannot tell a 10% regression from noise; about 7 sessions per arm would decide it",
     )
-    assert no_mde.line().endswith("MDE - -> INCONCLUSIVE")
+    assert no_mde.line.endswith("MDE - -> INCONCLUSIVE")
 
 
 def test_no_estimate_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -592,7 +596,7 @@ def test_other_settings_show_in_every_reason(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch, _core(ratio=0.97, ci=(0.95, 0.99), p=0.009, p_improved=0.99), strict
     )
     assert fail.reasons == ("B is 3% slower than A (CI 1-5%), beyond the 2% tolerance",)
-    assert fail.line().startswith("throughput ratio 0.97 [98% CI 0.95-0.99], p=0.009, ")
+    assert fail.line.startswith("throughput ratio 0.97 [98% CI 0.95-0.99], p=0.009, ")
     data = fail.to_json()
     assert (data["alpha"], data["tolerance"], data["margin"]) == (0.01, 0.02, 0.25)
     assert data["ci_level"] == 0.98
@@ -666,10 +670,10 @@ def test_cross_checks_are_computed_in_the_estimates_direction(
 
 
 def test_inconclusive_fails_only_under_the_fail_policy() -> None:
-    assert [compare_mod.fails(v) for v in VERDICTS] == [True, False, False, False]
-    assert [compare_mod.fails(v, "fail") for v in VERDICTS] == [True, False, False, True]
-    assert not compare_mod.fails(NOT_COMPARED, "fail")
-    assert compare_mod.INCONCLUSIVE_POLICIES == ("warn", "fail")
+    assert [verdict_fails(v) for v in VERDICTS] == [True, False, False, False]
+    assert [verdict_fails(v, "fail") for v in VERDICTS] == [True, False, False, True]
+    assert not verdict_fails(NOT_COMPARED, "fail")
+    assert gate_mod.INCONCLUSIVE_POLICIES == ("warn", "fail")
     assert GATE.inconclusive == "warn"
 
 
@@ -754,9 +758,9 @@ def test_the_whole_json_of_a_comparison(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_a_metric_without_a_label_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     result = decide_core(monkeypatch, _core(), GateSettings(metric="custom"))
-    assert result.line().startswith("custom ratio 1.00 [90% CI 0.95-1.05], p=0.500, ")
+    assert result.line.startswith("custom ratio 1.00 [90% CI 0.95-1.05], p=0.500, ")
     no_ratio = decide_core(monkeypatch, _core(ratio=None), GateSettings(metric="custom"))
-    assert no_ratio.line() == "custom ratio -, n=10/10 -> INCONCLUSIVE"
+    assert no_ratio.line == "custom ratio -, n=10/10 -> INCONCLUSIVE"
     assert no_ratio.to_json()["estimator"] == "hodges_lehmann_log"
     assert compare_mod.LABELS == {
         "throughput_tok_s": "throughput ratio",
@@ -1071,7 +1075,7 @@ def test_fingerprint_of_an_arm() -> None:
         [*arm("A", [50.0] * 7), session("B", 9, 50.0)],
         metric_definitions={"throughput_tok_s": 1},
     )
-    assert compare_mod.fingerprint(run, "A") == {
+    assert fingerprint_mod.fingerprint(run, "A") == {
         "tasks": ["t0", "t1", "t2", "t3", "t4"],
         "agent": "builtin",
         "concurrency": 1,
@@ -1079,7 +1083,7 @@ def test_fingerprint_of_an_arm() -> None:
         "repeat": 1,
         "metric_definitions": {"throughput_tok_s": 1},
     }
-    assert compare_mod.fingerprint(run, "B")["tasks"] == ["t4"]
+    assert fingerprint_mod.fingerprint(run, "B")["tasks"] == ["t4"]
 
 
 def test_refusal_lists_at_most_five_tasks_per_side() -> None:
@@ -1186,7 +1190,7 @@ def test_every_number_of_the_reason_lines_at_other_values(monkeypatch: pytest.Mo
         "B ended 12 of 30 sessions in endpoint errors, A 0 of 20 ("
     )
     no_ratio = decide_core(monkeypatch, _core(ratio=None, n=(10, 9)))
-    assert no_ratio.line() == "throughput ratio -, n=10/9 -> INCONCLUSIVE"
+    assert no_ratio.line == "throughput ratio -, n=10/9 -> INCONCLUSIVE"
 
 
 def test_a_pass_rate_drop_is_measured_on_each_arms_own_size() -> None:
@@ -1282,7 +1286,7 @@ def test_refusals_and_differences_name_every_part() -> None:
         against="x",
         settings=GateSettings(metric="session_wall_s"),
     )
-    assert result.line() == (
+    assert result.line == (
         "not compared: the baseline ran at time scale 1 and this run at 0.05; the baseline ran "
         "the builtin agent and this run the oracle agent; the baseline measured session_wall_s "
         "by definition 2 and this run by definition 1; record a new baseline"

@@ -16,7 +16,7 @@ from conftest import agentspeed
 from factories import arm, paired_arms, run_record
 from test_plugin import make_scripted_task, make_task, read_run
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.runfile import write_run_file
 
@@ -300,8 +300,8 @@ def test_show_and_merge(files: dict[str, Path], tmp_path: Path) -> None:
     assert rows["session throughput P50"][3:] == [p50[0], "tok/s", p50[1], "tok/s", "-30%"]
     # The stored verdict is shown as it was decided.
     (comparison,) = analysed_run.comparisons or ()
-    assert comparison["verdict"] == "FAIL"
-    assert comparison["line"] in shown.stdout
+    assert comparison.verdict == "FAIL"
+    assert comparison.line in shown.stdout
 
     shard_1 = run_record([s for s in sessions if s.task in ("t0", "t1")])
     shard_2 = run_record([s for s in sessions if s.task not in ("t0", "t1")])

@@ -250,3 +250,42 @@ def test_merge_applies_the_gate_options_to_its_comparisons(tmp_path: Path) -> No
     assert comparison["metric"] == "session_wall_s"
     # Every session lasts 100 s in both arms: the session speed ratio is exactly 1.
     assert comparison["line"].startswith("session speed ratio 1.00 ")
+
+
+# -- the gate's metric names are written once -------------------------------------------------
+
+
+def test_the_options_accept_the_gate_metrics_the_analysis_defines() -> None:
+    from pytest_agentspeed.analysis import compare, gate
+    from pytest_agentspeed.edge import options
+    from pytest_agentspeed.errors import ConfigError
+    from pytest_agentspeed.outputs import table
+
+    assert options.GATE_METRICS is gate.GATE_METRICS
+    assert options.INCONCLUSIVE_POLICIES is gate.INCONCLUSIVE_POLICIES
+    for metric in gate.GATE_METRICS:
+        assert options.gate_settings(metric, None, None, None).metric == metric
+    with pytest.raises(ConfigError, match=f"accepted: {', '.join(gate.GATE_METRICS)}$"):
+        options._gate_metric("speed")
+    # What is said of each metric elsewhere is said of exactly these.
+    for per_metric in (gate.METRIC_DEFINITIONS, compare.LABELS, table.METRIC_ROWS):
+        assert tuple(per_metric) == gate.GATE_METRICS
+
+
+def test_the_gate_metric_names_are_listed_in_one_module() -> None:
+    """No second tuple, list or set of the metric names, to be kept in step by hand: a literal
+    that names two or more of them appears in ``analysis/gate.py`` only."""
+    import ast
+
+    import pytest_agentspeed
+    from pytest_agentspeed.analysis.gate import GATE_METRICS
+
+    package = Path(pytest_agentspeed.__file__).parent
+    listing: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                names = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+                if len(names & set(GATE_METRICS)) >= 2:
+                    listing.append(path.relative_to(package).as_posix())
+    assert listing == ["analysis/gate.py"]

@@ -18,11 +18,12 @@ from test_records_and_metrics import session, turn
 from test_report import browser, open_page  # noqa: F401  (browser is a fixture)
 
 # Modules, not names: on the code before these outputs existed each test fails on its own.
-from pytest_agentspeed.analysis import summary as analysis
-from pytest_agentspeed.analysis.compare import GateSettings, compare_runs
+from pytest_agentspeed.analysis.compare import compare_runs
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import summarize_run
 from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.outputs import charts, terminal
+from pytest_agentspeed.outputs import table as tables
 from pytest_agentspeed.outputs.html_report import render_report
 from pytest_agentspeed.runfile import write_run_file
 
@@ -205,7 +206,7 @@ def test_a_stored_baseline_with_two_arms_pairs_each_arm_with_its_own(tmp_path: P
     base, cand = paired_arms(0.8, 0.1, 10)
     stored = analysed(run_record(arm("A", base) + arm("B", base)), GateSettings())
     now = analysed(run_record(arm("A", cand) + arm("B", cand)), GateSettings())
-    table = analysis.table_of(now, stored, "baseline main")
+    table = tables.table_of(now, stored, "baseline main")
     assert table.cells()[0] == [
         "",
         "A (baseline main)",
@@ -246,7 +247,7 @@ def test_seconds_per_session_by_phase_side_by_side_with_the_difference() -> None
         "overhead": 0.0,
     }
     assert summary["B"]["phase_s_per_session"]["ttft"] == 2.0
-    rows = {r[0]: r[1:] for r in terminal.Table(summary=summary, columns=["A", "B"]).cells()}
+    rows = {r[0]: r[1:] for r in tables.Table(summary=summary, columns=["A", "B"]).cells()}
     assert rows["time / session: ttft"] == ["4.50 s", "2.00 s", "-2.50 s"]
     assert rows["time / session: generation"] == ["2.50 s", "0.75 s", "-1.75 s"]
     assert rows["time / session: tool"] == ["3.00 s", "1.75 s", "-1.25 s"]
@@ -268,7 +269,7 @@ def test_run_files_without_seconds_per_phase_still_show_them() -> None:
             for name, s in run.summary.items()
         },
     )
-    rows = {r[0]: r[1:] for r in analysis.table_of(old).cells()}
+    rows = {r[0]: r[1:] for r in tables.table_of(old).cells()}
     assert rows["time / session: ttft"] == ["4.50 s", "2.00 s", "-2.50 s"]
 
 
@@ -277,10 +278,10 @@ def test_run_files_without_seconds_per_phase_still_show_them() -> None:
 
 def test_the_deciding_rows_lead_with_the_gate_metric() -> None:
     summary = summarize_run([*TWO_SESSIONS, *FAST_TWO], ["A", "B"], window_s=1800, concurrency=1)
-    assert [r[0] for r in terminal.table_cells(summary, ["A", "B"])[1:8]] == DECIDING
-    table = terminal.Table(summary=summary, columns=["A", "B"])
+    assert [r[0] for r in tables.table_cells(summary, ["A", "B"])[1:8]] == DECIDING
+    table = tables.Table(summary=summary, columns=["A", "B"])
     assert table.key_rows == 7
-    by_time = terminal.Table(summary=summary, columns=["A", "B"], metric="session_wall_s")
+    by_time = tables.Table(summary=summary, columns=["A", "B"], metric="session_wall_s")
     assert [r[0] for r in by_time.cells()[1:7]] == [
         "mean session time",
         "pass rate",
@@ -299,9 +300,9 @@ def test_markdown_puts_the_verdict_first() -> None:
     base, cand = paired_arms(0.75, 0.08, 10)
     run = analysed(run_record(arm("A", base) + arm("B", cand)), GateSettings())
     (c,) = run.comparisons
-    markdown = terminal.markdown_report(analysis.table_of(run), run.comparisons, note="scaled")
+    markdown = terminal.markdown_report(tables.table_of(run), run.comparisons, note="scaled")
     assert markdown.startswith(
-        f"## agentspeed\n\n**FAIL** `{c['line']}`\n\n- B vs A (this run)\n- {c['reasons'][0]}\n"
+        f"## agentspeed\n\n**FAIL** `{c.line}`\n\n- B vs A (this run)\n- {c.reasons[0]}\n"
     )
     lines = markdown.splitlines()
     header = lines.index("|  | A | B | difference |")
@@ -326,7 +327,7 @@ def test_an_arm_whose_every_session_errored_has_no_runs_per_window(tmp_path: Pat
     assert stored["runs_per_window"] is None
     assert stored["tasks_per_window"] is None
 
-    table = analysis.table_of(run)
+    table = tables.table_of(run)
     rows = table_rows(table.lines())
     assert rows["runs / window"] == ["18.0", "-"]
     assert rows["tasks / window"] == ["18.0", "-"]

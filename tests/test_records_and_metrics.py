@@ -22,7 +22,7 @@ from pytest_agentspeed.analysis.metrics import (
     summarize_arm,
     summarize_run,
 )
-from pytest_agentspeed.outputs.terminal import summary_table
+from pytest_agentspeed.outputs.table import summary_table
 from pytest_agentspeed.records import (
     AttemptRecord,
     EndpointRecord,

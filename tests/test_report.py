@@ -14,7 +14,7 @@ import pytest
 from factories import arm, paired_arms, run_record
 from test_plugin import read_run
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.outputs.charts import nice_ticks
 from pytest_agentspeed.outputs.html_report import render_report

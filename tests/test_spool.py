@@ -15,7 +15,7 @@ import pytest
 from factories import session
 from test_plugin import make_task, read_run
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.errors import RunFileError
 from pytest_agentspeed.records import RunRecord
 from pytest_agentspeed.run.spool import (

@@ -11,13 +11,9 @@ from __future__ import annotations
 import pytest
 from factories import session
 
-from pytest_agentspeed.analysis.compare import (
-    BOOTSTRAP_RESAMPLES,
-    Comparison,
-    GateSettings,
-    compare_arms,
-)
-from pytest_agentspeed.records import SessionRecord
+from pytest_agentspeed.analysis.compare import BOOTSTRAP_RESAMPLES, compare_arms
+from pytest_agentspeed.analysis.gate import GateSettings
+from pytest_agentspeed.records import Comparison, SessionRecord
 
 N = 12
 GOODPUT = GateSettings(metric="tasks_per_window")

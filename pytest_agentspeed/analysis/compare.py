@@ -15,44 +15,48 @@ sections 5-7, in plain words in ``docs/statistics.md``:
   that size; otherwise **INCONCLUSIVE**, with what would be needed to decide (or, below the
   fewest sessions whose exact test can reach alpha at all, exactly that);
 * a baseline from another run recorded under conditions that make the comparison meaningless
-  (:func:`fingerprint_refusals`) gets no verdict: ``NOT COMPARED``, and the reasons.
+  (:func:`~pytest_agentspeed.analysis.fingerprint.fingerprint_refusals`) gets
+  no verdict: ``NOT COMPARED``, and the reasons.
 
 Ratios are "higher is better" for every metric: throughput, session *speed* (baseline time
-over candidate time) and tasks per window.
+over candidate time) and tasks per window. The result is a
+:class:`~pytest_agentspeed.records.Comparison`, which the run file holds; its report line is
+written here, once, when the comparison is made.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from pytest_agentspeed.analysis import stats
-from pytest_agentspeed.outputs.terminal import p_equals
-from pytest_agentspeed.records import RunRecord, SessionRecord
+from pytest_agentspeed.analysis.fingerprint import (
+    fingerprint,
+    fingerprint_differences,
+    fingerprint_refusals,
+    not_compared,
+)
+from pytest_agentspeed.analysis.gate import GateSettings, estimator
+from pytest_agentspeed.analysis.pvalues import p_equals
+from pytest_agentspeed.records import (
+    Comparison,
+    RateCheck,
+    RunRecord,
+    SessionRecord,
+    Verdict,
+    direction,
+    finite_or_none,
+    p_in_direction,
+)
 
-Verdict = Literal["FAIL", "PASS", "IMPROVED", "INCONCLUSIVE"]
-VERDICTS: tuple[Verdict, ...] = ("FAIL", "PASS", "IMPROVED", "INCONCLUSIVE")
-#: Not a verdict: the baseline was recorded under conditions that make a comparison
-#: meaningless (see :func:`fingerprint_refusals`), so none was made.
-NOT_COMPARED: Literal["NOT COMPARED"] = "NOT COMPARED"
 #: Exit status of a pytest run and of ``agentspeed compare`` when a baseline was refused and
 #: no comparison FAILed; pytest itself uses 0-5 (docs/errors.md).
 NOT_COMPARED_EXIT = 6
-METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
-#: The version of each gate metric's definition, recorded in every run file's config. Bump a
-#: metric's number when what its recorded fields mean changes: a baseline recorded under
-#: another definition is then refused instead of compared. A run file without the field (or
-#: without a metric in it) was written before it existed, under version 1 of every metric.
-METRIC_DEFINITIONS: dict[str, int] = {
-    "throughput_tok_s": 1,
-    "session_wall_s": 1,
-    "tasks_per_window": 1,
-}
-INCONCLUSIVE_POLICIES = ("warn", "fail")
+#: How the report line names each gate metric's ratio.
 LABELS = {
     "throughput_tok_s": "throughput ratio",
     "session_wall_s": "session speed ratio",
@@ -62,179 +66,32 @@ LABELS = {
 BOOTSTRAP_RESAMPLES = 4000
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GateSettings:
-    """How strict the gate is; the defaults are ``statistics.md`` section 6."""
-
-    metric: str = "throughput_tok_s"
-    #: One-sided significance level.
-    alpha: float = 0.05
-    #: Drops smaller than this never FAIL.
-    tolerance: float = 0.05
-    #: The regression the gate must rule out to PASS.
-    margin: float = 0.10
-    #: What INCONCLUSIVE does to the exit status.
-    inconclusive: str = "warn"
-
-    @property
-    def ci_level(self) -> float:
-        """Two-sided level of the reported CI: its bounds are the one-sided ``1 - alpha`` bounds."""
-        return 1 - 2 * self.alpha
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateCheck:
-    """How many sessions of each arm had an outcome (passed, or ended by endpoint errors), and
-    Fisher's exact test of the candidate's change for the worse (fewer passes, more errors).
-
-    Errored sessions stay in the throughput sample, but a candidate that errors more is worse
-    in a way throughput does not show: the error check gates that.
-    """
-
-    #: What is counted, also the JSON key of the counts: ``"passed"`` or ``"errors"``.
-    what: Literal["passed", "errors"]
-    counts: tuple[int, int]
-    sessions: tuple[int, int]
-    p: float
-    regressed: bool
-
-    @property
-    def rates(self) -> tuple[float | None, float | None]:
-        return tuple(  # type: ignore[return-value]
-            (k / n if n else None) for k, n in zip(self.counts, self.sessions, strict=True)
-        )
-
-    @property
-    def worse(self) -> bool:
-        """The candidate's rate moved the wrong way, significantly or not."""
-        base, cand = self.rates
-        if base is None or cand is None:
-            return False
-        return cand > base if self.what == "errors" else cand < base
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            self.what: list(self.counts),
-            "sessions": list(self.sessions),
-            "rates": list(self.rates),
-            "p": _finite(self.p),
-            "regressed": self.regressed,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Comparison:
-    """One candidate arm against one baseline arm."""
-
-    metric: str
-    baseline: str
-    candidate: str
-    #: Where the baseline came from: ``"this run"``, a baseline name or a file.
-    against: str
-    paired: bool
-    #: Sessions analysed per arm (pairs count once per arm).
-    n: tuple[int, int]
-    ratio: float | None
-    ci: tuple[float, float] | None
-    ci_level: float
-    test: str
-    #: One-sided p that the candidate is worse; and that it is better.
-    p: float | None
-    p_improved: float | None
-    #: Brunner-Munzel's one-sided p in the direction of the estimate.
-    brunner_munzel_p: float | None
-    welch: dict[str, float] | None
-    #: Smallest regression this run could detect with 80% power (fraction).
-    mde: float | None
-    #: Sessions per arm needed to detect a regression as large as the margin.
-    sessions_needed: int | None
-    pass_rate: RateCheck
-    error_rate: RateCheck
-    tolerance: float
-    margin: float
-    alpha: float
-    verdict: Verdict | Literal["NOT COMPARED"]
-    #: Why, in words: one line each.
-    reasons: tuple[str, ...] = ()
-    #: What makes the comparison less trustworthy (fingerprint differences, dropped sessions).
-    warnings: tuple[str, ...] = field(default=())
-    #: Why the baseline was refused (then ``verdict`` is ``NOT COMPARED`` and nothing was
-    #: computed); empty for a comparison that was made.
-    refused: tuple[str, ...] = ()
-
-    def line(self) -> str:
-        """The report line, always the same shape (DESIGN section 8); a refused baseline's
-        says so instead."""
-        if self.refused:
-            return f"not compared: {'; '.join(self.refused)}; record a new baseline"
-        label = LABELS.get(self.metric, f"{self.metric} ratio")
-        if self.ratio is None:
-            return f"{label} -, n={self.n[0]}/{self.n[1]} -> {self.verdict}"
-        design = "paired" if self.paired else "unpaired"
-        mde = "-" if self.mde is None else f"{self.mde * 100:.1f}%"
-        # No CI when the run is too small for any p to reach alpha: its bounds are infinite.
-        ci = "-" if self.ci is None else f"{self.ci[0]:.2f}-{self.ci[1]:.2f}"
-        return (
-            f"{label} {self.ratio:.2f} [{self.ci_level * 100:.0f}% CI {ci}], "
-            f"{p_equals(self.p_shown)}, "
-            f"n={self.n[0]}/{self.n[1]} {design}, MDE {mde} -> {self.verdict}"
-        )
-
-    @property
-    def alternative(self) -> Literal["less", "greater"]:
-        """The direction of the estimate: the one-sided test that speaks to it."""
-        return _direction(self.ratio)
-
-    @property
-    def p_shown(self) -> float | None:
-        """The one-sided p-value in the direction of the estimate (slower or faster)."""
-        return self.p_improved if self.alternative == "greater" else self.p
-
-    def fails(self, inconclusive: str = "warn") -> bool:
-        """Whether this comparison should make the run exit non-zero."""
-        return self.verdict == "FAIL" or (self.verdict == "INCONCLUSIVE" and inconclusive == "fail")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "against": self.against,
-            "estimator": "hodges_lehmann_log" if self.metric != "tasks_per_window" else "bootstrap",
-            "paired": self.paired,
-            "n": list(self.n),
-            "ratio": _finite(self.ratio),
-            "ci": None if self.ci is None else [_finite(self.ci[0]), _finite(self.ci[1])],
-            "ci_level": self.ci_level,
-            "test": self.test,
-            "alternative": self.alternative,
-            "p_shown": _finite(self.p_shown),
-            "p": _finite(self.p),
-            "p_improved": _finite(self.p_improved),
-            "brunner_munzel_p": _finite(self.brunner_munzel_p),
-            "welch_log": self.welch,
-            "mde": _finite(self.mde),
-            "sessions_needed": self.sessions_needed,
-            "pass_rate": self.pass_rate.to_json(),
-            "error_rate": self.error_rate.to_json(),
-            "tolerance": self.tolerance,
-            "margin": self.margin,
-            "alpha": self.alpha,
-            "verdict": self.verdict,
-            "reasons": list(self.reasons),
-            "warnings": list(self.warnings),
-            "refused": list(self.refused),
-            "line": self.line(),
-        }
-
-
-def _direction(ratio: float | None) -> Literal["less", "greater"]:
-    return "greater" if ratio is not None and ratio > 1 else "less"
-
-
-def fails(verdict: str, inconclusive: str = "warn") -> bool:
-    """Whether a verdict makes the run exit non-zero under the INCONCLUSIVE policy."""
-    return verdict == "FAIL" or (verdict == "INCONCLUSIVE" and inconclusive == "fail")
+def report_line(
+    *,
+    metric: str,
+    ratio: float | None,
+    ci: tuple[float, float] | None,
+    ci_level: float,
+    p: float | None,
+    p_improved: float | None,
+    n: tuple[int, int],
+    paired: bool,
+    mde: float | None,
+    verdict: str,
+) -> str:
+    """A comparison's report line, always the same shape (DESIGN section 8)."""
+    label = LABELS.get(metric, f"{metric} ratio")
+    if ratio is None:
+        return f"{label} -, n={n[0]}/{n[1]} -> {verdict}"
+    design = "paired" if paired else "unpaired"
+    shown_mde = "-" if mde is None else f"{mde * 100:.1f}%"
+    # No CI when the run is too small for any p to reach alpha: its bounds are infinite.
+    shown_ci = "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+    return (
+        f"{label} {ratio:.2f} [{ci_level * 100:.0f}% CI {shown_ci}], "
+        f"{p_equals(p_in_direction(ratio, p, p_improved))}, "
+        f"n={n[0]}/{n[1]} {design}, MDE {shown_mde} -> {verdict}"
+    )
 
 
 def compare_arms(
@@ -317,23 +174,38 @@ def compare_arms(
         # Not significant, but a candidate that errors more must not pass on speed alone.
         verdict = "INCONCLUSIVE"
         reasons.append(f"{error_words}: no verdict of PASS while it errors more")
-    bm = stats.brunner_munzel_p(core.a, core.b, _direction(ratio)) if core.a and core.b else None
+    bm = stats.brunner_munzel_p(core.a, core.b, direction(ratio)) if core.a and core.b else None
+    line = report_line(
+        metric=settings.metric,
+        ratio=ratio,
+        ci=ci,
+        ci_level=settings.ci_level,
+        p=p,
+        p_improved=p_up,
+        n=core.n,
+        paired=core.paired,
+        mde=core.mde,
+        verdict=verdict,
+    )
     return Comparison(
         metric=settings.metric,
         baseline=baseline,
         candidate=candidate,
         against=against,
+        estimator=estimator(settings.metric),
         paired=core.paired,
         n=core.n,
         ratio=ratio,
         ci=ci,
         ci_level=settings.ci_level,
         test=core.test,
-        p=p,
-        p_improved=p_up,
-        brunner_munzel_p=bm,
+        # The record holds what the run file can: an undefined statistic (Brunner-Munzel when
+        # the arms do not overlap) is None, in memory as after a round trip.
+        p=finite_or_none(p),
+        p_improved=finite_or_none(p_up),
+        brunner_munzel_p=finite_or_none(bm),
         welch=core.welch,
-        mde=core.mde,
+        mde=finite_or_none(core.mde),
         sessions_needed=core.needed,
         pass_rate=pass_rate,
         error_rate=error_rate,
@@ -341,6 +213,7 @@ def compare_arms(
         margin=settings.margin,
         alpha=settings.alpha,
         verdict=verdict,
+        line=line,
         reasons=tuple(reasons),
         warnings=tuple(notes),
     )
@@ -558,109 +431,6 @@ def _var(values: Sequence[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
-
-
-# -- fingerprints -------------------------------------------------------------------------------
-
-
-def fingerprint(run: RunRecord, arm: str) -> dict[str, Any]:
-    """What must match for two arms' numbers to be comparable (DESIGN section 8)."""
-    sessions = [s for s in run.sessions if s.endpoint == arm]
-    return {
-        "tasks": sorted({s.task for s in sessions}),
-        "agent": run.config.get("agent"),
-        "concurrency": run.environment.get("concurrency"),
-        "time_scale": run.config.get("time_scale"),
-        "repeat": run.config.get("repeat"),
-        "metric_definitions": run.config.get("metric_definitions"),
-    }
-
-
-def metric_definition(fp: Mapping[str, Any], metric: str) -> int:
-    """The version of ``metric``'s definition a fingerprint was recorded under; 1 when the run
-    file predates the field (see :data:`METRIC_DEFINITIONS`)."""
-    recorded = fp.get("metric_definitions")
-    version = recorded.get(metric) if isinstance(recorded, Mapping) else None
-    return version if isinstance(version, int) else 1
-
-
-def _time_scale(value: Any) -> float:
-    # None: no simulated endpoint, delays as the real endpoint makes them (scale 1).
-    return 1.0 if value is None else float(value)
-
-
-def _names(tasks: Sequence[str], most: int = 5) -> str:
-    shown = ", ".join(tasks[:most])
-    return shown + (f" and {len(tasks) - most} more" if len(tasks) > most else "")
-
-
-def fingerprint_refusals(
-    base: Mapping[str, Any],
-    cand: Mapping[str, Any],
-    *,
-    metric: str,
-    baseline_label: str = "the baseline",
-    candidate_label: str = "this run",
-) -> list[str]:
-    """Each difference that makes a comparison meaningless, in words; empty when comparable.
-
-    Refused: another time scale (every duration is scaled), another agent (other sessions),
-    no task in common (nothing measures the same work), another definition of the gate
-    metric. Unknown values (``None`` in an old run file) refuse nothing.
-    """
-    out = []
-    scales = _time_scale(base.get("time_scale")), _time_scale(cand.get("time_scale"))
-    if scales[0] != scales[1]:
-        out.append(
-            f"{baseline_label} ran at time scale {scales[0]:g} and {candidate_label} at "
-            f"{scales[1]:g}"
-        )
-    agents = base.get("agent"), cand.get("agent")
-    if None not in agents and agents[0] != agents[1]:
-        out.append(
-            f"{baseline_label} ran the {agents[0]} agent and {candidate_label} the {agents[1]} "
-            "agent"
-        )
-    tasks = list(base.get("tasks") or ()), list(cand.get("tasks") or ())
-    if tasks[0] and tasks[1] and not set(tasks[0]) & set(tasks[1]):
-        out.append(
-            f"{baseline_label} and {candidate_label} have no task in common "
-            f"({_names(tasks[0])}; {_names(tasks[1])})"
-        )
-    versions = metric_definition(base, metric), metric_definition(cand, metric)
-    if versions[0] != versions[1]:
-        out.append(
-            f"{baseline_label} measured {metric} by definition {versions[0]} and "
-            f"{candidate_label} by definition {versions[1]}"
-        )
-    return out
-
-
-def fingerprint_differences(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
-    """Each difference that weakens a comparison without making it meaningless, named, for a
-    warning: a partly different task set (only common slots pair), concurrency, repeat count,
-    an agent one run does not record. What :func:`fingerprint_refusals` refuses is not here."""
-    out = []
-    common = set(base["tasks"]) & set(cand["tasks"])
-    if base["tasks"] != cand["tasks"] and common:
-        only_base = sorted(set(base["tasks"]) - set(cand["tasks"]))
-        only_cand = sorted(set(cand["tasks"]) - set(base["tasks"]))
-        parts = []
-        if only_base:
-            parts.append(f"only in the baseline: {', '.join(only_base)}")
-        if only_cand:
-            parts.append(f"only in the candidate: {', '.join(only_cand)}")
-        out.append("task set differs (" + "; ".join(parts) + ")")
-    if base.get("agent") != cand.get("agent") and None in (base.get("agent"), cand.get("agent")):
-        out.append(f"agent differs: {base.get('agent')} vs {cand.get('agent')}")
-    for key in ("concurrency", "repeat"):
-        if base.get(key) != cand.get(key):
-            out.append(f"{key.replace('_', ' ')} differs: {base.get(key)} vs {cand.get(key)}")
-    return out
-
-
 def compare_runs(
     base_run: RunRecord,
     cand_run: RunRecord,
@@ -717,59 +487,4 @@ def compare_runs(
             int(cand_run.environment.get("concurrency") or 1),
         ),
         warnings=warnings,
-    )
-
-
-def not_compared(
-    base: Sequence[SessionRecord],
-    cand: Sequence[SessionRecord],
-    *,
-    baseline: str,
-    candidate: str,
-    against: str,
-    settings: GateSettings,
-    refused: Sequence[str],
-    warnings: Sequence[str] = (),
-) -> Comparison:
-    """A refused comparison: no statistic, no verdict, the reasons in ``refused``."""
-    return Comparison(
-        metric=settings.metric,
-        baseline=baseline,
-        candidate=candidate,
-        against=against,
-        paired=False,
-        n=(len(base), len(cand)),
-        ratio=None,
-        ci=None,
-        ci_level=settings.ci_level,
-        test="none",
-        p=None,
-        p_improved=None,
-        brunner_munzel_p=None,
-        welch=None,
-        mde=None,
-        sessions_needed=None,
-        pass_rate=RateCheck(
-            what="passed",
-            counts=(sum(s.passed for s in base), sum(s.passed for s in cand)),
-            sessions=(len(base), len(cand)),
-            p=math.nan,
-            regressed=False,
-        ),
-        error_rate=RateCheck(
-            what="errors",
-            counts=(
-                sum(s.outcome == "error" for s in base),
-                sum(s.outcome == "error" for s in cand),
-            ),
-            sessions=(len(base), len(cand)),
-            p=math.nan,
-            regressed=False,
-        ),
-        tolerance=settings.tolerance,
-        margin=settings.margin,
-        alpha=settings.alpha,
-        verdict=NOT_COMPARED,
-        warnings=tuple(warnings),
-        refused=tuple(refused),
     )

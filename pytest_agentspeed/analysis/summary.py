@@ -6,14 +6,13 @@ merge``), so every run file is analysed the same way. Plain Python; no pytest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from pytest_agentspeed.analysis.compare import Comparison, GateSettings, compare_runs
+from pytest_agentspeed.analysis.compare import compare_runs
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import summarize_run
-from pytest_agentspeed.outputs.terminal import Table
-from pytest_agentspeed.records import RunRecord
+from pytest_agentspeed.records import Comparison, RunRecord
 
 #: What the ``against`` of an in-run comparison says.
 IN_RUN = "this run"
@@ -39,7 +38,8 @@ def in_run_comparisons(run: RunRecord, gate: GateSettings) -> list[Comparison]:
 
 def baseline_arm_for(baseline: RunRecord, arm: str) -> str:
     """The arm of a stored baseline that ``arm`` is compared with: the one of the same name,
-    else the baseline's first (its baseline arm)."""
+    else the baseline's first (its baseline arm). The one rule of this pairing: the
+    comparisons, the refusal before a run, the table's columns and the report all use it."""
     names = arms(baseline)
     return arm if arm in names else names[0]
 
@@ -80,7 +80,7 @@ def analysed(
     """
     summary = summary_of(run)
     comparisons = [*in_run_comparisons(run, gate), *(extra or [])]
-    return replace(run, summary=summary, comparisons=tuple(c.to_json() for c in comparisons))
+    return replace(run, summary=summary, comparisons=tuple(comparisons))
 
 
 def summary_of(run: RunRecord) -> dict[str, Any]:
@@ -92,50 +92,3 @@ def summary_of(run: RunRecord) -> dict[str, Any]:
         window_s=float(run.config.get("window_s") or 1800.0),
         concurrency=int(run.environment.get("concurrency") or 1),
     )
-
-
-def table_of(
-    run: RunRecord,
-    baseline: RunRecord | None = None,
-    against: str = "baseline",
-    *,
-    metric: str | None = None,
-) -> Table:
-    """The summary table's columns, which the terminal, markdown and HTML outputs all format.
-
-    A column per arm of ``run`` and a difference to its baseline arm, as in an in-run A/B.
-    With a stored ``baseline``, its arms that the run's arms are compared with come first,
-    labelled ``ARM (AGAINST)``, and each arm of the run gets a difference to its one.
-
-    :param against: where the baseline came from (``baseline main``, ``baseline main.json``).
-    :param metric: the gate's metric, whose row leads; default: the run's comparisons' metric.
-    """
-    names = arms(run)
-    summary = dict(_summaries(run))
-    columns: list[str] = list(names)
-    pairs = [(names[0], name) for name in names[1:]]
-    if baseline is not None and arms(baseline):
-        stored = _summaries(baseline)
-        labels: dict[str, str] = {}
-        for name in names:
-            base_arm = baseline_arm_for(baseline, name)
-            labels.setdefault(base_arm, baseline_label(base_arm, against))
-        columns = [*labels.values(), *names]
-        summary = {labels[b]: stored.get(b, {}) for b in labels} | summary
-        pairs = [(labels[baseline_arm_for(baseline, name)], name) for name in names] + pairs
-    chosen = metric or next((c["metric"] for c in run.comparisons), None) or GateSettings().metric
-    return Table(summary=summary, columns=columns, pairs=pairs, metric=chosen)
-
-
-def baseline_label(arm: str, against: str) -> str:
-    """The column of a stored baseline's arm: ``ARM (baseline main)``."""
-    return f"{arm} ({against})"
-
-
-def _summaries(run: RunRecord) -> Mapping[str, Mapping[str, Any]]:
-    """The run's stored summary; recomputed for files written before a summary field
-    existed (the seconds per session by phase), so old run files show every row."""
-    stored = run.summary
-    if all("phase_s_per_session" in stored.get(name, {}) for name in arms(run)):
-        return stored
-    return summary_of(run)

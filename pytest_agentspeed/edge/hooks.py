@@ -44,9 +44,8 @@ from pytest_agentspeed.tasks import TASK_FILE, Task
 
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent
-    from pytest_agentspeed.analysis.compare import Comparison
     from pytest_agentspeed.clients import ModelClient
-    from pytest_agentspeed.records import RunRecord, SessionRecord
+    from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.simulator.process import SimulatorHandle
@@ -178,14 +177,13 @@ class AgentSpeedSession:
         same rules as after the run (``compare.fingerprint_refusals``), with each arm's task
         set taken from the collected task files (fixture tests name their tasks only when they
         run: then the task set is checked after the run)."""
-        from pytest_agentspeed.analysis.compare import fingerprint, fingerprint_refusals
-        from pytest_agentspeed.analysis.summary import arms
+        from pytest_agentspeed.analysis.fingerprint import fingerprint, fingerprint_refusals
+        from pytest_agentspeed.analysis.summary import baseline_arm_for
         from pytest_agentspeed.edge.collect import TaskItem
 
         header = self._run_header()
         agent_items = [item for item in items if SLOT_KEY in item.stash]
         know_tasks = all(isinstance(item, TaskItem) for item in agent_items)
-        stored_arms = arms(stored)
         found: list[str] = []
         for endpoint in self.settings.endpoints:
             arm = endpoint.name
@@ -199,7 +197,7 @@ class AgentSpeedSession:
                 if know_tasks
                 else ()
             )
-            base = fingerprint(stored, arm if arm in stored_arms else stored_arms[0])
+            base = fingerprint(stored, baseline_arm_for(stored, arm))
             for reason in fingerprint_refusals(
                 base,
                 cand,
@@ -508,7 +506,7 @@ class AgentSpeedSession:
     def _run_header(self) -> RunRecord:
         """The run's settings and environment, without sessions (also a spool's header)."""
         from pytest_agentspeed import __version__
-        from pytest_agentspeed.analysis.compare import METRIC_DEFINITIONS
+        from pytest_agentspeed.analysis.gate import METRIC_DEFINITIONS
         from pytest_agentspeed.records import EndpointRecord, RunRecord
         from pytest_agentspeed.runfile import environment
 
@@ -604,9 +602,10 @@ class AgentSpeedSession:
             session.exitstatus = NOT_COMPARED_EXIT
         if not self.sessions:
             return
-        from pytest_agentspeed.analysis.compare import NOT_COMPARED, NOT_COMPARED_EXIT, fails
-        from pytest_agentspeed.analysis.summary import table_of
-        from pytest_agentspeed.outputs.terminal import markdown_report
+        from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
+        from pytest_agentspeed.outputs.table import table_of
+        from pytest_agentspeed.outputs.terminal import markdown_report, scale_note
+        from pytest_agentspeed.records import NOT_COMPARED
         from pytest_agentspeed.run.spool import SPOOL_DIR
         from pytest_agentspeed.runfile import baseline_path, write_run_file, write_text_atomic
 
@@ -621,7 +620,7 @@ class AgentSpeedSession:
             )
             settings = replace(settings, save=None)
         table = table_of(run, self._stored, self._against, metric=settings.gate.metric)
-        markdown = markdown_report(table, run.comparisons, note=_scale_note(run))
+        markdown = markdown_report(table, run.comparisons, note=scale_note(run))
         target: Path | str = ""
         try:
             if settings.json_path is not None:
@@ -652,10 +651,10 @@ class AgentSpeedSession:
         else:
             self._discard_spools()
         policy = settings.gate.inconclusive
-        failed = any(fails(c["verdict"], policy) for c in run.comparisons)
+        failed = any(c.fails(policy) for c in run.comparisons)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        refused = any(c["verdict"] == NOT_COMPARED for c in run.comparisons)
+        refused = any(c.verdict == NOT_COMPARED for c in run.comparisons)
         if refused and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = NOT_COMPARED_EXIT
         if self._baseline_error is not None and session.exitstatus == pytest.ExitCode.OK:
@@ -699,7 +698,8 @@ class AgentSpeedSession:
         run = self._run
         if run is None:
             return
-        from pytest_agentspeed.analysis.summary import table_of
+        from pytest_agentspeed.outputs.table import table_of
+        from pytest_agentspeed.outputs.terminal import scale_note
         from pytest_agentspeed.runfile import baseline_path
 
         write = terminalreporter.write_line
@@ -724,7 +724,7 @@ class AgentSpeedSession:
             for i, line in enumerate(table.lines()):
                 # The deciding rows, under the header and above the rule, in bold.
                 write(line, bold=0 < i <= table.key_rows)
-            note = _scale_note(run)
+            note = scale_note(run)
             if note:
                 write(f"({note})")
         s = self.settings
@@ -759,7 +759,7 @@ class AgentSpeedSession:
             from pytest_agentspeed.outputs.terminal import verdict_lines
 
             for c in run.comparisons:
-                verdict = c["verdict"]
+                verdict = c.verdict
                 lines = verdict_lines([c])
                 # The comparison's own line in its colour, its details plain.
                 terminalreporter.write_line(
@@ -850,13 +850,6 @@ def _shown_path(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return path
-
-
-def _scale_note(run: RunRecord) -> str | None:
-    scale = run.config.get("time_scale")
-    if scale in (None, 1.0):
-        return None
-    return f"simulated delays x{scale:g}: times are scaled, not those of a real endpoint"
 
 
 class XdistHooks:

@@ -13,11 +13,12 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pytest_agentspeed.agents import agent_choices, check_agent_name
+from pytest_agentspeed.analysis.gate import GATE_METRICS, INCONCLUSIVE_POLICIES, GateSettings
 from pytest_agentspeed.endpoints import (
     Endpoint,
     is_spec_or_name,
@@ -27,13 +28,6 @@ from pytest_agentspeed.endpoints import (
 )
 from pytest_agentspeed.errors import ConfigError
 
-if TYPE_CHECKING:
-    from pytest_agentspeed.analysis.compare import GateSettings
-
-# Kept in step with compare.METRICS / INCONCLUSIVE_POLICIES, which this module does not import
-# (numpy and scipy come with it, and every pytest run reads its options).
-GATE_METRICS = ("throughput_tok_s", "session_wall_s", "tasks_per_window")
-INCONCLUSIVE = ("warn", "fail")
 _BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_ENDPOINT = "sim:standard"
 DEFAULT_WINDOW_S = 1800.0
@@ -131,7 +125,8 @@ def add_gate_options(addoption: AddOption, *, prefix: str, dest_prefix: str) -> 
         dest=f"{dest_prefix}gate_metric",
         metavar="METRIC",
         type=arg_type(_gate_metric),
-        help=f"Metric the gate decides on: {', '.join(GATE_METRICS)} (default throughput_tok_s)",
+        help=f"Metric the gate decides on: {', '.join(GATE_METRICS)} "
+        f"(default {GateSettings().metric})",
     )
     addoption(
         f"{prefix}tolerance",
@@ -164,8 +159,6 @@ def gate_settings(
 
     :raises ConfigError: when the tolerance is not smaller than the margin.
     """
-    from pytest_agentspeed.analysis.compare import GateSettings
-
     _check_gate(tolerance, margin)
     default = GateSettings()
     return GateSettings(
@@ -384,9 +377,9 @@ def _first(*values: Any) -> Any:
 
 
 def _check_gate(tolerance: float | None, margin: float | None) -> None:
-    # The defaults of compare.GateSettings, which this module does not import.
-    tolerance = 0.05 if tolerance is None else tolerance
-    margin = 0.10 if margin is None else margin
+    default = GateSettings()
+    tolerance = default.tolerance if tolerance is None else tolerance
+    margin = default.margin if margin is None else margin
     if tolerance >= margin:
         raise ConfigError(
             # :g, not :.0%: 7.5% against 7% must not read "(8%) must be smaller than (7%)".
@@ -415,8 +408,8 @@ def _gate_metric(value: Any) -> str:
 
 
 def _inconclusive(value: Any) -> str:
-    if value not in INCONCLUSIVE:
-        raise ConfigError(f"unknown policy {value!r}; accepted: {', '.join(INCONCLUSIVE)}")
+    if value not in INCONCLUSIVE_POLICIES:
+        raise ConfigError(f"unknown policy {value!r}; accepted: {', '.join(INCONCLUSIVE_POLICIES)}")
     return str(value)
 
 

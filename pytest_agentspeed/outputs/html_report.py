@@ -15,19 +15,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import decode_rate, is_cached, served_turns
-from pytest_agentspeed.analysis.summary import (
-    IN_RUN,
-    against_baseline,
-    arms,
-    baseline_arm_for,
-    baseline_label,
-    table_of,
-)
+from pytest_agentspeed.analysis.pvalues import format_p, p_equals
+from pytest_agentspeed.analysis.summary import IN_RUN, against_baseline, arms, baseline_arm_for
 from pytest_agentspeed.outputs import charts
-from pytest_agentspeed.outputs.terminal import Table, format_p, p_equals, phase_seconds_label
-from pytest_agentspeed.records import RunRecord, SessionRecord
+from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
+from pytest_agentspeed.outputs.terminal import scale_note
+from pytest_agentspeed.records import Comparison, RateCheck, RunRecord, SessionRecord
 from pytest_agentspeed.timing import PHASES
 
 #: Order of the verdicts in the banner: the one that needs attention first.
@@ -53,16 +48,15 @@ def render_report(
     names = arms(run)
     comparisons = list(run.comparisons)
     if baseline is not None and arms(baseline):
-        comparisons = [c for c in comparisons if c["against"] in (IN_RUN, baseline_name)]
-        if not any(c["against"] == baseline_name for c in comparisons):
-            made = against_baseline(
+        comparisons = [c for c in comparisons if c.against in (IN_RUN, baseline_name)]
+        if not any(c.against == baseline_name for c in comparisons):
+            comparisons += against_baseline(
                 baseline,
                 run,
                 baseline_name,
                 gate or GateSettings(),
                 baseline_label=f"the {baseline_name}",
             )
-            comparisons += [c.to_json() for c in made]
     else:
         baseline = None
     table = table_of(run, baseline, baseline_name, metric=gate.metric if gate else None)
@@ -81,13 +75,14 @@ def render_report(
         "lead": _lead(run, names, baseline, baseline_name),
         "table": table.cells(),
         "key_rows": table.key_rows,
-        "banner": sorted(comparisons, key=lambda c: _SEVERITY.get(c["verdict"], 9)),
+        "banner": sorted(comparisons, key=lambda c: _SEVERITY.get(c.verdict, 9)),
         "comparisons": [_comparison_rows(c) for c in comparisons],
         "charts": _charts(table, by_column, window),
         "sessions": [_session(s, names) for s in run.sessions],
         "environment": _environment(run),
         "endpoints": run.endpoints,
         "time_scale": run.config.get("time_scale"),
+        "scaled": scale_note(run) is not None,
         "pattern_defs": charts.PATTERN_DEFS,
         "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in PHASES],
     }
@@ -235,58 +230,47 @@ def _session(s: SessionRecord, names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _comparison_rows(c: Mapping[str, Any]) -> dict[str, Any]:
+def _comparison_rows(c: Comparison) -> dict[str, Any]:
     def ratio_ci(ratio: float | None, ci: Sequence[float] | None) -> str:
         if ratio is None or not ci:
             return "-"
         return f"{ratio:.3f} [{ci[0]:.3f}-{ci[1]:.3f}]"
 
-    welch = c.get("welch_log") or None
+    welch = c.welch or None
     welch_text = (
         "-"
         if not welch
         else f"{ratio_ci(welch['ratio'], [welch['low'], welch['high']])}, "
         f"{p_equals(welch['p'], spaced=True)}"
     )
-    design = "paired by slot" if c["paired"] else "independent arms"
-    rates = c["pass_rate"]["rates"]
-    passed, sessions = c["pass_rate"]["passed"], c["pass_rate"]["sessions"]
+    design = "paired by slot" if c.paired else "independent arms"
     rows = [
-        ("metric", c["metric"]),
-        ("baseline / candidate", f"{c['baseline']} / {c['candidate']}"),
-        ("against", c["against"]),
-        ("design", f"{design}, n = {c['n'][0]} / {c['n'][1]}"),
-        (f"ratio [{c['ci_level'] * 100:.0f}% CI]", ratio_ci(c.get("ratio"), c.get("ci"))),
-        ("test", c["test"].replace("_", " ")),
-        ("p, candidate slower (one-sided)", format_p(c.get("p"))),
-        ("p, candidate faster (one-sided)", format_p(c.get("p_improved"))),
-        ("Brunner-Munzel p (direction of the estimate)", format_p(c.get("brunner_munzel_p"))),
+        ("metric", c.metric),
+        ("baseline / candidate", f"{c.baseline} / {c.candidate}"),
+        ("against", c.against),
+        ("design", f"{design}, n = {c.n[0]} / {c.n[1]}"),
+        (f"ratio [{c.ci_level * 100:.0f}% CI]", ratio_ci(c.ratio, c.ci)),
+        ("test", c.test.replace("_", " ")),
+        ("p, candidate slower (one-sided)", format_p(c.p)),
+        ("p, candidate faster (one-sided)", format_p(c.p_improved)),
+        ("Brunner-Munzel p (direction of the estimate)", format_p(c.brunner_munzel_p)),
         ("Welch t on logs: ratio of geometric means, p (slower)", welch_text),
         (
             "minimum detectable effect (80% power)",
-            "-" if c.get("mde") is None else f"{c['mde'] * 100:.1f}%",
+            "-" if c.mde is None else f"{c.mde * 100:.1f}%",
         ),
         (
-            f"sessions per arm to detect a {c['margin'] * 100:g}% regression",
-            "-" if c.get("sessions_needed") is None else str(c["sessions_needed"]),
+            f"sessions per arm to detect a {c.margin * 100:g}% regression",
+            "-" if c.sessions_needed is None else str(c.sessions_needed),
         ),
-        (
-            "pass rate (Fisher's exact p)",
-            "-"
-            if None in rates
-            else f"{passed[0]}/{sessions[0]} vs {passed[1]}/{sessions[1]} "
-            f"({p_equals(c['pass_rate'].get('p'), spaced=True)})",
-        ),
-        (
-            "sessions ended by endpoint errors (Fisher's exact p)",
-            _error_counts(c.get("error_rate")),
-        ),
+        ("pass rate (Fisher's exact p)", _rate_counts(c.pass_rate)),
+        ("sessions ended by endpoint errors (Fisher's exact p)", _rate_counts(c.error_rate)),
         (
             "alpha / tolerance / margin",
-            f"{c['alpha']:g} / {c['tolerance'] * 100:g}% / {c['margin'] * 100:g}%",
+            f"{c.alpha:g} / {c.tolerance * 100:g}% / {c.margin * 100:g}%",
         ),
     ]
-    return {"verdict": c["verdict"], "line": c["line"], "rows": rows, "warnings": c["warnings"]}
+    return {"verdict": c.verdict, "line": c.line, "rows": rows, "warnings": c.warnings}
 
 
 def _environment(run: RunRecord) -> list[tuple[str, str]]:
@@ -304,12 +288,12 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _error_counts(check: dict[str, Any] | None) -> str:
-    """Errored sessions per arm; run files written before the check have none."""
-    if not check or None in check["rates"]:
+def _rate_counts(check: RateCheck | None) -> str:
+    """Sessions with the outcome per arm, and Fisher's p; ``-`` when an arm has none (or a run
+    file written before the error-rate check has no such check)."""
+    if check is None or None in check.rates:
         return "-"
-    errors, sessions = check["errors"], check["sessions"]
+    counts, sessions = check.counts, check.sessions
     return (
-        f"{errors[0]}/{sessions[0]} vs {errors[1]}/{sessions[1]} "
-        f"({p_equals(check.get('p'), spaced=True)})"
+        f"{counts[0]}/{sessions[0]} vs {counts[1]}/{sessions[1]} ({p_equals(check.p, spaced=True)})"
     )

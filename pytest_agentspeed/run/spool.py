@@ -26,7 +26,7 @@ from pytest_agentspeed.errors import RunFileError
 from pytest_agentspeed.records import RunRecord, SessionRecord
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.analysis.compare import GateSettings
+    from pytest_agentspeed.analysis.gate import GateSettings
 
 SPOOL_DIR = Path(".agentspeed") / "spool"
 RECOVERED_DIR = Path(".agentspeed") / "recovered"

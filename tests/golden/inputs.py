@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pytest_agentspeed.analysis.compare import GateSettings
+from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.records import RunRecord
 from tests.factories import arm, paired_arms, run_record
 
