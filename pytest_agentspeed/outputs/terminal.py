@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_agentspeed.timing import PHASES
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.records import RunRecord
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -252,6 +255,15 @@ def markdown_report(
     if note:
         out += ["", f"_{note}_"]
     return "\n".join(out) + "\n"
+
+
+def scale_note(run: RunRecord) -> str | None:
+    """The note under the table of a run whose simulated delays were scaled; ``None`` at real
+    speed."""
+    scale = run.config.get("time_scale")
+    if scale in (None, 1.0):
+        return None
+    return f"simulated delays x{scale:g}: times are scaled, not those of a real endpoint"
 
 
 #: Below this a p-value is printed as a bound: the tails of approximations that far out (the
