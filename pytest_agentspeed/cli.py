@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
-from pytest_agentspeed.edge.options import add_gate_options, arg_type, gate_settings, positive_float
+from pytest_agentspeed.edge.options import add_gate_options, arg_type
 from pytest_agentspeed.errors import AgentSpeedError
+from pytest_agentspeed.settings import gate_settings, positive_float
 from pytest_agentspeed.simulator import profile_names
 
 if TYPE_CHECKING:

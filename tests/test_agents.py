@@ -26,10 +26,11 @@ from pytest_agentspeed.agents import (
 )
 from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.edge.options import Settings, add_run_options
+from pytest_agentspeed.edge.options import add_run_options, settings_from_config
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.records import Usage, turn_record
 from pytest_agentspeed.run.runner import run_session
+from pytest_agentspeed.settings import Settings
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import EventLog, reduce_turn
 
@@ -68,7 +69,7 @@ class Scribe:
 
 
 def _settings(pytester: pytest.Pytester, *args: str) -> Settings:
-    return Settings.from_config(pytester.parseconfig(*args))
+    return settings_from_config(pytester.parseconfig(*args))
 
 
 # -- the names --agentspeed-agent accepts are the registry's -------------------------------

@@ -480,7 +480,7 @@ def test_model_cannot_reach_outside_the_workspace(
 def test_long_sessions_show_which_task_and_turn(pytester: pytest.Pytester) -> None:
     make_task(pytester.path, "alpha")
     # Every turn counts as "long" here, so each one prints its heartbeat line.
-    pytester.makeconftest("import pytest_agentspeed.edge.hooks as s\ns.HEARTBEAT_S = 0.0\n")
+    pytester.makeconftest("import pytest_agentspeed.edge.console as s\ns.HEARTBEAT_S = 0.0\n")
     result = pytester.runpytest_subprocess("--agentspeed-time-scale=0.01")
     result.assert_outcomes(passed=1)
     item = "alpha/agenttask.toml::alpha[[]sim:standard-r0[]]"

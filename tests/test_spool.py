@@ -280,7 +280,7 @@ RECORD_SCHEDULE = textwrap.dedent(
         if hasattr(session.config, "workerinput"):
             return
         plugin = session.config.pluginmanager.get_plugin("agentspeed-session")
-        sim = plugin._sim
+        sim = plugin.bench.pool._sim
         Path("schedule.json").write_text(json.dumps(sim.schedule() if sim else None))
     """
 )

@@ -23,7 +23,7 @@ import pytest
 
 import pytest_agentspeed
 from pytest_agentspeed.agents import agent_names
-from pytest_agentspeed.edge.options import Settings
+from pytest_agentspeed.edge.options import settings_from_config
 
 PACKAGE = "pytest_agentspeed"
 PACKAGE_DIR = Path(pytest_agentspeed.__file__).resolve().parent
@@ -435,12 +435,12 @@ def test_the_agent_option_accepts_exactly_the_registered_agents(
     assert names
     for name in names:
         config = pytester.parseconfig(f"--agentspeed-agent={name}")
-        assert Settings.from_config(config).agent == name
+        assert settings_from_config(config).agent == name
     # Checked when the settings are read, not by argparse: a conftest may register an agent,
     # and pytest parses the command line before it loads conftests.
     config = pytester.parseconfig("--agentspeed-agent=no-such-agent")
     with pytest.raises(pytest.UsageError) as info:
-        Settings.from_config(config)
+        settings_from_config(config)
     accepted = re.search(r"unknown agent 'no-such-agent'; accepted: ([^\n]*)", str(info.value))
     assert accepted is not None, str(info.value)
     assert tuple(accepted.group(1).split(", ")) == names

@@ -7,49 +7,23 @@ arms of a comparison interleave (A B A B ...), which cancels endpoint drift.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.edge.keys import BENCH_KEY
+from pytest_agentspeed.errors import ConfigError, TaskError
+from pytest_agentspeed.run.judge import SessionFailed
+from pytest_agentspeed.run.slots import Slot
 from pytest_agentspeed.tasks import TASK_FILE, Task, load_task
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.edge.hooks import AgentSpeedSession
     from pytest_agentspeed.run.runner import SessionResult
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Where a session sits in the run: which endpoint, which repeat."""
-
-    #: Endpoint name, or the agent's name for agents that need no endpoint.
-    endpoint: str
-    repeat: int
-    #: Position of the endpoint among the run's endpoints (the baseline is 0).
-    arm: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.endpoint}-r{self.repeat}" if self.arm >= 0 else self.endpoint
-
-
 SLOT_KEY = pytest.StashKey[tuple[str, Slot]]()
-
-
-def slots(session: AgentSpeedSession) -> list[Slot]:
-    """The slots every task (or fixture test) is run in."""
-    settings = session.settings
-    if not session.agent.needs_endpoint:
-        return [Slot(settings.agent, 0, -1)]
-    return [
-        Slot(ep.name, r, i)
-        for r in range(settings.repeat)
-        for i, ep in enumerate(settings.endpoints)
-    ]
 
 
 def order_items(items: list[pytest.Item]) -> None:
@@ -90,12 +64,11 @@ def inside_task_dir(path: Path, cache: dict[Path, bool]) -> bool:
 class TaskFile(pytest.File):
     """An ``agenttask.toml``: collects one item per slot."""
 
-    session_plugin: AgentSpeedSession
-
     def collect(self) -> Iterator[pytest.Item]:
         task = load_task(self.path)
-        self.session_plugin.know_task_dir(self.path.parent)
-        for slot in slots(self.session_plugin):
+        bench = self.config.stash[BENCH_KEY]
+        bench.know_task_dir(self.path.parent)
+        for slot in bench.slots:
             item = TaskItem.from_parent(self, name=f"{task.id}[{slot.label}]", task=task, slot=slot)
             item.stash[SLOT_KEY] = (str(self.path), slot)
             yield item
@@ -108,10 +81,6 @@ class TaskFile(pytest.File):
         return str(super().repr_failure(excinfo))
 
 
-class SessionFailed(Exception):
-    """A session did not pass; the message says why and what the check printed."""
-
-
 class TaskItem(pytest.Item):
     """One session of one task on one endpoint."""
 
@@ -121,9 +90,8 @@ class TaskItem(pytest.Item):
         self.slot = slot
 
     def runtest(self) -> None:
-        plugin: AgentSpeedSession = self.parent.session_plugin  # type: ignore[union-attr]
-        result = plugin.run_task(self.task, self.slot, self)
-        plugin.judge(self.task, self.slot, result)
+        result = run_item(self, self.task, self.slot)
+        self.config.stash[BENCH_KEY].judge(self.task, self.slot, result)
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: pytest.ExceptionInfo[BaseException]
@@ -136,16 +104,15 @@ class TaskItem(pytest.Item):
         return self.path, None, self.name
 
 
-def failure_message(task: Task, slot: Slot, result: SessionResult, reasons: Sequence[str]) -> str:
-    """What the user reads when a session did not pass."""
-    record = result.record
-    lines = [f"task {task.id!r} on {slot.label}: " + "; ".join(reasons)]
-    lines.append(
-        f"{len(record.turns)} turns, {record.usage.output_tokens:,} output tokens, "
-        f"{record.wall_s:.2f} s of agent time"
-    )
-    if result.check_output.strip():
-        lines += ["", f"check `{task.check.command}` printed (tail):", result.check_output.rstrip()]
-    if result.workspace is not None:
-        lines += ["", f"workspace kept for inspection: {result.workspace}"]
-    return "\n".join(lines)
+def run_item(item: pytest.Item, task: Task, slot: Slot) -> SessionResult:
+    """Run one session for a test item on the run's bench; its numbers go on the item (JUnit
+    ``<property>`` elements, through ``user_properties``)."""
+    from pytest_agentspeed.outputs.exporters import JUnitProperties
+
+    bench = item.config.stash[BENCH_KEY]
+    try:
+        return bench.run_task(
+            task, slot, name=item.nodeid, exporters=[JUnitProperties(item.user_properties)]
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None

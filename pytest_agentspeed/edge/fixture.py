@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.edge.collect import Slot
-    from pytest_agentspeed.edge.hooks import AgentSpeedSession
     from pytest_agentspeed.records import SessionRecord
+    from pytest_agentspeed.run.slots import Slot
     from pytest_agentspeed.tasks import Task
 
 
@@ -20,8 +19,7 @@ class AgentSpeed:
     and repeats, like a task file; every session it runs is recorded in the run.
     """
 
-    def __init__(self, plugin: AgentSpeedSession, slot: Slot, item: pytest.Item) -> None:
-        self._plugin = plugin
+    def __init__(self, slot: Slot, item: pytest.Item) -> None:
         self._slot = slot
         self._item = item
 
@@ -41,7 +39,9 @@ class AgentSpeed:
         The session is recorded whatever its outcome; check ``session.passed`` (or
         ``session.outcome``) to decide the test.
         """
-        return self._plugin.run_task(task, self._slot, self._item).record
+        from pytest_agentspeed.edge.collect import run_item
+
+        return run_item(self._item, task, self._slot).record
 
 
 @pytest.fixture
@@ -53,6 +53,4 @@ def _agentspeed_slot() -> Slot:
 @pytest.fixture
 def agentspeed(request: pytest.FixtureRequest, _agentspeed_slot: Slot) -> AgentSpeed:
     """Run agent coding tasks defined in Python; see :class:`AgentSpeed`."""
-    from pytest_agentspeed.edge.hooks import SESSION_KEY
-
-    return AgentSpeed(request.config.stash[SESSION_KEY], _agentspeed_slot, request.node)
+    return AgentSpeed(_agentspeed_slot, request.node)

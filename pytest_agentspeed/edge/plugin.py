@@ -1,9 +1,11 @@
-"""The pytest entry point (``pytest11``): declares options and wires the session object.
+"""The pytest entry point (``pytest11``): declares options and wires the run's objects.
 
 Nothing here holds state or logic. ``pytest_configure`` reads the options once into
-:class:`~pytest_agentspeed.edge.options.Settings` and registers an
-:class:`~pytest_agentspeed.edge.hooks.AgentSpeedSession`, which stays inert unless agent tasks
-are collected.
+:class:`~pytest_agentspeed.settings.Settings`, makes the run's
+:class:`~pytest_agentspeed.run.bench.Bench` and registers the
+:class:`~pytest_agentspeed.edge.hooks.AgentSpeedHooks` that drive it, which stay inert unless
+agent tasks are collected (and, on an xdist controller, the
+:class:`~pytest_agentspeed.edge.xdist.XdistHooks`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_agentspeed.edge.fixture import _agentspeed_slot, agentspeed
-from pytest_agentspeed.edge.options import Settings, add_run_options
+from pytest_agentspeed.edge.options import add_run_options, settings_from_config
 
 __all__ = ["_agentspeed_slot", "agentspeed"]
 
@@ -22,28 +24,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_agentspeed.edge.hooks import (
-        SESSION_KEY,
-        AgentSpeedSession,
-        XdistHooks,
-        is_xdist_worker,
-    )
+    from pytest_agentspeed.edge.console import TerminalConsole
+    from pytest_agentspeed.edge.hooks import AgentSpeedHooks
+    from pytest_agentspeed.edge.keys import BENCH_KEY
+    from pytest_agentspeed.edge.xdist import XdistHooks, is_xdist_worker, worker_input
+    from pytest_agentspeed.run.bench import Bench
 
-    settings = Settings.from_config(config)
-    session = AgentSpeedSession(config, settings)
-    config.stash[SESSION_KEY] = session
-    config.pluginmanager.register(session, "agentspeed-session")
+    bench = Bench(
+        settings_from_config(config),
+        TerminalConsole(config),
+        run_id=worker_input(config, "agentspeed_run_id"),
+        process=worker_input(config, "workerid") or "main",
+        shared_sim_file=worker_input(config, "agentspeed_sim_file"),
+    )
+    config.stash[BENCH_KEY] = bench
+    config.pluginmanager.register(AgentSpeedHooks(config, bench), "agentspeed-session")
     if config.pluginmanager.hasplugin("xdist") and not is_xdist_worker(config):
-        config.pluginmanager.register(XdistHooks(session), "agentspeed-xdist")
+        config.pluginmanager.register(XdistHooks(config, bench), "agentspeed-xdist")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from pytest_agentspeed.edge.hooks import SESSION_KEY
+    from pytest_agentspeed.edge.keys import BENCH_KEY
 
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        config.pluginmanager.unregister(session)
-        del config.stash[SESSION_KEY]
+    hooks = config.pluginmanager.get_plugin("agentspeed-session")
+    if hooks is not None:
+        config.pluginmanager.unregister(hooks)
+        del config.stash[BENCH_KEY]
     xdist_hooks = config.pluginmanager.get_plugin("agentspeed-xdist")
     if xdist_hooks is not None:
         xdist_hooks.close()

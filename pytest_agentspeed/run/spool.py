@@ -7,9 +7,10 @@ settings, as a run file without sessions) and then one line per session, each wr
 and fsynced before the session's test item reports.
 
 While its run is alive a spool file is held under an exclusive ``flock``; the lock goes when
-the process does, however it ends. A completed run deletes its spool files. Any that are left,
-unlocked, belong to a run that did not finish: :func:`recover` turns them into run files, and
-``agentspeed merge`` reads them like run files. A line cut short by the kill is skipped.
+the run closes or its process ends, however it ends. A completed run deletes its spool files.
+Any that are left, unlocked, belong to a run that did not finish: :func:`recover` turns them
+into run files, and ``agentspeed merge`` reads them like run files. A line cut short by the
+kill is skipped.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Spool:
     def _open(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
-        # Held until this process ends: a live run's spool is never "recovered" by another.
+        # Held until the run closes: a live run's spool is never "recovered" by another.
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         header = {"spool": SPOOL_SCHEMA, "run": self.header.to_json()}
         self._file = f
@@ -67,6 +68,12 @@ class Spool:
         self._file.write(line + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """This process is done with the run: the file stays, its lock goes."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def discard(self) -> None:
         """The run ended and wrote its outputs: the spool is no longer needed."""

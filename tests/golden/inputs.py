@@ -1,6 +1,8 @@
-"""The factory-made run the exporters' golden files were written from (before the run core
-and the exporters were split out of the pytest session). ``python -m tests.golden.inputs``
-is how they were made; the test that reads them builds the same run."""
+"""The factory-made run the exporters' golden files were written from.
+
+The golden files were written by commit 9bd457b's code (the pytest session's writes, before the
+run core and the exporters were split out of it); ``tests/test_bench.py`` builds the same run,
+has the exporters write it, and compares the bytes."""
 
 from __future__ import annotations
 

@@ -1,0 +1,524 @@
+"""The bench: one run of sessions from first client to written outputs, with no pytest.
+
+A :class:`Bench` owns what a run needs beyond a single session: the agent, one client per
+endpoint, the simulated endpoint's server (started on first use, or shared from an xdist
+controller), the count of sessions in a row that could not reach their endpoint, redaction of
+keys, the spool, judging sessions, the run record with its comparisons, the stored baseline
+and the end-of-run outputs. The pytest edge (:mod:`pytest_agentspeed.edge.hooks`) calls it
+from its hooks; tests and the command line can drive it directly::
+
+    bench = Bench(settings, console)
+    result = bench.run_task(task, slot)
+    bench.judge(task, slot, result)   # raises SessionFailed
+    finish = bench.finish()           # the run record, written by the exporters
+    bench.close()
+
+Lines for the user (progress of long sessions, a lost endpoint) go through a :class:`Console`.
+What only a run with tasks needs (agents, clients, statistics, outputs) is imported where it
+is first used: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pytest_agentspeed.endpoints import api_key, redact
+from pytest_agentspeed.run.judge import judge
+from pytest_agentspeed.run.pool import EndpointPool
+from pytest_agentspeed.run.slots import Slot, plan_slots
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.agents import Agent, Progress
+    from pytest_agentspeed.outputs.exporters import Exporter
+    from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
+    from pytest_agentspeed.run.runner import SessionResult
+    from pytest_agentspeed.run.spool import Spool
+    from pytest_agentspeed.settings import Settings
+    from pytest_agentspeed.simulator.process import SimulatorHandle
+    from pytest_agentspeed.tasks import Task
+
+#: After this many sessions in a row that could not reach their endpoint at all, the
+#: endpoint's remaining sessions are not run: each would spend the client's whole connect
+#: timeouts and retries (tens of seconds on a dead host) to learn the same thing.
+UNREACHABLE_AFTER = 3
+#: Exit statuses the run asks for; pytest's ``ExitCode.TESTS_FAILED`` and ``USAGE_ERROR``.
+TESTS_FAILED_EXIT = 1
+USAGE_ERROR_EXIT = 4
+
+
+class Console(Protocol):
+    """Where the bench says things while the run goes on (the pytest edge: the terminal,
+    past output capture)."""
+
+    def line(self, text: str, *, yellow: bool = False) -> None:
+        """Show one line now."""
+        ...
+
+    def progress(self, name: str) -> Progress:
+        """The progress callback of the session ``name`` (called after each turn)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """How the run ended, for whoever shows it: the record, and what went wrong around it."""
+
+    run: RunRecord
+    #: The stored baseline the run was compared with (its columns go into the table).
+    stored: RunRecord | None
+    #: Why nothing was saved or compared against a stored baseline (shown in yellow).
+    notice: str | None
+    #: The stored baseline could not be read.
+    baseline_error: str | None
+    #: An output could not be written (the ones after it were not tried).
+    output_error: str | None
+    #: The exit status the run should end with, unless it already ends with another; ``None``
+    #: leaves it as it is.
+    exit_status: int | None
+
+
+class Bench:
+    """Runs sessions and keeps their records; owns the run's clients, server and spool.
+
+    :param run_id: names the run's spool files; an xdist worker takes its controller's.
+    :param process: this process's part of the run (an xdist worker's id, else ``"main"``).
+    :param shared_sim_file: under xdist, the file through which the controller tells workers
+        its simulated endpoint's URL.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        console: Console,
+        *,
+        run_id: str | None = None,
+        process: str = "main",
+        shared_sim_file: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.console = console
+        self.run_id = run_id or new_run_id()
+        self.process = process
+        self.sessions: list[SessionRecord] = []
+        self.endpoints = {e.name: e for e in settings.endpoints}
+        #: Sessions that ran in parallel: the number of xdist workers, else 1.
+        self.concurrency = 1
+        #: The stored baseline was refused before any session ran: the line that says why.
+        self.refused: str | None = None
+        self.pool = EndpointPool(
+            settings.endpoints, time_scale=settings.time_scale, shared_sim_file=shared_sim_file
+        )
+        self._spool: Spool | None = None
+        #: Per endpoint: sessions in a row that could not reach it (see UNREACHABLE_AFTER).
+        self._unreachable: dict[str, int] = {}
+
+    @functools.cached_property
+    def agent(self) -> Agent:
+        """The agent sessions run with."""
+        from pytest_agentspeed.agents import make_agent
+
+        return make_agent(self.settings.agent)
+
+    @functools.cached_property
+    def slots(self) -> list[Slot]:
+        """The slots every task (or fixture test) is run in."""
+        s = self.settings
+        return plan_slots(
+            s.agent,
+            needs_endpoint=self.agent.needs_endpoint,
+            endpoints=s.endpoints,
+            repeat=s.repeat,
+        )
+
+    # -- before the first session ------------------------------------------------------------
+
+    def header_line(self, count: int) -> str:
+        """The line that says what the run will measure, once ``count`` sessions are known."""
+        s = self.settings
+        if not self.agent.needs_endpoint:
+            return f"agentspeed: {count} sessions with the {s.agent} agent (no model)"
+        names = ", ".join(e.name for e in s.endpoints)
+        line = f"agentspeed: {count} sessions on {names}; {s.repeat} repeat(s); agent {s.agent}"
+        if any(e.simulated for e in s.endpoints):
+            line += f"; simulated delays x{s.time_scale:g}"
+        return line
+
+    def know_task_dir(self, path: Path) -> None:
+        """A task's directory: the simulated endpoint will know its tasks."""
+        self.pool.know_task_dir(path)
+
+    def check_keys(self) -> None:
+        """Read every endpoint's API key now, before any session runs.
+
+        :raises ConfigError: when an endpoint's key is missing.
+        """
+        _ = self._secrets
+
+    @functools.cached_property
+    def _secrets(self) -> list[str]:
+        """The keys never to let through into a record or a message."""
+        if not self.agent.needs_endpoint:
+            return []
+        keys = (api_key(endpoint) for endpoint in self.settings.endpoints)
+        return [key for key in keys if key is not None]
+
+    def early_refusal(self, planned: Collection[tuple[str, str]] | None) -> str | None:
+        """Refuse an unreadable baseline, or one recorded under conditions that make the
+        comparison meaningless, before any session runs, not after the whole run.
+
+        :param planned: the (task id, endpoint name) of each session the run will measure;
+            ``None`` when some of their tasks are known only when they run (fixture tests:
+            then the task set is checked after the run).
+        :returns: the line that says why nothing will be run, or ``None``; also kept in
+            :attr:`refused`.
+        :raises ConfigError: when the stored baseline cannot be read.
+        """
+        from pytest_agentspeed.run.baseline import read_before_run, refusals
+
+        s = self.settings
+        stored = read_before_run(s.rootdir, s.compare)
+        if stored is None or not stored.sessions or not self.agent.needs_endpoint:
+            return None
+        found = refusals(
+            stored,
+            self._run_header(),
+            s.endpoints,
+            planned,
+            metric=s.gate.metric,
+            baseline_label=f"the baseline {s.compare!r}",
+        )
+        if found:
+            self.refused = (
+                f"not compared: {'; '.join(found)}; record a new baseline (no session was run)"
+            )
+        return self.refused
+
+    def recover_spools(self) -> list[str]:
+        """Recover the sessions of earlier runs that were killed before they wrote their
+        files; the lines that say where they went."""
+        from pytest_agentspeed.run.spool import SPOOL_DIR
+
+        if not (self.settings.rootdir / SPOOL_DIR).is_dir():
+            return []
+        from pytest_agentspeed.run.spool import recover
+
+        return [
+            f"agentspeed: recovered {count} sessions of an interrupted run into {path} "
+            f"(agentspeed show, report and merge read it)"
+            for path, count in recover(self.settings.rootdir, self.settings.gate)
+        ]
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_task(
+        self,
+        task: Task,
+        slot: Slot,
+        *,
+        name: str | None = None,
+        exporters: Sequence[Exporter] = (),
+    ) -> SessionResult:
+        """Run one session and keep its record (in :attr:`sessions` and the spool).
+
+        :param name: the session as progress lines name it (the pytest item's node id).
+        :param exporters: told of this session once it is kept (the pytest item's JUnit
+            properties).
+        :raises ConfigError: when the endpoint's client or server cannot be set up.
+        """
+        from pytest_agentspeed.run.runner import SessionResult, not_run, run_session
+
+        if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
+            result = not_run(
+                task,
+                self.agent,
+                endpoint=slot.endpoint,
+                repeat=slot.repeat,
+                reason=f"connection_error: not run: the endpoint could not be reached in "
+                f"{UNREACHABLE_AFTER} sessions in a row",
+            )
+            return self._keep(result, exporters)
+        client = None
+        if self.agent.needs_endpoint:
+            endpoint = self.endpoints[slot.endpoint]
+            client = self.pool.client(endpoint)
+            if endpoint.simulated and task.source is None:
+                self.pool.register(task)
+        result = run_session(
+            task,
+            self.agent,
+            client,
+            endpoint=slot.endpoint,
+            repeat=slot.repeat,
+            progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
+        )
+        self._note_reachability(slot.endpoint, result.record)
+        record = result.record
+        if record.error is not None:
+            # Endpoint error messages carry the server's words; never let a key through.
+            record = replace(
+                record,
+                error=redact(record.error, self._secrets),
+                turns=tuple(
+                    replace(t, error=redact(t.error, self._secrets)) if t.error else t
+                    for t in record.turns
+                ),
+            )
+            result = SessionResult(
+                record=record, check_output=result.check_output, workspace=result.workspace
+            )
+        return self._keep(result, exporters)
+
+    def _keep(self, result: SessionResult, exporters: Sequence[Exporter]) -> SessionResult:
+        self.sessions.append(result.record)
+        self._spooled(result.record)
+        for exporter in exporters:
+            exporter.session_finished(result.record)
+        return result
+
+    def _note_reachability(self, endpoint: str, record: SessionRecord) -> None:
+        """Count sessions in a row that never got through to the endpoint."""
+        unreachable = (
+            record.outcome == "error"
+            and (record.error or "").startswith("connection_error")
+            and all(t.error is not None for t in record.turns)
+        )
+        if not unreachable:
+            self._unreachable[endpoint] = 0
+            return
+        self._unreachable[endpoint] = count = self._unreachable.get(endpoint, 0) + 1
+        if count == UNREACHABLE_AFTER:
+            self.console.line(
+                f"agentspeed: {endpoint} could not be reached in {count} sessions in a row; "
+                f"its remaining sessions are not run (recorded as errors)",
+                yellow=True,
+            )
+
+    def _spooled(self, record: SessionRecord) -> None:
+        """On disk before the item reports: a crash after this loses nothing of the session."""
+        if self._spool is None:
+            from pytest_agentspeed.run.spool import Spool, spool_path
+
+            self._spool = Spool(
+                spool_path(self.settings.rootdir, self.run_id, self.process), self._run_header()
+            )
+        self._spool.append(record)
+
+    def judge(self, task: Task, slot: Slot, result: SessionResult) -> None:
+        """Fail the session when it did not pass (or broke a speed limit).
+
+        :raises SessionFailed: with a message that says why.
+        """
+        judge(
+            task,
+            slot,
+            result,
+            agent=self.agent,
+            allow_task_failures=self.settings.allow_task_failures,
+        )
+
+    def add_sessions(self, records: Sequence[SessionRecord]) -> None:
+        """Sessions another process of the run measured (an xdist worker's)."""
+        self.sessions.extend(records)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self) -> Finish:
+        """Build the run record, compare, and write the outputs; say how the run should end.
+
+        Only the process that decides calls it (not an xdist worker), once every session is
+        in :attr:`sessions`. When every output is written, the run's spool files go; after a
+        write error they stay, and the message says where.
+        """
+        from pytest_agentspeed.outputs.exporters import run_finished
+        from pytest_agentspeed.run.baseline import Stored, read_stored
+
+        self.sessions.sort(key=lambda s: s.started_at)
+        baseline = Stored(None)
+        if self.agent.needs_endpoint:
+            baseline = read_stored(self.settings.rootdir, self.settings.compare)
+        stored, notice = baseline.record, baseline.notice
+        run = self.run_record(stored)
+        save = self.settings.save
+        if not self.agent.needs_endpoint and (save or self.settings.compare):
+            # Its sessions measure no model: as a baseline they would make any later
+            # comparison meaningless, and comparing them would give a meaningless verdict.
+            notice = (
+                f"the {self.settings.agent} agent measures no model: no baseline saved or compared"
+            )
+            save = None
+        output_error = None
+        failure = run_finished(self._exporters(stored, save=save), run)
+        if failure is not None:
+            from pytest_agentspeed.run.spool import SPOOL_DIR
+
+            # The sessions stay in the spool: nothing measured is lost to a bad output path.
+            error = failure.error
+            output_error = (
+                f"cannot write {failure.target}: {error.strerror or error}; the run's sessions "
+                f"are kept in {self.settings.rootdir / SPOOL_DIR} (agentspeed merge reads them)"
+            )
+        else:
+            self._discard_spools()
+        return Finish(
+            run=run,
+            stored=stored,
+            notice=notice,
+            baseline_error=baseline.error,
+            output_error=output_error,
+            exit_status=self._exit_status(run, output_error, baseline.error),
+        )
+
+    def _exit_status(
+        self, run: RunRecord, output_error: str | None, baseline_error: str | None
+    ) -> int | None:
+        """The first that holds: an output not written, a failed gate, a refused comparison,
+        an unreadable baseline."""
+        from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
+        from pytest_agentspeed.records import NOT_COMPARED
+
+        if output_error is not None:
+            return USAGE_ERROR_EXIT
+        if any(c.fails(self.settings.gate.inconclusive) for c in run.comparisons):
+            return TESTS_FAILED_EXIT
+        if any(c.verdict == NOT_COMPARED for c in run.comparisons):
+            return NOT_COMPARED_EXIT
+        if baseline_error is not None:
+            return USAGE_ERROR_EXIT
+        return None
+
+    def _exporters(self, stored: RunRecord | None, *, save: str | None) -> list[Exporter]:
+        """The outputs the settings ask for, in the order they are written."""
+        from pytest_agentspeed.outputs.exporters import HtmlReport, MarkdownSummary, RunFile
+        from pytest_agentspeed.runfile import baseline_path
+
+        s = self.settings
+        metric = s.gate.metric
+        out: list[Exporter] = []
+        if s.json_path is not None:
+            out.append(RunFile(s.json_path))
+        if save is not None:
+            out.append(RunFile(baseline_path(s.rootdir, save)))
+        if s.markdown_path is not None:
+            out.append(
+                MarkdownSummary(s.markdown_path, stored=stored, against=self.against, metric=metric)
+            )
+        if s.html_path is not None:
+            out.append(HtmlReport(s.html_path, stored=stored, against=self.against, gate=s.gate))
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            out.append(
+                MarkdownSummary(
+                    step_summary, stored=stored, against=self.against, metric=metric, append=True
+                )
+            )
+        return out
+
+    def run_record(self, stored: RunRecord | None = None) -> RunRecord:
+        """Everything measured, with the comparisons (with ``stored`` too, when the agent
+        measures a model), as the run file holds it."""
+        from pytest_agentspeed.analysis.summary import analysed
+
+        seen = {x.endpoint for x in self.sessions}
+        header = self._run_header()
+        run = replace(
+            header,
+            endpoints=tuple(e for e in header.endpoints if e.name in seen),
+            sessions=tuple(self.sessions),
+        )
+        if not self.agent.needs_endpoint:
+            return analysed(run, self.settings.gate)
+        return analysed(run, self.settings.gate, extra=self._against_stored(stored, run))
+
+    def _run_header(self) -> RunRecord:
+        """The run's settings and environment, without sessions (also a spool's header)."""
+        from pytest_agentspeed import __version__
+        from pytest_agentspeed.analysis.gate import METRIC_DEFINITIONS
+        from pytest_agentspeed.records import EndpointRecord, RunRecord
+        from pytest_agentspeed.runfile import environment
+
+        s = self.settings
+        return RunRecord(
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            agentspeed_version=__version__,
+            environment=environment(self.concurrency),
+            config={
+                "window_s": s.window_s,
+                "repeat": s.repeat,
+                "time_scale": s.time_scale if any(e.simulated for e in s.endpoints) else None,
+                "agent": s.agent,
+                # Which definition of each gate metric the numbers were recorded under.
+                "metric_definitions": dict(METRIC_DEFINITIONS),
+            },
+            endpoints=tuple(
+                EndpointRecord(
+                    name=e.name,
+                    label=e.label,
+                    api=e.api,
+                    model=e.model,
+                    base_url=e.public_base_url(),
+                    profile=e.sim.profile if e.sim else None,
+                    options=e.public_options(),
+                )
+                for e in s.endpoints
+            ),
+            sessions=(),
+        )
+
+    def _against_stored(self, stored: RunRecord | None, run: RunRecord) -> list[Comparison]:
+        """Each arm of this run against the stored baseline's arm of the same name, else its
+        baseline arm."""
+        from pytest_agentspeed.analysis.summary import against_baseline
+
+        if stored is None:
+            return []
+        return against_baseline(
+            stored,
+            run,
+            self.against,
+            self.settings.gate,
+            baseline_label=f"the baseline {self.settings.compare!r}",
+        )
+
+    @property
+    def against(self) -> str:
+        """Where the stored baseline came from, as comparisons and table columns name it."""
+        return f"baseline {self.settings.compare}"
+
+    def _discard_spools(self) -> None:
+        """The outputs are written: this run's spool files (every process's) can go."""
+        from pytest_agentspeed.run.spool import SPOOL_DIR, SUFFIX
+
+        if self._spool is not None:
+            self._spool.discard()
+        folder = self.settings.rootdir / SPOOL_DIR
+        if folder.is_dir():
+            for path in folder.glob(f"{self.run_id}.*{SUFFIX}"):
+                path.unlink(missing_ok=True)
+            # Leave no empty directories behind in the user's project.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+                folder.parent.rmdir()
+
+    def serve_simulator(self) -> SimulatorHandle:
+        """Start the run's simulated endpoint here for other processes (the xdist workers);
+        stopped with the run."""
+        return self.pool.serve_simulator()
+
+    def close(self) -> None:
+        """Close the clients, stop the simulated endpoint's server if this run started one,
+        and let go of the spool (kept, if the outputs were not written)."""
+        self.pool.close()
+        if self._spool is not None:
+            self._spool.close()
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and does not collide between machines."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
