@@ -4,7 +4,7 @@ The JSON written by :meth:`RunRecord.to_json` is the contract other tools read; 
 versioned by ``schema`` (``agentspeed.run/1``). Readers accept any ``agentspeed.run/1.x`` and
 refuse another major version with a clear message.
 
-Over 500 lines because it is one thing: every record of the run file, each next to its JSON
+Over 500 lines because it is one cohesive thing: every record of the run file, each next to its JSON
 form, in the order the file nests them (usage, attempts, tool calls, turns, sessions,
 endpoints, the comparisons the analysis made, the run). Plain data: this module imports
 nothing of the package but its errors, so every layer can hold its records.

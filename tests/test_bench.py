@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden.inputs import BASELINE_NAME, GATE, inputs
 from scripted_server import Reply, ScriptedServer, text_reply, tool_reply
 from test_plugin import make_task, read_run
 
@@ -27,7 +28,6 @@ from pytest_agentspeed.run.bench import USAGE_ERROR_EXIT, Bench
 from pytest_agentspeed.run.spool import SPOOL_DIR, read_spool
 from pytest_agentspeed.settings import Settings
 from pytest_agentspeed.tasks import load_task
-from tests.golden.inputs import BASELINE_NAME, GATE, inputs
 
 GOLDEN = Path(__file__).parent / "golden"
 TASKS = ("alpha", "beta")

@@ -55,6 +55,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The pytest-free run core.
     "run": frozenset(
         {
+            # Its version, for the run record.
+            "pytest_agentspeed",
             "errors",
             "processes",
             "records",

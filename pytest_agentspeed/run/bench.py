@@ -20,7 +20,6 @@ is first used: importing this module is cheap.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections.abc import Collection, Sequence
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.settings import Settings
-    from pytest_agentspeed.simulator.process import SimulatorHandle
+    from pytest_agentspeed.simulator import SimulatorHandle
     from pytest_agentspeed.tasks import Task
 
 #: After this many sessions in a row that could not reach their endpoint at all, the
@@ -195,9 +194,9 @@ class Bench:
             baseline_label=f"the baseline {s.compare!r}",
         )
         if found:
-            self.refused = (
-                f"not compared: {'; '.join(found)}; record a new baseline (no session was run)"
-            )
+            from pytest_agentspeed.analysis.fingerprint import refused_line
+
+            self.refused = f"{refused_line(found)} (no session was run)"
         return self.refused
 
     def recover_spools(self) -> list[str]:
@@ -365,7 +364,11 @@ class Bench:
                 f"are kept in {self.settings.rootdir / SPOOL_DIR} (agentspeed merge reads them)"
             )
         else:
-            self._discard_spools()
+            from pytest_agentspeed.run.spool import discard_run
+
+            if self._spool is not None:
+                self._spool.discard()
+            discard_run(self.settings.rootdir, self.run_id)
         return Finish(
             run=run,
             stored=stored,
@@ -438,38 +441,9 @@ class Bench:
 
     def _run_header(self) -> RunRecord:
         """The run's settings and environment, without sessions (also a spool's header)."""
-        from pytest_agentspeed import __version__
-        from pytest_agentspeed.analysis.gate import METRIC_DEFINITIONS
-        from pytest_agentspeed.records import EndpointRecord, RunRecord
-        from pytest_agentspeed.runfile import environment
+        from pytest_agentspeed.run.header import run_header
 
-        s = self.settings
-        return RunRecord(
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            agentspeed_version=__version__,
-            environment=environment(self.concurrency),
-            config={
-                "window_s": s.window_s,
-                "repeat": s.repeat,
-                "time_scale": s.time_scale if any(e.simulated for e in s.endpoints) else None,
-                "agent": s.agent,
-                # Which definition of each gate metric the numbers were recorded under.
-                "metric_definitions": dict(METRIC_DEFINITIONS),
-            },
-            endpoints=tuple(
-                EndpointRecord(
-                    name=e.name,
-                    label=e.label,
-                    api=e.api,
-                    model=e.model,
-                    base_url=e.public_base_url(),
-                    profile=e.sim.profile if e.sim else None,
-                    options=e.public_options(),
-                )
-                for e in s.endpoints
-            ),
-            sessions=(),
-        )
+        return run_header(self.settings, concurrency=self.concurrency)
 
     def _against_stored(self, stored: RunRecord | None, run: RunRecord) -> list[Comparison]:
         """Each arm of this run against the stored baseline's arm of the same name, else its
@@ -490,21 +464,6 @@ class Bench:
     def against(self) -> str:
         """Where the stored baseline came from, as comparisons and table columns name it."""
         return f"baseline {self.settings.compare}"
-
-    def _discard_spools(self) -> None:
-        """The outputs are written: this run's spool files (every process's) can go."""
-        from pytest_agentspeed.run.spool import SPOOL_DIR, SUFFIX
-
-        if self._spool is not None:
-            self._spool.discard()
-        folder = self.settings.rootdir / SPOOL_DIR
-        if folder.is_dir():
-            for path in folder.glob(f"{self.run_id}.*{SUFFIX}"):
-                path.unlink(missing_ok=True)
-            # Leave no empty directories behind in the user's project.
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-                folder.parent.rmdir()
 
     def serve_simulator(self) -> SimulatorHandle:
         """Start the run's simulated endpoint here for other processes (the xdist workers);

@@ -20,7 +20,7 @@ from pytest_agentspeed.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_agentspeed.clients import ModelClient
-    from pytest_agentspeed.simulator.process import SimulatorHandle
+    from pytest_agentspeed.simulator import SimulatorHandle
     from pytest_agentspeed.tasks import Task
 
 #: How long an xdist worker waits for the controller's simulated endpoint to come up.

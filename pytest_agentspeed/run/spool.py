@@ -83,6 +83,20 @@ class Spool:
             self._file = None
 
 
+def discard_run(rootdir: Path, run_id: str) -> None:
+    """The run's outputs are written: its spool files (every process's) can go, and the
+    spool's directories with them when they are empty."""
+    folder = rootdir / SPOOL_DIR
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f"{run_id}.*{SUFFIX}"):
+        path.unlink(missing_ok=True)
+    # Leave no empty directories behind in the user's project.
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+        folder.parent.rmdir()
+
+
 def spool_path(rootdir: Path, run_id: str, process: str) -> Path:
     """Where one process of a run spools its sessions."""
     return rootdir / SPOOL_DIR / f"{run_id}.{process}{SUFFIX}"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from factories import arm, paired_arms, run_record
+
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.records import RunRecord
-from tests.factories import arm, paired_arms, run_record
 
 GATE = GateSettings()
 BASELINE_NAME = "main"
