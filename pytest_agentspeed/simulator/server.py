@@ -108,7 +108,7 @@ def build_app(sim: Simulator) -> Starlette:
         return JSONResponse({"ok": True, "mounts": sorted(sim.mounts), "tasks": len(sim.library)})
 
     async def schedule(request: Request) -> Response:
-        return JSONResponse(list(sim.schedule))
+        return JSONResponse([_jsonable(entry) for entry in sim.schedule])
 
     async def add_task(request: Request) -> Response:
         try:
@@ -160,6 +160,7 @@ async def _paced(
     """
     actual = log["actual"]
     first_token_s = log["planned"]["first_token_s"]
+    sent_s = log["writes"]["sent_s"]
     i = 0
     try:
         while i < len(writes):
@@ -167,12 +168,14 @@ async def _paced(
             now = loop.time()
             chunk = bytearray(writes[i][1])
             due = writes[i][0]
+            start = i
             i += 1
             while i < len(writes) and arrival + writes[i][0] <= now:
                 chunk += writes[i][1]
                 due = writes[i][0]
                 i += 1
             sent = loop.time() - arrival
+            sent_s.extend([sent] * (i - start))
             # Pings and the role chunk all go out before the first token's time.
             if "first_token_s" not in actual and due >= first_token_s:
                 actual["first_token_s"] = sent
@@ -202,6 +205,14 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None
     delay = deadline - loop.time()
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+def _jsonable(entry: dict[str, Any]) -> dict[str, Any]:
+    """A schedule-log entry with its per-write arrays as lists."""
+    writes = entry.get("writes")
+    if writes is None:
+        return entry
+    return entry | {"writes": {key: list(values) for key, values in writes.items()}}
 
 
 def _not_found(message: str) -> Response:
