@@ -6,10 +6,12 @@ the root. Each request is handled in four pure steps (match the task and pick th
 account the prompt cache; plan the latency; render the wire), which
 :meth:`~pytest_agentspeed.simulator.replies.Simulator.decide` takes, and one impure one, taken
 here: sleeping until each write is due. Writes whose time has come are sent together, so a
-heavily time-scaled stream never falls behind its schedule.
+heavily time-scaled stream never falls behind its schedule, and a server that woke late
+catches up in one socket write rather than one per event.
 
-Everything the server decided is kept in a schedule log (``GET /_agentspeed/schedule``), so
-tests can hold the client's measurements against what the server actually did.
+Everything the server decided is kept in a schedule log (``GET /_agentspeed/schedule``), down
+to each write's planned and actual send time, so tests can hold the client's measurements
+against what the server actually did.
 """
 
 from __future__ import annotations
