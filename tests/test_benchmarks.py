@@ -89,3 +89,20 @@ def test_report_scale_mixed_run_has_errors_retries_and_thinking() -> None:
         for s in plain.sessions
         for t in s.turns
     )
+
+
+def test_simulator_cost_takes_lateness_per_write_and_at_the_logged_marks() -> None:
+    """Each write's lateness is its send time minus its plan (a batch's writes share the send
+    time); the marks are the three moments every version of the log keeps; an entry without
+    per-write times (an older server) adds marks only; a stream cut short, its sent writes."""
+    simulator_cost = load("simulator_cost")
+    entry = {
+        "planned": {"headers_s": 0.1, "first_token_s": 1.0, "end_s": 1.5},
+        "actual": {"headers_s": 0.1005, "first_token_s": 1.002, "end_s": 1.5},
+        "writes": {"planned_s": [0.1, 1.0, 1.25, 1.5], "sent_s": [0.1005, 1.002, 1.5, 1.5]},
+    }
+    older = {key: entry[key] for key in ("planned", "actual")}
+    cut = entry | {"writes": {"planned_s": [0.1, 1.0, 1.25], "sent_s": [0.101]}}
+    writes, marks = simulator_cost.lateness([entry, older, cut])
+    assert writes == pytest.approx([0.5, 2.0, 250.0, 0.0, 1.0])
+    assert marks == pytest.approx([0.5, 2.0, 0.0] * 3)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pytest_agentspeed.simulator.latency import ContentClass, ResponsePlan
+from pytest_agentspeed.simulator.splice import EventTemplate
 
 BlockType = Literal["thinking", "text", "tool_use"]
 #: During a long wait for the first token, keep the connection visibly alive.
@@ -157,26 +158,29 @@ def render_stream(
 
     # Blocks without a single token are not sent at all.
     live = [b for b in blocks if b.pieces]
-    tokens = [(i, p) for i, b in enumerate(live) for p in b.pieces]
-    pos = 0
-    started = [False] * len(live)
-    left = [len(b.pieces) for b in live]
+    deltas = [_delta_template(index, block) for index, block in enumerate(live)]
+    # The block the next token comes from, and how many of its pieces are sent.
+    index, done = 0, 0
     for offset, n in plan.steps:
-        chunk = bytearray()
-        step = tokens[pos : pos + n]
-        pos += n
         # One event per block the step touches: a speculative burst is one SSE event.
-        for index in sorted({i for i, _ in step}):
+        events: list[bytes] = []
+        while n > 0 and index < len(live):
             block = live[index]
-            text = "".join(p for i, p in step if i == index)
-            if not started[index]:
-                started[index] = True
-                chunk += _block_start(index, block)
-            chunk += _delta(index, block, text)
-            left[index] -= sum(1 for i, _ in step if i == index)
-            if left[index] == 0:
-                chunk += _block_stop(index, block)
-        writes.append((offset, bytes(chunk)))
+            if done == 0:
+                events.append(_block_start(index, block))
+            take = min(n, len(block.pieces) - done)
+            delta = deltas[index]
+            if delta is not None:
+                text = (
+                    block.pieces[done] if take == 1 else "".join(block.pieces[done : done + take])
+                )
+                events.append(delta(text))
+            done += take
+            n -= take
+            if done == len(block.pieces):
+                events.append(_block_stop(index, block))
+                index, done = index + 1, 0
+        writes.append((offset, b"".join(events)))
 
     tail = sse(
         "message_delta",
@@ -213,6 +217,7 @@ def _block_start(index: int, block: OutBlock) -> bytes:
 
 
 def _delta(index: int, block: OutBlock, text: str) -> bytes:
+    """The block's delta event carrying ``text``, encoded whole (what the templates reproduce)."""
     if block.type == "thinking":
         if block.omitted:
             return b""
@@ -224,6 +229,14 @@ def _delta(index: int, block: OutBlock, text: str) -> bytes:
     return sse(
         "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
     )
+
+
+def _delta_template(index: int, block: OutBlock) -> EventTemplate | None:
+    """:func:`_delta` encoded once for the block, text left open; ``None`` when the block
+    sends no deltas (omitted thinking)."""
+    if block.type == "thinking" and block.omitted:
+        return None
+    return EventTemplate(lambda text: _delta(index, block, text))
 
 
 def _block_stop(index: int, block: OutBlock) -> bytes:

@@ -14,11 +14,12 @@ trajectories play on both wires.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_agentspeed.simulator.anthropic_wire import OutBlock, content_text
 from pytest_agentspeed.simulator.latency import ResponsePlan
+from pytest_agentspeed.simulator.splice import EventTemplate
 
 FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -188,34 +189,27 @@ def render_stream(
     writes = [(plan.headers_s, chunk({"role": "assistant", "content": ""}))]
     live = [b for b in blocks if b.pieces]
     calls = [b for b in live if b.type == "tool_use"]
-    tokens = [(i, p) for i, b in enumerate(live) for p in b.pieces]
-    started = [False] * len(live)
-    pos = 0
+    # Per block, the chunk of its first tokens and of the later ones (they differ only for a
+    # tool call, whose id and name come once); None for reasoning that is not sent.
+    templates = [_templates(chunk, block, calls) for block in live]
+    # The block the next token comes from, and how many of its pieces are sent.
+    index, done = 0, 0
     for offset, n in plan.steps:
-        step = tokens[pos : pos + n]
-        pos += n
-        out = bytearray()
-        for index in sorted({i for i, _ in step}):
+        out: list[bytes] = []
+        while n > 0 and index < len(live):
             block = live[index]
-            text = "".join(p for i, p in step if i == index)
-            if block.type == "thinking":
-                if not block.omitted:
-                    out += chunk({"reasoning_content": text, "reasoning": text})
-            elif block.type == "text":
-                out += chunk({"content": text})
-            else:
-                k = calls.index(block)
-                fragment: dict[str, Any] = {"index": k, "function": {"arguments": text}}
-                if not started[index]:
-                    fragment = {
-                        "index": k,
-                        "id": block.tool_id,
-                        "type": "function",
-                        "function": {"name": block.tool_name, "arguments": text},
-                    }
-                out += chunk({"tool_calls": [fragment]})
-            started[index] = True
-        writes.append((offset, bytes(out)))
+            take = min(n, len(block.pieces) - done)
+            pair = templates[index]
+            if pair is not None:
+                text = (
+                    block.pieces[done] if take == 1 else "".join(block.pieces[done : done + take])
+                )
+                out.append(pair[done > 0](text))
+            done += take
+            n -= take
+            if done == len(block.pieces):
+                index, done = index + 1, 0
+        writes.append((offset, b"".join(out)))
     tail = chunk({}, FINISH[stop_reason])
     if include_usage:
         final = dict(base, choices=[], usage=usage)
@@ -227,3 +221,38 @@ def render_stream(
     else:
         writes.append((end, tail))
     return writes
+
+
+def _templates(
+    chunk: Callable[[dict[str, Any]], bytes], block: OutBlock, calls: Sequence[OutBlock]
+) -> tuple[EventTemplate, EventTemplate] | None:
+    """The block's chunks, text left open: for its first tokens and for the later ones."""
+    if block.type == "thinking":
+        if block.omitted:
+            return None
+        reasoning = EventTemplate(
+            lambda text: chunk({"reasoning_content": text, "reasoning": text})
+        )
+        return reasoning, reasoning
+    if block.type == "text":
+        content = EventTemplate(lambda text: chunk({"content": text}))
+        return content, content
+    k = next(i for i, call in enumerate(calls) if call is block)
+    first = EventTemplate(
+        lambda text: chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": k,
+                        "id": block.tool_id,
+                        "type": "function",
+                        "function": {"name": block.tool_name, "arguments": text},
+                    }
+                ]
+            }
+        )
+    )
+    later = EventTemplate(
+        lambda text: chunk({"tool_calls": [{"index": k, "function": {"arguments": text}}]})
+    )
+    return first, later

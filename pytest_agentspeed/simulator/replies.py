@@ -9,6 +9,7 @@ nothing here touches a socket or an event loop, so the decisions are tested with
 
 from __future__ import annotations
 
+import array
 import collections
 import hashlib
 import json
@@ -252,6 +253,13 @@ class Simulator:
         reply = Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
         if fault in MID_STREAM and fault_rng is not None:
             _break_stream(reply, fault, wire, fault_rng, cfg.time_scale, request_id)
+        # One entry per planned write (the head, a ping, a decode step's events, the tail), its
+        # send time added as it goes out. Arrays, not lists of floats: a long-running server
+        # keeps tens of thousands of responses in its log.
+        log["writes"] = {
+            "planned_s": array.array("d", (offset for offset, _ in reply.writes)),
+            "sent_s": array.array("d"),
+        }
         return reply
 
     def _refuse(

@@ -6,10 +6,12 @@ the root. Each request is handled in four pure steps (match the task and pick th
 account the prompt cache; plan the latency; render the wire), which
 :meth:`~pytest_agentspeed.simulator.replies.Simulator.decide` takes, and one impure one, taken
 here: sleeping until each write is due. Writes whose time has come are sent together, so a
-heavily time-scaled stream never falls behind its schedule.
+heavily time-scaled stream never falls behind its schedule, and a server that woke late
+catches up in one socket write rather than one per event.
 
-Everything the server decided is kept in a schedule log (``GET /_agentspeed/schedule``), so
-tests can hold the client's measurements against what the server actually did.
+Everything the server decided is kept in a schedule log (``GET /_agentspeed/schedule``), down
+to each write's planned and actual send time, so tests can hold the client's measurements
+against what the server actually did.
 """
 
 from __future__ import annotations
@@ -24,22 +26,22 @@ import selectors
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from pytest_agentspeed.errors import TaskError
 from pytest_agentspeed.simulator.anthropic_wire import error_json
 from pytest_agentspeed.simulator.cache import request_blocks
 from pytest_agentspeed.simulator.config import ServerConfig
 from pytest_agentspeed.simulator.library import report_load_errors
-from pytest_agentspeed.simulator.replies import Mount, Simulator, Wire
+from pytest_agentspeed.simulator.replies import Mount, Reply, Simulator, Wire
 
 
 def build_app(sim: Simulator) -> Starlette:
@@ -87,11 +89,7 @@ def build_app(sim: Simulator) -> Starlette:
             raise
         log["actual"]["headers_s"] = loop.time() - arrival
         head |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(
-            _paced(loop, arrival, reply.writes, log, mount, drop=reply.drop),
-            media_type="text/event-stream; charset=utf-8",
-            headers=head,
-        )
+        return PacedStream(loop, arrival, reply, mount, headers=head)
 
     async def count_tokens(request: Request) -> Response:
         try:
@@ -108,7 +106,7 @@ def build_app(sim: Simulator) -> Starlette:
         return JSONResponse({"ok": True, "mounts": sorted(sim.mounts), "tasks": len(sim.library)})
 
     async def schedule(request: Request) -> Response:
-        return JSONResponse(list(sim.schedule))
+        return JSONResponse([_jsonable(entry) for entry in sim.schedule])
 
     async def add_task(request: Request) -> Response:
         try:
@@ -145,43 +143,108 @@ def build_app(sim: Simulator) -> Starlette:
     return Starlette(routes=routes)
 
 
-async def _paced(
-    loop: asyncio.AbstractEventLoop,
-    arrival: float,
-    writes: Sequence[tuple[float, bytes]],
-    log: dict[str, Any],
-    mount: Mount,
-    *,
-    drop: bool = False,
-) -> AsyncIterator[bytes]:
-    """Yield each write at its time; writes already due go out together.
+class PacedStream(Response):
+    """A streamed reply whose writes go out at their planned times, straight to the server.
 
-    With ``drop``, the connection is closed after the last write, the body unfinished.
+    Starlette's ``StreamingResponse`` would run the body in an anyio task group beside a
+    disconnect listener: its first use imports anyio's asyncio backend (about 20 ms, by which a
+    server's first response was late) and every response pays for the group, and each write
+    passes through an async generator. Here the handler's own task writes, and a plain asyncio
+    task listens for the client going away and cancels it, so an abandoned stream stops loading
+    its endpoint at once.
+
+    The response counts in its mount's ``in_flight`` from before the headers (the handler added
+    it) until its last write, or until the client is gone.
     """
+
+    media_type = "text/event-stream; charset=utf-8"
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        arrival: float,
+        reply: Reply,
+        mount: Mount,
+        *,
+        headers: dict[str, str],
+    ) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)
+        self._loop, self._arrival, self._reply, self._mount = loop, arrival, reply, mount
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+            await send(start)
+            this = asyncio.current_task()
+            assert this is not None
+            gone = False
+
+            async def listen() -> None:
+                nonlocal gone
+                # The request body is read; what comes now is the disconnect (or, once the
+                # response is complete, its stand-in, by which time this task is cancelled).
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone = True
+                this.cancel()
+
+            listener = asyncio.create_task(listen())
+            try:
+                await _send_paced(self._loop, self._arrival, self._reply, send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except asyncio.CancelledError:
+                # The client went away: nothing more to send, nothing wrong.
+                if not gone or this.uncancel():
+                    raise
+            finally:
+                listener.cancel()
+        finally:
+            self._mount.in_flight -= 1
+
+
+async def _send_paced(
+    loop: asyncio.AbstractEventLoop, arrival: float, reply: Reply, send: Send
+) -> None:
+    """Send each write at its time; writes already due when the task wakes go out as one.
+
+    Every write's send time goes to the schedule log as it goes out; the writes of one batch
+    share it, as they share the socket write. With ``reply.drop``, raises
+    :class:`DroppedConnection` after the last write, leaving the body unfinished.
+    """
+    writes, log = reply.writes, reply.log
+    assert log is not None
     actual = log["actual"]
+    sent_s = log["writes"]["sent_s"]
+    # Pings and the role chunk all go out before the first token's time: the first write
+    # planned at or after it carries the first token.
     first_token_s = log["planned"]["first_token_s"]
+    first = next((k for k, (due, _) in enumerate(writes) if due >= first_token_s), -1)
+    count = len(writes)
     i = 0
-    try:
-        while i < len(writes):
-            await _sleep_until(loop, arrival + writes[i][0])
-            now = loop.time()
-            chunk = bytearray(writes[i][1])
-            due = writes[i][0]
-            i += 1
-            while i < len(writes) and arrival + writes[i][0] <= now:
-                chunk += writes[i][1]
-                due = writes[i][0]
-                i += 1
-            sent = loop.time() - arrival
-            # Pings and the role chunk all go out before the first token's time.
-            if "first_token_s" not in actual and due >= first_token_s:
-                actual["first_token_s"] = sent
-            yield bytes(chunk)
-        actual["end_s"] = loop.time() - arrival
-        if drop:
-            raise DroppedConnection(log["request_id"])
-    finally:
-        mount.in_flight -= 1
+    while i < count:
+        delay = arrival + writes[i][0] - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # Everything due by now goes in this write: a late wake-up catches up at once.
+        now = loop.time() - arrival
+        j = i + 1
+        while j < count and writes[j][0] <= now:
+            j += 1
+        body = writes[i][1] if j == i + 1 else b"".join([data for _, data in writes[i:j]])
+        sent = loop.time() - arrival
+        if i == j - 1:
+            sent_s.append(sent)
+        else:
+            sent_s.extend([sent] * (j - i))
+        if i <= first < j:
+            actual["first_token_s"] = sent
+        i = j
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+    actual["end_s"] = loop.time() - arrival
+    if reply.drop:
+        raise DroppedConnection(log["request_id"])
 
 
 class DroppedConnection(Exception):
@@ -202,6 +265,14 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None
     delay = deadline - loop.time()
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+def _jsonable(entry: dict[str, Any]) -> dict[str, Any]:
+    """A schedule-log entry with its per-write arrays as lists."""
+    writes = entry.get("writes")
+    if writes is None:
+        return entry
+    return entry | {"writes": {key: list(values) for key, values in writes.items()}}
 
 
 def _not_found(message: str) -> Response:
