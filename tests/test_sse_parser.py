@@ -127,11 +127,11 @@ def test_byte_by_byte_reads_give_the_events_of_the_whole_body(stream: Stream) ->
 
 def test_a_crlf_cut_between_cr_and_lf_neither_doubles_nor_delays_the_blank_line() -> None:
     parser = SSEParser()
-    assert parser.feed(b"data: a\r\n\r", 1) == [SSEEvent("", "a", 1)]
+    assert parser.feed(b"data: a\r\n\r", 1) == [SSEEvent("", b"a", 1)]
     # The LF belongs to the CR before it: not a second blank line, not a new event.
     assert parser.feed(b"\ndata: b\r", 2) == []
     assert parser.feed(b"\n", 3) == []
-    assert parser.feed(b"\r\n", 4) == [SSEEvent("", "b", 4)]
+    assert parser.feed(b"\r\n", 4) == [SSEEvent("", b"b", 4)]
 
 
 def test_utf8_split_across_chunks_and_line_breaks_only_at_cr_and_lf() -> None:
@@ -155,7 +155,7 @@ def test_fields_as_the_spec_reads_them() -> None:
         b"event: lost\n\n"  # no data: not dispatched
         b"data: [DONE]"  # no blank line before the end of the body
     )
-    assert parser.feed(body, 5) == [SSEEvent("named", "no space\n two spaces\n", 5)]
+    assert parser.feed(body, 5) == [SSEEvent("named", b"no space\n two spaces\n", 5)]
     # The spec drops an unterminated last event; close() hands it over for lenient callers.
-    assert parser.close(6) == SSEEvent("", "[DONE]", 6)
+    assert parser.close(6) == SSEEvent("", b"[DONE]", 6)
     assert parser.close(7) is None

@@ -205,10 +205,10 @@ class _Message:
             return
         if name == "error":
             raise _stream_error(sse, log)
-        if not sse.data:
+        if not sse.raw:
             return
         try:
-            event = json.loads(sse.data)
+            event = sse.json()
             kind = event["type"]
             if kind == "content_block_delta":
                 delta = event["delta"]

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx2
+from jiter import from_json
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
 from pytest_agentspeed.clients.sse import SSEEvent, SSEParser
@@ -211,15 +212,19 @@ class _StreamState:
     def feed(self, event: SSEEvent) -> bool:
         """One event of the body; returns True at ``[DONE]``."""
         self.t_ns = t = event.t_ns
-        data = event.data.strip()
-        if data.startswith("[DONE]"):
+        raw = event.raw.strip()
+        if raw.startswith(b"[DONE]"):
             self._close()
             self.log.add("message_stop", t_ns=t)
             return True
         try:
-            chunk = json.loads(data)
+            chunk = from_json(raw)
         except ValueError:
-            raise EndpointError("protocol_error", f"a chunk is not JSON: {data[:80]!r}") from None
+            text = raw.decode("utf-8", "replace")
+            raise EndpointError("protocol_error", f"a chunk is not JSON: {text[:80]!r}") from None
+        if not isinstance(chunk, dict):
+            text = raw.decode("utf-8", "replace")
+            raise EndpointError("protocol_error", f"a chunk is not a JSON object: {text[:80]!r}")
         if "error" in chunk:
             error = chunk["error"] if isinstance(chunk["error"], dict) else {}
             self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"), t_ns=t)

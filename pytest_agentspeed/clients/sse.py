@@ -17,30 +17,39 @@ whole, so a multi-byte character split across chunks is never seen in halves.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from jiter import from_json
 
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event."""
+class SSEEvent(NamedTuple):
+    """One dispatched event.
+
+    A named tuple, not a dataclass: one is built per streamed event, and a tuple is the
+    cheapest object Python builds (``benchmarks/client_cost.py``).
+    """
 
     #: The ``event:`` field, ``""`` when the event had none (the spec's default "message").
     event: str
-    #: The ``data:`` lines joined with ``\n``.
-    data: str
+    #: The ``data:`` lines joined with ``\n``, as they came (UTF-8).
+    raw: bytes
     #: Arrival time (the reader's clock, ns) of the chunk holding the event's last line end.
     t_ns: int
 
+    @property
+    def data(self) -> str:
+        """The data as text."""
+        return self.raw.decode("utf-8", "replace")
+
     def json(self) -> Any:
-        """The data parsed as JSON.
+        """The data parsed as JSON (with ``jiter``, the anthropic SDK's own parser: several
+        times faster than the standard library's on small objects).
 
         :raises ValueError: when it is not JSON.
         """
-        return json.loads(self.data)
+        return from_json(self.raw)
 
 
 class SSEParser:
@@ -51,9 +60,9 @@ class SSEParser:
     def __init__(self) -> None:
         self._tail = b""  # an incomplete last line, waiting for its end
         self._after_cr = False  # the last chunk ended with CR: a leading LF belongs to it
-        self._started = False  # a line was seen (a BOM may open only the first one)
+        self._started = False  # the stream's first bytes were seen (a BOM may open them)
         self._event = b""
-        self._data: list[bytes] | None = None  # None until the event's first data field
+        self._data: bytes | None = None  # None until the event's first data field
 
     def feed(self, chunk: bytes, t_ns: int) -> list[SSEEvent]:
         """Take one chunk, read at ``t_ns``; the events whose last line it completed."""
@@ -64,18 +73,24 @@ class SSEParser:
         if not chunk:
             return []
         buffer = self._tail + chunk if self._tail else chunk
-        lines = buffer.splitlines(keepends=True)
-        if lines[-1][-1] not in (0x0A, 0x0D):
+        if not self._started:
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+                self._tail = buffer  # maybe a BOM, cut
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM) :]
+        if b"\r" in buffer:
+            lines = buffer.splitlines()
+            if buffer[-1] in (0x0A, 0x0D):
+                self._tail = b""
+                self._after_cr = buffer[-1] == 0x0D
+            else:
+                self._tail = lines.pop()
+        else:  # LF framing, the common case: a plain split is the cheapest cut
+            lines = buffer.split(b"\n")
             self._tail = lines.pop()
-        else:
-            self._tail = b""
-            self._after_cr = buffer[-1] == 0x0D
-        events: list[SSEEvent] = []
-        for line in lines:
-            event = self._line(line.rstrip(b"\r\n"), t_ns)
-            if event is not None:
-                events.append(event)
-        return events
+        return self._lines(lines, t_ns)
 
     def close(self, t_ns: int) -> SSEEvent | None:
         """End of stream: the event it left without a terminating blank line, if any.
@@ -84,37 +99,30 @@ class SSEParser:
         end the body right after their last ``data:`` line (some OpenAI-compatible ones do)
         can use it.
         """
-        if self._tail:
-            self._line(self._tail, t_ns)
-            self._tail = b""
-        return self._line(b"", t_ns)
+        lines = [self._tail, b""] if self._tail else [b""]
+        self._tail = b""
+        events = self._lines(lines, t_ns)
+        return events[0] if events else None
 
-    def _line(self, line: bytes, t_ns: int) -> SSEEvent | None:
-        if not self._started:
-            self._started = True
-            if line.startswith(_BOM):
-                line = line[3:]
-        if not line:
-            return self._dispatch(t_ns)
-        if line[0] == 0x3A:  # ":" a comment (keep-alives)
-            return None
-        name, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            if self._data is None:
-                self._data = [value]
-            else:
-                self._data.append(value)
-        elif name == b"event":
-            self._event = value
-        # id and retry concern reconnecting EventSource clients; unknown fields are ignored.
-        return None
-
-    def _dispatch(self, t_ns: int) -> SSEEvent | None:
+    def _lines(self, lines: list[bytes], t_ns: int) -> list[SSEEvent]:
+        """Fold whole lines (without their line ends) into the event being built."""
+        events: list[SSEEvent] = []
         data, event = self._data, self._event
-        self._data, self._event = None, b""
-        if data is None:
-            return None
-        text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
-        return SSEEvent(event.decode("utf-8", "replace"), text, t_ns)
+        for line in lines:
+            if not line:  # a blank line dispatches the event, if it had data
+                if data is not None:
+                    events.append(SSEEvent(event.decode("utf-8", "replace"), data, t_ns))
+                data, event = None, b""
+                continue
+            if line[0] == 0x3A:  # ":" a comment (keep-alives)
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                data = value if data is None else data + b"\n" + value
+            elif name == b"event":
+                event = value
+            # id and retry concern reconnecting EventSource clients; others are ignored.
+        self._data, self._event = data, event
+        return events
