@@ -153,7 +153,10 @@ def _send(
                 # stream: the connection dropped or went silent mid-response.
                 raise broken_stream(log, exc) from None
         log.add("stream_end", t_ns=end_ns)
-        return message.response()
+        try:
+            return message.response()
+        except (LookupError, TypeError) as exc:  # e.g. a message_start without usage
+            raise _ProtocolError(f"{type(exc).__name__}: {exc}") from None
     except anthropic.APIStatusError as exc:
         log.add("attempt_failed", detail=_error_type(exc))
         raise EndpointError(_error_type(exc), _status_message(exc), exc.status_code) from None
@@ -183,9 +186,6 @@ def _read_stream(body: StampedBody, message: _Message, log: EventLog) -> int:
             for event in parser.feed(chunk, t_ns):
                 message.feed(event, log)
     raise AssertionError("unreachable: the body ends with an empty chunk")
-
-
-_BLOCK_EVENTS = {"content_block_start": "block_start", "content_block_stop": "block_stop"}
 
 
 class _Message:
