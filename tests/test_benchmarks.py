@@ -106,3 +106,43 @@ def test_simulator_cost_takes_lateness_per_write_and_at_the_logged_marks() -> No
     writes, marks = simulator_cost.lateness([entry, older, cut])
     assert writes == pytest.approx([0.5, 2.0, 250.0, 0.0, 1.0])
     assert marks == pytest.approx([0.5, 2.0, 0.0] * 3)
+
+
+def test_client_cost_serves_valid_streams_and_subtracts_the_baseline() -> None:
+    """The canned streams are what the clients accept (one event per write, the reply
+    assembled from every delta); the cost is the medians' difference per extra delta."""
+    import httpx2
+
+    from pytest_agentspeed.clients import TurnRequest
+    from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+    from pytest_agentspeed.clients.openai_client import OpenAIClient
+    from pytest_agentspeed.clients.sse import SSEParser
+    from pytest_agentspeed.timing import EventLog
+
+    cost = load("client_cost")
+    # (median 2.5 s - median 0.5 s) over 20,000 more deltas: 100 us each.
+    assert cost.per_event_us([3.0, 2.0, 2.5], [0.5, 0.6, 0.4], 20_001) == pytest.approx(100.0)
+
+    for wire, make, expected in (
+        ("anthropic", cost.anthropic_events, 8),
+        ("openai", cost.openai_events, 7),
+    ):
+        writes = make(3)
+        parser = SSEParser()
+        assert [len(parser.feed(w, k)) for k, w in enumerate(writes)] == [1] * expected
+        body = b"".join(writes)
+        transport = httpx2.MockTransport(lambda _, body=body: httpx2.Response(200, content=body))
+        client = (
+            AnthropicClient(
+                model="m", base_url="http://b.invalid", api_key="k", transport=transport
+            )
+            if wire == "anthropic"
+            else OpenAIClient(
+                model="m", base_url="http://b.invalid/v1", api_key="k", transport=transport
+            )
+        )
+        request = TurnRequest(system=[], messages=[], tools=[], max_tokens=1, session_id="s")
+        reply = client.complete(request, EventLog())
+        client.close()
+        assert reply.content == [{"type": "text", "text": " word" * 3}], wire
+        assert (reply.stop_reason, reply.usage.output_tokens) == ("end_turn", 3), wire

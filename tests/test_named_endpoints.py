@@ -132,7 +132,9 @@ def thinking_then_tool() -> Reply:
         },
         {"type": "message_stop"},
     ]
-    return Reply([(0.0, e) for e in events])
+    # The thinking block closes 10 ms after its delta: marks are the bytes' arrival times,
+    # and a block whose events all arrive in one read has no reasoning time to measure.
+    return Reply([(0.0 if i < 4 else 0.01, e) for i, e in enumerate(events)])
 
 
 @pytest.mark.parametrize("auth", ["bearer", "x-api-key"])

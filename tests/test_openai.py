@@ -306,8 +306,12 @@ def test_client_assembles_tool_calls_and_normalises_usage() -> None:
     seen: list[httpx2.Request] = []
     client = mock_client(
         [
+            # One read per chunk: marks are the reads' arrival times, so the reasoning chunk
+            # must arrive before the content chunk for first_token to precede first_output.
             httpx2.Response(
-                200, headers={"content-type": "text/event-stream"}, content=sse(SCRIPTED)
+                200,
+                headers={"content-type": "text/event-stream"},
+                content=iter([sse([item]) for item in SCRIPTED]),
             )
         ],
         seen,

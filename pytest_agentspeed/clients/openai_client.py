@@ -22,15 +22,21 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
+from jiter import from_json
 
 from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.transport import MarkedHttp, broken_stream, unreachable
+from pytest_agentspeed.clients.sse import SSEEvent, SSEParser
+from pytest_agentspeed.clients.transport import (
+    MarkedHttp,
+    StampedBody,
+    broken_stream,
+    unreachable,
+)
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -118,17 +124,12 @@ class OpenAIClient:
                         raise _Retryable(error, _retry_after(response.headers))
                     raise error
                 stream = _StreamState(log)
-                done = False
                 try:
-                    # Read past [DONE] to the end of the body, so the connection goes back to
-                    # the pool for the next turn instead of being dropped.
-                    for line in _sse_lines(response.iter_text()):
-                        if not done:
-                            done = stream.feed(line)
+                    end_ns = _read_stream(StampedBody(response, log.clock), stream)
                 except httpx2.TransportError as exc:
                     # Like the SDKs, retry only what failed before the response started.
                     raise broken_stream(log, exc) from None
-            log.add("stream_end")
+            log.add("stream_end", t_ns=end_ns)
         except httpx2.TimeoutException:
             log.add("attempt_failed", detail="timeout")
             raise _Retryable(
@@ -166,40 +167,35 @@ class _Retryable(Exception):
         return backoff * (1 - 0.25 * random.random())
 
 
-#: SSE line ends; str.splitlines (and so httpx2's iter_lines) also splits at other characters.
-_LINE_END = re.compile(r"\r\n|\r|\n")
+def _read_stream(body: StampedBody, stream: _StreamState) -> int:
+    """Feed the body's events to ``stream``; returns when the end of the body was read.
 
-
-def _sse_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """The body's lines, split at CRLF, LF or CR only, each as soon as its end arrives.
-
-    Not ``iter_lines``: it splits where ``str.splitlines`` does, and a server that writes its
-    JSON as raw UTF-8 (pydantic, orjson) leaves U+0085, U+2028 and U+2029 unescaped inside
-    strings, which would cut a ``data:`` line in two.
+    Reads past ``[DONE]`` to the end of the body, so the connection goes back to the pool for
+    the next turn instead of being dropped.
     """
-    partial: list[str] = []
-    after_cr = False  # the last read ended with CR: an LF opening the next one belongs to it
-    for text in chunks:
-        if after_cr and text.startswith("\n"):
-            text = text[1:]
-            after_cr = False
-        if not text:
-            continue
-        after_cr = text.endswith("\r")
-        start = 0
-        for end in _LINE_END.finditer(text):
-            partial.append(text[start : end.start()])
-            yield "".join(partial)
-            partial = []
-            start = end.end()
-        if start < len(text):
-            partial.append(text[start:])
-    if partial:
-        yield "".join(partial)
+    parser = SSEParser()
+    done = False
+    end_ns = 0
+    with body:
+        for chunk, t_ns in body:
+            if not chunk:
+                end_ns = t_ns
+                break
+            for event in parser.feed(chunk, t_ns):
+                if not done:
+                    done = stream.feed(event)
+    # A body that ends right after its last data line, without the blank line, still counts.
+    last = parser.close(end_ns)
+    if last is not None and not done:
+        stream.feed(last)
+    return end_ns
 
 
 class _StreamState:
-    """Folds SSE lines into events and the reply (content, tool calls, usage)."""
+    """Folds the stream's events into timing events and the reply (content, tool calls, usage).
+
+    Each timing event carries the arrival time of the bytes that completed its SSE event.
+    """
 
     def __init__(self, log: EventLog) -> None:
         self.log = log
@@ -211,23 +207,27 @@ class _StreamState:
         self.call_block: dict[int, int] = {}
         self.finish: str | None = None
         self.usage: dict[str, Any] = {}
+        self.t_ns = 0  # arrival of the event being folded
 
-    def feed(self, line: str) -> bool:
-        """One line of the body; returns True at ``[DONE]``."""
-        if not line.startswith("data:"):
-            return False  # blank lines, comments (": keep-alive"), event names
-        data = line[5:].strip()
-        if data.startswith("[DONE]"):
+    def feed(self, event: SSEEvent) -> bool:
+        """One event of the body; returns True at ``[DONE]``."""
+        self.t_ns = t = event.t_ns
+        raw = event.raw.strip()
+        if raw.startswith(b"[DONE]"):
             self._close()
-            self.log.add("message_stop")
+            self.log.add("message_stop", t_ns=t)
             return True
         try:
-            chunk = json.loads(data)
+            chunk = from_json(raw)
         except ValueError:
-            raise EndpointError("protocol_error", f"a chunk is not JSON: {data[:80]!r}") from None
+            text = raw.decode("utf-8", "replace")
+            raise EndpointError("protocol_error", f"a chunk is not JSON: {text[:80]!r}") from None
+        if not isinstance(chunk, dict):
+            text = raw.decode("utf-8", "replace")
+            raise EndpointError("protocol_error", f"a chunk is not a JSON object: {text[:80]!r}")
         if "error" in chunk:
             error = chunk["error"] if isinstance(chunk["error"], dict) else {}
-            self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"))
+            self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"), t_ns=t)
             raise EndpointError(
                 str(error.get("type") or "stream_error"),
                 f"mid-stream: {error.get('message') or 'error'}",
@@ -236,7 +236,7 @@ class _StreamState:
             )
         if not self.started:
             self.started = True
-            self.log.add("message_start")
+            self.log.add("message_start", t_ns=t)
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or []:
@@ -244,18 +244,20 @@ class _StreamState:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 self._block("thinking")
-                self.log.add("delta", index=self.index, detail="thinking_delta", nonempty=True)
+                self.log.add(
+                    "delta", index=self.index, detail="thinking_delta", nonempty=True, t_ns=t
+                )
             content = delta.get("content")
             if content:
                 self._block("text")
                 self.text.append(content)
-                self.log.add("delta", index=self.index, detail="text_delta", nonempty=True)
+                self.log.add("delta", index=self.index, detail="text_delta", nonempty=True, t_ns=t)
             for call in delta.get("tool_calls") or []:
                 self._tool_fragment(call)
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
                 self._close()
-                self.log.add("message_delta")
+                self.log.add("message_delta", t_ns=t)
         return False
 
     def _block(self, kind: str) -> None:
@@ -264,11 +266,11 @@ class _StreamState:
         self._close()
         self.index += 1
         self.open = kind
-        self.log.add("block_start", index=self.index, detail=kind)
+        self.log.add("block_start", index=self.index, detail=kind, t_ns=self.t_ns)
 
     def _close(self) -> None:
         if self.open is not None:
-            self.log.add("block_stop", index=self.index)
+            self.log.add("block_stop", index=self.index, t_ns=self.t_ns)
             self.open = None
 
     def _tool_fragment(self, call: Mapping[str, Any]) -> None:
@@ -286,7 +288,11 @@ class _StreamState:
         fragment = function.get("arguments") or ""
         entry["arguments"] += fragment
         self.log.add(
-            "delta", index=self.call_block[k], detail="input_json_delta", nonempty=bool(fragment)
+            "delta",
+            index=self.call_block[k],
+            detail="input_json_delta",
+            nonempty=bool(fragment),
+            t_ns=self.t_ns,
         )
 
     def response(self) -> ModelResponse:

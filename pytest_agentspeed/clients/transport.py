@@ -5,20 +5,28 @@ Each client sends through a :class:`MarkedHttp`: an httpx2 client whose event ho
 headers are in, on the event log of the turn being sent. The attempt hook also hangs a trace
 callback on the request, so ``request_sent`` and the headers' moment are taken by the
 transport itself (``research/wire-spec.md`` section 5), not around a call that returns later.
+
+The body is read by a :class:`StampedBody`: a thread of its own that stamps every read the
+moment it returns and hands (bytes, time) pairs to the consumer, so the stream's marks are
+the bytes' arrival times however slowly the consumer parses them (``docs/timing.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from queue import SimpleQueue
 from typing import Any
 
 import httpx2
 
 from pytest_agentspeed.endpoints import strip_url_secrets
 from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.timing import EventLog
+from pytest_agentspeed.timing import Clock, EventLog
 
 
 class MarkedHttp:
@@ -129,3 +137,110 @@ def _no_delay(stream: Any) -> None:
     sock = stream.get_extra_info("socket") if stream is not None else None
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+#: The GIL switch interval while a body is read. A reader thread woken by arriving bytes must
+#: take the GIL back before it can stamp them; when the consumer (or any other thread) is
+#: running Python code, it gets it only after the switch interval (5 ms by default), which
+#: would be the stamp's error. Measured in docs/timing.md ("Marks taken when bytes arrive").
+READ_SWITCH_INTERVAL_S = 0.0005
+
+
+class _SwitchInterval:
+    """Lowers the GIL switch interval while at least one body is being read, then restores it.
+
+    Counted, so concurrent readers (threads of one process) restore it only when the last one
+    ends; a value someone set lower than ours is left alone.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._saved = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._readers == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, READ_SWITCH_INTERVAL_S))
+            self._readers += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._readers -= 1
+            if self._readers == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCH_INTERVAL = _SwitchInterval()
+
+
+class StampedBody:
+    """A response body read on a thread of its own, each read stamped as it returns.
+
+    Iterate it for ``(chunk, t_ns)`` pairs; the last pair has an empty chunk and the moment the
+    end of the body was read. An error of the read (the connection dropped, a read timeout) is
+    raised by the iteration, after the chunks read before it. :meth:`close` stops reading; it
+    must be called (a ``with`` block does) so the thread never outlives the response.
+
+    Why a thread: read lazily from the consumer's loop, bytes that arrive while the consumer is
+    busy (parsing, a GC pause, a slow agent) are read, and so stamped, only when it comes back.
+    The reader does nothing but read, stamp and put; the queue hands over without copying.
+
+    :param response: an httpx2 response whose body has not been read.
+    :param clock: the turn's clock (the event log's), called right after each read returns.
+    """
+
+    def __init__(self, response: httpx2.Response, clock: Clock) -> None:
+        self._response = response
+        self._clock = clock
+        self._queue: SimpleQueue[tuple[bytes, int] | BaseException] = SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, name="agentspeed-reader", daemon=True)
+        _SWITCH_INTERVAL.enter()
+        self._thread.start()
+
+    def _read(self) -> None:
+        put, clock = self._queue.put, self._clock
+        try:
+            # iter_bytes yields what each read of the connection returned (no empty chunks),
+            # with nothing done to it but undoing a content encoding (we ask for none), so the
+            # stamp follows the read at once. Not iter_raw: a compressed body must be decoded,
+            # and a body already in memory (a mock transport's) would not be read at all.
+            for chunk in self._response.iter_bytes():
+                put((chunk, clock()))
+            put((b"", clock()))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        get = self._queue.get
+        while True:
+            item = get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item[0]:
+                return
+
+    def __enter__(self) -> StampedBody:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and wait for the reader; a read in progress is cut short."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread.is_alive():
+            # Closing the response from here would not wake a thread blocked in recv();
+            # shutting the socket down does (the read returns end of file at once).
+            stream = self._response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):  # already closed by the peer or the reader
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._thread.join(timeout=5.0)
+        _SWITCH_INTERVAL.exit()
