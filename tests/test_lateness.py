@@ -27,7 +27,7 @@ from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import analysed
 from pytest_agentspeed.outputs.table import table_of
 from pytest_agentspeed.outputs.terminal import clock_warning, markdown_report
-from pytest_agentspeed.records import ClockRecord, SessionRecord
+from pytest_agentspeed.records import ClockRecord, Comparison, SessionRecord
 from pytest_agentspeed.run.lateness import (
     LatenessMonitor,
     SessionClock,
@@ -210,26 +210,21 @@ def test_a_tenth_of_the_sessions_late_compromises_them() -> None:
 
 
 def test_the_verdict_line_says_the_measurement_was_compromised_and_how() -> None:
-    gate = GateSettings()
     base, cand = arm("a", [50.0] * 8), arm("b", [50.0 + i for i in range(8)])
-    plain = compare_arms(base, cand, baseline="a", candidate="b", against="this run", settings=gate)
-    quiet = compare_arms(
-        [clocked(s, 0.5) for s in base],
-        [clocked(s, 0.7) for s in cand],
-        baseline="a",
-        candidate="b",
-        against="this run",
-        settings=gate,
-    )
-    assert quiet == plain  # a clock that kept time changes nothing
-    late = compare_arms(
-        [clocked(s, 0.5) for s in base],
-        [clocked(s, 12.3) for s in cand],
-        baseline="a",
-        candidate="b",
-        against="this run",
-        settings=gate,
-    )
+
+    def compared(base_p99_ms: float | None, cand_p99_ms: float | None) -> Comparison:
+        return compare_arms(
+            base if base_p99_ms is None else [clocked(s, base_p99_ms) for s in base],
+            cand if cand_p99_ms is None else [clocked(s, cand_p99_ms) for s in cand],
+            baseline="a",
+            candidate="b",
+            against="this run",
+            settings=GateSettings(),
+        )
+
+    plain = compared(None, None)
+    assert compared(0.5, 0.7) == plain  # a clock that kept time changes nothing
+    late = compared(0.5, 12.3)
     words = (
         "measurement compromised: client clock late P99 12.3 ms (limit 5 ms) in 8 of 16 sessions"
     )
