@@ -230,7 +230,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from pytest_agentspeed.outputs.table import table_of
-    from pytest_agentspeed.outputs.terminal import scale_note, verdict_lines
+    from pytest_agentspeed.outputs.terminal import clock_warning, scale_note, verdict_lines
     from pytest_agentspeed.runfile import read_run_file
 
     run = read_run_file(args.run)
@@ -241,6 +241,9 @@ def _show(args: argparse.Namespace) -> int:
     note = scale_note(run, explained=False)
     if note:
         print(note)
+    warning = clock_warning(run)
+    if warning:
+        print(f"warning: {warning}")
     for line in table_of(run).lines():
         print(line)
     for line in verdict_lines(run.comparisons):

@@ -4,10 +4,10 @@ The JSON written by :meth:`RunRecord.to_json` is the contract other tools read; 
 versioned by ``schema`` (``agentspeed.run/1``). Readers accept any ``agentspeed.run/1.x`` and
 refuse another major version with a clear message.
 
-Over 500 lines because it is one cohesive thing: every record of the run file, each next to its JSON
-form, in the order the file nests them (usage, attempts, tool calls, turns, sessions,
-endpoints, the comparisons the analysis made, the run). Plain data: this module imports
-nothing of the package but its errors, so every layer can hold its records.
+Over 500 lines because it is one cohesive thing: every record of the run file, each next to its
+JSON form, in the order the file nests them (usage, attempts, tool calls, turns, the clock's
+lateness, sessions, endpoints, the comparisons the analysis made, the run). Plain data: this
+module imports nothing of the package but its errors, so every layer can hold its records.
 """
 
 from __future__ import annotations
@@ -239,6 +239,56 @@ def turn_record(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClockRecord:
+    """How late the measuring process's own clock ran during one session, and how busy the
+    machine was: what the session's marks can be trusted to (``docs/timing.md``, "When the
+    clock is late").
+
+    A monitor thread of the process sleeps a fixed interval again and again; each wake-up's
+    overshoot past its planned time is a moment this process was ready to run and did not (the
+    cores busy with other work, another thread holding the GIL, a GC pause). A mark taken then
+    is late by as much. Recorded by :class:`~pytest_agentspeed.run.lateness.LatenessMonitor`.
+    """
+
+    #: Wake-ups sampled in the session's time window.
+    samples: int
+    #: Overshoot of those wake-ups, milliseconds: median, 99th percentile and largest.
+    late_p50_ms: float
+    late_p99_ms: float
+    late_max_ms: float
+    #: Share of the machine's CPU time that was busy over the session (all cores, 0-1), from
+    #: ``/proc/stat``; ``None`` where the system does not say.
+    cpu_busy: float | None
+    #: The 1-minute load average at the session's end (runnable threads, all cores); ``None``
+    #: where the system does not say.
+    load_1m: float | None
+    #: The machine's cores.
+    cpus: int | None
+
+    def to_json(self) -> JSON:
+        return {
+            "samples": self.samples,
+            "late_ms": {"p50": self.late_p50_ms, "p99": self.late_p99_ms, "max": self.late_max_ms},
+            "cpu_busy": self.cpu_busy,
+            "load_1m": self.load_1m,
+            "cpus": self.cpus,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ClockRecord:
+        late = data["late_ms"]
+        return cls(
+            samples=int(data["samples"]),
+            late_p50_ms=float(late["p50"]),
+            late_p99_ms=float(late["p99"]),
+            late_max_ms=float(late["max"]),
+            cpu_busy=_opt_float(data.get("cpu_busy")),
+            load_1m=_opt_float(data.get("load_1m")),
+            cpus=None if data.get("cpus") is None else int(data["cpus"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionRecord:
     """One agent run of one task on one endpoint."""
 
@@ -266,6 +316,9 @@ class SessionRecord:
     agent: str = "builtin"
     #: Seconds since the epoch when the session started (for ordering and drift plots).
     started_at: float = 0.0
+    #: How late this process's clock ran during the session; ``None`` in run files written
+    #: before it was measured, and for sessions that were not run.
+    clock: ClockRecord | None = None
 
     @property
     def passed(self) -> bool:
@@ -298,7 +351,7 @@ class SessionRecord:
             "usage": self.usage.to_json(),
             "phases_s": dict(self.phases_s),
             "turns": [t.to_json() for t in self.turns],
-        }
+        } | ({} if self.clock is None else {"clock": self.clock.to_json()})
 
     @classmethod
     def from_json(cls, data: JSON) -> SessionRecord:
@@ -324,6 +377,7 @@ class SessionRecord:
             usage=Usage.from_json(data["usage"]),
             phases_s={str(k): float(v) for k, v in data["phases_s"].items()},
             turns=tuple(TurnRecord.from_json(t) for t in data.get("turns", [])),
+            clock=None if data.get("clock") is None else ClockRecord.from_json(data["clock"]),
         )
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from factories import run_record, session
+
+from pytest_agentspeed.analysis.gate import GateSettings
+from pytest_agentspeed.analysis.summary import analysed
+from pytest_agentspeed.records import AttemptRecord, ClockRecord, SessionRecord, Usage
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 #: Turns the seeded mixed run of 60 sessions x 4 turns retries (one in ten, drawn).
@@ -146,3 +152,67 @@ def test_client_cost_serves_valid_streams_and_subtracts_the_baseline() -> None:
         client.close()
         assert reply.content == [{"type": "text", "text": " word" * 3}], wire
         assert (reply.stop_reason, reply.usage.output_tokens) == ("end_turn", 3), wire
+
+
+def test_concurrency_fidelity_joins_turns_with_the_servers_sends() -> None:
+    """Client lateness is the recorded TTFT less the server's first-token send; the server's
+    is sent less planned, per write when the log has them (else first token and end); the
+    decode error is against the rate the server actually sent at."""
+    fidelity = load("concurrency_fidelity")
+
+    def turned(arm: str, slot: int, request_id: str, ttft: float, tokens: int) -> SessionRecord:
+        base = session(arm, slot, 1.0)
+        turn = replace(
+            base.turns[0],
+            phases_s=base.turns[0].phases_s | {"ttft": ttft, "generation": 0.5},
+            marks_s=base.turns[0].marks_s | {"first_token": ttft},
+            usage=Usage(output_tokens=tokens),
+            attempts=(
+                AttemptRecord(
+                    started_s=0.0,
+                    sent_s=0.0,
+                    headers_s=0.0,
+                    status=200,
+                    request_id=request_id,
+                    error=None,
+                ),
+            ),
+        )
+        return replace(base, turns=(turn,))
+
+    clock = ClockRecord(
+        samples=10,
+        late_p50_ms=0.1,
+        late_p99_ms=7.5,
+        late_max_ms=9.0,
+        cpu_busy=0.9,
+        load_1m=4.0,
+        cpus=2,
+    )
+    sessions = [
+        replace(turned("a", 0, "r1", ttft=0.2025, tokens=500), clock=clock),
+        turned("a", 1, "r2", ttft=0.1010, tokens=8),
+    ]
+    run = analysed(run_record(sessions), GateSettings())
+    schedule = [
+        {
+            "request_id": "r1",
+            "planned": {"first_token_s": 0.2, "end_s": 0.6},
+            "actual": {"first_token_s": 0.2, "end_s": 0.6},
+            "writes": {"planned_s": [0.1, 0.2, 0.6], "sent_s": [0.1005, 0.2, 0.603]},
+        },
+        {
+            "request_id": "r2",
+            "planned": {"first_token_s": 0.1, "end_s": 0.3},
+            "actual": {"first_token_s": 0.1, "end_s": 0.302},
+        },
+    ]
+    f = fidelity.figures(run, schedule)
+    assert f.sessions == 2
+    assert f.client_late_ms == pytest.approx([2.5, 1.0])
+    assert f.sim_late_ms == pytest.approx([0.5, 0.0, 3.0, 0.0, 2.0])
+    # 500 tokens in 0.5 s recorded, 0.4 s sent: 20% slower; 8 tokens say nothing of decode.
+    assert f.decode_err_pct == pytest.approx([-20.0])
+    assert (f.monitor_p99_ms, f.late_sessions) == (7.5, 1)
+    assert fidelity.fmt([1.0, 2.0, 3.0]) == "2.0 / 3.0 / 3.0"
+    assert fidelity.decode_fmt([-20.0, 10.0]) == "-5.0 / 19.9"

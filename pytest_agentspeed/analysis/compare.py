@@ -14,6 +14,8 @@ sections 5-7, in plain words in ``docs/statistics.md``:
   lower bound shows any regression is smaller than the margin, and the run could have seen one
   that size; otherwise **INCONCLUSIVE**, with what would be needed to decide (or, below the
   fewest sessions whose exact test can reach alpha at all, exactly that);
+* when the measuring clock ran late in too many sessions (:mod:`.clock`), the verdict
+  stands and its line says the measurement was compromised, and how;
 * a baseline from another run recorded under conditions that make the comparison meaningless
   (:func:`~pytest_agentspeed.analysis.fingerprint.fingerprint_refusals`) gets
   no verdict: ``NOT COMPARED``, and the reasons.
@@ -34,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from pytest_agentspeed.analysis import stats
+from pytest_agentspeed.analysis.clock import with_compromise
 from pytest_agentspeed.analysis.fingerprint import (
     fingerprint,
     fingerprint_differences,
@@ -187,6 +190,8 @@ def compare_arms(
         mde=core.mde,
         verdict=verdict,
     )
+    line, late = with_compromise(line, [*base, *cand])
+    notes += late
     return Comparison(
         metric=settings.metric,
         baseline=baseline,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from pytest_agentspeed.analysis.clock import clock_summary
 from pytest_agentspeed.analysis.compare import compare_runs
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import summarize_run
@@ -80,15 +81,37 @@ def analysed(
     """
     summary = summary_of(run)
     comparisons = [*in_run_comparisons(run, gate), *(extra or [])]
-    return replace(run, summary=summary, comparisons=tuple(comparisons))
+    return replace(
+        run,
+        environment=environment_of(run),
+        summary=summary,
+        comparisons=tuple(comparisons),
+    )
 
 
 def summary_of(run: RunRecord) -> dict[str, Any]:
     """Every arm's summary computed from the run's sessions, with the run's window and
-    concurrency."""
-    return summarize_run(
+    concurrency (and how late the clock ran, when the sessions say)."""
+    summary = summarize_run(
         run.sessions,
         arms(run),
         window_s=float(run.config.get("window_s") or 1800.0),
         concurrency=int(run.environment.get("concurrency") or 1),
     )
+    for arm, values in summary.items():
+        clock = clock_summary([s for s in run.sessions if s.endpoint == arm])
+        if clock is not None:
+            values["clock"] = clock
+    return summary
+
+
+def environment_of(run: RunRecord) -> dict[str, Any]:
+    """The run's environment with how late the clock ran over all its sessions (``clock``),
+    computed from the sessions: each process of the run (an xdist worker, a shard) measured its
+    own, and the run is what they add up to. Without measured sessions (an old run file) the
+    environment is as it was."""
+    environment = {k: v for k, v in run.environment.items() if k != "clock"}
+    clock = clock_summary(run.sessions)
+    if clock is not None:
+        environment["clock"] = clock
+    return environment

@@ -67,10 +67,10 @@ def say(config: pytest.Config, line: str, **markup: bool) -> None:
 
 
 def write_summary(reporter: pytest.TerminalReporter, bench: Bench, finish: Finish) -> None:
-    """The agentspeed section: the table (or the no-model agent's count), the files written,
-    and what went wrong around them."""
+    """The agentspeed section: the table (or the no-model agent's count), the warning of a
+    clock that ran late, the files written, and what went wrong around them."""
     from pytest_agentspeed.outputs.table import table_of
-    from pytest_agentspeed.outputs.terminal import scale_note
+    from pytest_agentspeed.outputs.terminal import clock_warning, scale_note
     from pytest_agentspeed.runfile import baseline_path
 
     run = finish.run
@@ -100,6 +100,9 @@ def write_summary(reporter: pytest.TerminalReporter, bench: Bench, finish: Finis
         note = scale_note(run)
         if note:
             write(f"({note})")
+        warning = clock_warning(run)
+        if warning:
+            write(f"warning: {warning}", yellow=True)
     # After a failed write (said below, in red) the files named here may not exist.
     written = finish.output_error is None
     if s.json_path is not None and written:

@@ -106,10 +106,12 @@ class MarkdownSummary:
 
     def run_finished(self, run: RunRecord) -> None:
         from pytest_agentspeed.outputs.table import table_of
-        from pytest_agentspeed.outputs.terminal import markdown_report, scale_note
+        from pytest_agentspeed.outputs.terminal import clock_warning, markdown_report, scale_note
 
         table = table_of(run, self.stored, self.against, metric=self.metric)
-        markdown = markdown_report(table, run.comparisons, note=scale_note(run))
+        markdown = markdown_report(
+            table, run.comparisons, note=scale_note(run), warning=clock_warning(run)
+        )
         if self.append:
             with open(self.target, "a", encoding="utf-8") as f:
                 f.write(markdown)

@@ -21,7 +21,7 @@ from pytest_agentspeed.analysis.pvalues import format_p, p_equals
 from pytest_agentspeed.analysis.summary import IN_RUN, against_baseline, arms, baseline_arm_for
 from pytest_agentspeed.outputs import charts
 from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
-from pytest_agentspeed.outputs.terminal import scale_note
+from pytest_agentspeed.outputs.terminal import clock_warning, clock_words, scale_note
 from pytest_agentspeed.records import Comparison, RateCheck, RunRecord, SessionRecord
 from pytest_agentspeed.timing import PHASES
 
@@ -83,6 +83,7 @@ def render_report(
         "endpoints": run.endpoints,
         "time_scale": run.config.get("time_scale"),
         "scaled": scale_note(run) is not None,
+        "clock_warning": clock_warning(run),
         "pattern_defs": charts.PATTERN_DEFS,
         "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in PHASES],
     }
@@ -275,7 +276,10 @@ def _comparison_rows(c: Comparison) -> dict[str, Any]:
 
 def _environment(run: RunRecord) -> list[tuple[str, str]]:
     rows = [("created", run.created_at), ("pytest-agentspeed", run.agentspeed_version)]
-    rows += [(str(k), _plain(v)) for k, v in run.environment.items()]
+    rows += [
+        (str(k), (clock_words(run) or "-") if k == "clock" else _plain(v))
+        for k, v in run.environment.items()
+    ]
     rows += [(f"config: {k}", _plain(v)) for k, v in run.config.items()]
     return rows
 

@@ -27,6 +27,8 @@ class Row:
     fmt: Callable[[float], str]
     #: How the difference column compares: relative change, percentage points, or not at all.
     diff: str = "rel"
+    #: Shown only when some column has a value (what older run files did not record).
+    optional: bool = False
 
 
 def _dig(*keys: str) -> Getter:
@@ -66,6 +68,10 @@ def _runs(v: float) -> str:
     return f"{v:,.1f}"
 
 
+def _ms(v: float) -> str:
+    return f"{v:.1f} ms"
+
+
 def _speedup(v: float) -> str:
     return f"{v:.2f}x"
 
@@ -102,6 +108,11 @@ ROWS: tuple[Row, ...] = (
     Row("tasks / window", _dig("tasks_per_window"), _runs),
     Row("session speed-up, 2x generation", _dig("what_if", "2x"), _speedup, "none"),
     Row("session speed-up, 10x generation", _dig("what_if", "10x"), _speedup, "none"),
+    # How far the measurement itself can be trusted (analysis.clock): the measuring process's
+    # clock, not the endpoint, so no difference column.
+    Row("clock late P99, worst session", _dig("clock", "late_p99_ms"), _ms, "none", True),
+    Row("sessions with the clock late", _dig("clock", "late_sessions"), _count, "none", True),
+    Row("CPU busy, mean over sessions", _dig("clock", "cpu_busy"), _pct, "none", True),
 )
 _BY_LABEL = {row.label: row for row in ROWS}
 
@@ -149,7 +160,11 @@ class Table:
     def rows(self) -> list[Row]:
         """Every row: the deciding ones first (the gate metric's leading), then the rest."""
         key = self._key_labels()
-        return [_BY_LABEL[label] for label in key] + [r for r in ROWS if r.label not in key]
+        rest = [r for r in ROWS if r.label not in key and (not r.optional or self._has(r))]
+        return [_BY_LABEL[label] for label in key] + rest
+
+    def _has(self, row: Row) -> bool:
+        return any(row.get(dict(self.summary.get(c, {}))) is not None for c in self.columns)
 
     @property
     def key_rows(self) -> int:

@@ -1,5 +1,6 @@
 """The text outputs: the verdict lines the terminal prints, the markdown section (job
-summaries, PR comments) and the note on a run's scaled time.
+summaries, PR comments), the note on a run's scaled time and the warning of a run whose
+clock ran late.
 
 They format the :class:`~pytest_agentspeed.outputs.table.Table` and the run's typed
 :class:`~pytest_agentspeed.records.Comparison` records; they return text, so the pytest
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_agentspeed.analysis.clock import COMPROMISED, late_words, load_words
 from pytest_agentspeed.analysis.pvalues import p_equals
 from pytest_agentspeed.outputs.table import Table
 from pytest_agentspeed.records import Comparison, RunRecord
@@ -50,14 +52,23 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
 
 
 def markdown_report(
-    table: Table, comparisons: Sequence[Comparison], *, note: str | None = None
+    table: Table,
+    comparisons: Sequence[Comparison],
+    *,
+    note: str | None = None,
+    warning: str | None = None,
 ) -> str:
     """The verdicts, then the table, as a markdown section (job summaries and PR comments).
 
     The verdicts come first: a PR comment is read from the top. The deciding rows lead the
     table, their labels in bold.
+
+    :param note: under the table (the scaled time's).
+    :param warning: above everything (a clock that ran late: :func:`clock_warning`).
     """
     out = ["## agentspeed", ""]
+    if warning:
+        out += [f"**Warning:** {warning}", ""]
     for c in comparisons:
         out += [f"**{c.verdict}** `{c.line}`", ""]
         out.append(f"- {c.candidate} vs {c.baseline} ({c.against})")
@@ -88,3 +99,27 @@ def scale_note(run: RunRecord, *, explained: bool = True) -> str | None:
         return None
     note = f"simulated delays x{scale:g}"
     return f"{note}: times are scaled, not those of a real endpoint" if explained else note
+
+
+def clock_warning(run: RunRecord) -> str | None:
+    """The warning of a run whose measuring process's clock ran too late for its marks to be
+    trusted (:mod:`~pytest_agentspeed.analysis.clock`), with the figure and the machine's load;
+    ``None`` for a run whose clock kept time, or that did not measure it."""
+    clock = run.environment.get("clock")
+    if not isinstance(clock, dict) or not clock.get("compromised"):
+        return None
+    load = load_words(clock)
+    return (
+        f"{COMPROMISED}: {late_words(clock)}{f', {load}' if load else ''}; the marks may be "
+        f"off by that much (docs/timing.md, When the clock is late)"
+    )
+
+
+def clock_words(run: RunRecord) -> str | None:
+    """How late the run's clock ran, whether or not it was too late (the report's
+    environment); ``None`` for a run that did not measure it."""
+    clock = run.environment.get("clock")
+    if not isinstance(clock, dict):
+        return None
+    load = load_words(clock)
+    return f"{late_words(clock)}{f', {load}' if load else ''}"

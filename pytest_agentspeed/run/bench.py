@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent, Progress
     from pytest_agentspeed.outputs.exporters import Exporter
     from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
+    from pytest_agentspeed.run.lateness import SessionClock
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.settings import Settings
@@ -249,6 +250,8 @@ class Bench:
             client = self.pool.client(endpoint)
             if endpoint.simulated and task.source is None:
                 self.pool.register(task)
+        clock = self._clock
+        clock.start()
         result = run_session(
             task,
             self.agent,
@@ -257,8 +260,8 @@ class Bench:
             repeat=slot.repeat,
             progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
         )
-        self._note_reachability(slot.endpoint, result.record)
-        record = result.record
+        record = replace(result.record, clock=clock.stop())
+        self._note_reachability(slot.endpoint, record)
         if record.error is not None:
             # Endpoint error messages carry the server's words; never let a key through.
             record = replace(
@@ -269,10 +272,19 @@ class Bench:
                     for t in record.turns
                 ),
             )
-            result = SessionResult(
-                record=record, check_output=result.check_output, workspace=result.workspace
-            )
+        result = SessionResult(
+            record=record, check_output=result.check_output, workspace=result.workspace
+        )
         return self._keep(result, exporters)
+
+    @functools.cached_property
+    def _clock(self) -> SessionClock:
+        """How late this process's clock runs, session by session: the monitor starts with the
+        first session (a run without agent tasks never starts a thread) and stops at
+        :meth:`close`."""
+        from pytest_agentspeed.run.lateness import SessionClock
+
+        return SessionClock()
 
     def _keep(self, result: SessionResult, exporters: Sequence[Exporter]) -> SessionResult:
         self.sessions.append(result.record)
@@ -471,9 +483,11 @@ class Bench:
         return self.pool.serve_simulator()
 
     def close(self) -> None:
-        """Close the clients, stop the simulated endpoint's server if this run started one,
-        and let go of the spool (kept, if the outputs were not written)."""
+        """Close the clients, stop the simulated endpoint's server if this run started one and
+        the clock's monitor, and let go of the spool (kept, if the outputs were not written)."""
         self.pool.close()
+        if "_clock" in self.__dict__:
+            self._clock.close()
         if self._spool is not None:
             self._spool.close()
 
