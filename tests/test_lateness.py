@@ -19,6 +19,7 @@ from pytest_agentspeed.analysis.clock import (
     LATE_LIMIT_MS,
     clock_summary,
     compromise,
+    compromised,
     limit_ms,
     ran_late,
 )
@@ -350,24 +351,26 @@ def test_a_run_whose_clock_was_held_up_says_so_everywhere(pytester: pytest.Pytes
 
 
 def test_a_quiet_run_has_no_warning(pytester: pytest.Pytester) -> None:
-    """The same run without the hog: its clock keeps time, nothing says otherwise.
+    """The same run without the hog: no session's clock was late, and nothing says otherwise.
 
-    Robust on a shared machine: under the load of a few other test processes on two cores the
-    monitor's P99 stays near 0.3-1.5 ms over a session, the limit is 5 ms and the hog makes it
-    50 ms and more. Only a machine with several times more runnable threads than cores makes
-    a quiet run late; then the warning is right, and the test says why it cannot show a quiet
-    run instead of failing.
+    Whether a session here ran late depends on the machine (other processes on two cores can
+    hold the monitor up), so the test does not assume a quiet machine: it recomputes from each
+    session's recorded figures, by the documented rule, which sessions ran late, and checks
+    that the run, the verdict line and every output say exactly that. On an ordinary machine no
+    session is late (P99 0.3-1.5 ms against a 5 ms limit), and then nothing may say so.
     """
     result, run = ab_run(pytester)
     clocks = [s["clock"] for s in run["sessions"]]
     assert all(c["samples"] > 0 and c["cpus"] for c in clocks)
-    if run["environment"]["clock"]["compromised"] and all(
-        c["load_1m"] is not None and c["load_1m"] > 2 * c["cpus"] for c in clocks
-    ):
-        pytest.skip(f"the machine is oversubscribed, no run here is quiet: {clocks}")
-    assert run["environment"]["clock"]["compromised"] is False, clocks
+    late = [ran_late(SessionRecord.from_json(s)) for s in run["sessions"]]
+    flagged = compromised(sum(late), len(late))
+    assert run["environment"]["clock"]["compromised"] is flagged, clocks
+    assert run["environment"]["clock"]["late_sessions"] == sum(late)
     (comparison,) = run["comparisons"]
-    assert "compromised" not in comparison["line"]
-    assert not any("compromised" in w for w in comparison["warnings"])
-    assert not any("compromised" in line for line in result.outlines)
-    assert "Warning" not in (pytester.path / "summary.md").read_text()
+    said = [
+        "compromised" in comparison["line"],
+        any("compromised" in w for w in comparison["warnings"]),
+        any("compromised" in line for line in result.outlines),
+        "compromised" in (pytester.path / "summary.md").read_text(),
+    ]
+    assert said == [flagged] * 4, (clocks, said)
