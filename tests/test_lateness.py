@@ -272,11 +272,13 @@ def test_outputs_show_the_clock_only_when_the_run_measured_it() -> None:
 
 # -- in real pytest runs -----------------------------------------------------------------------
 
-#: A conftest whose pure-Python thread spins while each session runs, the interpreter told to
-#: let a thread keep the GIL for 50 ms: every other thread of the process (the client reading
-#: its stream, the monitor) gets to run up to 50 ms late, as on a machine whose cores are
-#: taken. The heavy modules are imported before (imports under the hog take a minute).
+#: A conftest whose thread sorts a long list again and again while each session runs: each sort
+#: holds the GIL for tens of milliseconds whatever the switch interval (the client lowers it
+#: while it reads a stream), so every other thread of the process (the client reading its
+#: stream, the monitor) gets to run that late, as behind a long C call or a collector pause.
+#: The heavy modules are imported before (imports under the hog are slow).
 HOG = """
+    import random
     import sys
     import threading
 
@@ -284,8 +286,11 @@ HOG = """
 
 
     def _spin(stop):
+        # One sort is one call into C that holds the GIL for tens of milliseconds, whatever
+        # the switch interval: like a long C extension call or a collector pause.
+        data = [random.random() for _ in range(200_000)]
         while not stop.is_set():
-            pass
+            sorted(data)
 
 
     def pytest_configure(config):
@@ -298,7 +303,6 @@ HOG = """
         stop = threading.Event()
         thread = threading.Thread(target=_spin, args=(stop,), daemon=True)
         _hogs.append((stop, thread))
-        sys.setswitchinterval(0.05)
         thread.start()
 
 
@@ -307,7 +311,6 @@ HOG = """
             stop, thread = _hogs.pop()
             stop.set()
             thread.join()
-        sys.setswitchinterval(0.005)
 """
 
 
@@ -332,7 +335,7 @@ def test_a_run_whose_clock_was_held_up_says_so_everywhere(pytester: pytest.Pytes
     pytester.makeconftest(textwrap.dedent(HOG))
     result, run = ab_run(pytester)
     p99s = [s["clock"]["late_ms"]["p99"] for s in run["sessions"]]
-    # Held up by the hog's 50 ms slices (twice that when the scheduler adds its own).
+    # Held up by the hog's sorts (tens of milliseconds each).
     assert all(p99 > 20 for p99 in p99s), p99s
     clock = run["environment"]["clock"]
     assert (clock["compromised"], clock["late_sessions"], clock["sessions"]) == (True, 4, 4)

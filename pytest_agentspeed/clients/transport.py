@@ -165,6 +165,11 @@ class _SwitchInterval:
                 sys.setswitchinterval(min(self._saved, READ_SWITCH_INTERVAL_S))
             self._readers += 1
 
+    @property
+    def readers(self) -> int:
+        """Bodies being read now."""
+        return self._readers
+
     def exit(self) -> None:
         with self._lock:
             self._readers -= 1
@@ -173,6 +178,12 @@ class _SwitchInterval:
 
 
 _SWITCH_INTERVAL = _SwitchInterval()
+
+
+def reading() -> bool:
+    """Whether a response body is being read in this process now: the only time marks are
+    taken (the run's lateness monitor counts its samples then)."""
+    return _SWITCH_INTERVAL.readers > 0
 
 
 class StampedBody:

@@ -282,9 +282,13 @@ class Bench:
         """How late this process's clock runs, session by session: the monitor starts with the
         first session (a run without agent tasks never starts a thread) and stops at
         :meth:`close`."""
-        from pytest_agentspeed.run.lateness import SessionClock
+        from pytest_agentspeed.run.lateness import LatenessMonitor, SessionClock
 
-        return SessionClock()
+        if not self.agent.needs_endpoint:
+            return SessionClock()
+        from pytest_agentspeed.clients.transport import reading
+
+        return SessionClock(LatenessMonitor(marking=reading))
 
     def _keep(self, result: SessionResult, exporters: Sequence[Exporter]) -> SessionResult:
         self.sessions.append(result.record)

@@ -46,6 +46,10 @@ class LatenessMonitor:
     :param clock: the clock overshoots are read on (``perf_counter_ns``, the marks' clock).
     :param sleep: sleeps for seconds (``time.sleep``); tests inject a clock and a sleeper and
         call :meth:`sample` themselves, without the thread.
+    :param marking: whether marks are being taken now (a response is being read); a wake-up is
+        recorded only when they were, as it slept or as it woke. Lateness between streams (the
+        agent's own work and tools, at the default GIL switch interval) moves no mark, and
+        counting it would cry wolf. ``None``: every wake-up counts.
     """
 
     def __init__(
@@ -54,8 +58,10 @@ class LatenessMonitor:
         *,
         clock: Callable[[], int] = time.perf_counter_ns,
         sleep: Callable[[float], None] = time.sleep,
+        marking: Callable[[], bool] | None = None,
     ) -> None:
         self.interval_s = interval_s
+        self._marking = marking
         self._interval_ns = round(interval_s * 1e9)
         self._clock = clock
         self._sleep = sleep
@@ -94,9 +100,13 @@ class LatenessMonitor:
         Each sleep is planned from the moment it starts, so one long stall is one late sample,
         not a burst of catching-up ones that would count it again.
         """
+        marking = self._marking
         planned = self._clock() + self._interval_ns
+        was_marking = marking is None or marking()
         self._sleep(self.interval_s)
         woke = self._clock()
+        if not (was_marking or marking is None or marking()):
+            return
         with self._lock:
             self._woke.append(woke)
             # A sleep never ends early; a coarse clock may say it did by a tick.
