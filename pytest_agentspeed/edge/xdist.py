@@ -64,7 +64,7 @@ class XdistHooks:
         shared: dict[str, Any] = {"url": None}
         if self._needs_simulator(ids):
             try:
-                sim = self.bench.serve_simulator()
+                sim = self.bench.pool.serve_simulator()
             except ConfigError as exc:
                 shared = {"error": str(exc)}
             else:

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.settings import Settings
-    from pytest_agentspeed.simulator import SimulatorHandle
     from pytest_agentspeed.tasks import Task
 
 #: After this many sessions in a row that could not reach their endpoint at all, the
@@ -480,11 +479,6 @@ class Bench:
     def against(self) -> str:
         """Where the stored baseline came from, as comparisons and table columns name it."""
         return f"baseline {self.settings.compare}"
-
-    def serve_simulator(self) -> SimulatorHandle:
-        """Start the run's simulated endpoint here for other processes (the xdist workers);
-        stopped with the run."""
-        return self.pool.serve_simulator()
 
     def close(self) -> None:
         """Close the clients, stop the simulated endpoint's server if this run started one and
