@@ -48,7 +48,8 @@ def test_pyproject_gate_options_reach_the_run_and_the_command_line_wins(
     from_file.assert_outcomes(passed=2)
     # Every session passed; INCONCLUSIVE fails the run under `inconclusive = "fail"`.
     assert from_file.ret == pytest.ExitCode.TESTS_FAILED
-    from_file.stdout.fnmatch_lines(["session speed ratio -, n=1/1 -> INCONCLUSIVE"])
+    # (A suffix says when the machine held the measuring process up: the line is the same.)
+    from_file.stdout.fnmatch_lines(["session speed ratio -, n=1/1 -> INCONCLUSIVE*"])
     assert not (tasks / "out").exists()
     run = read_run(pytester.path / "out" / "run.json")
     assert run["config"]["window_s"] == 900.0
@@ -74,7 +75,7 @@ def test_pyproject_gate_options_reach_the_run_and_the_command_line_wins(
     )
     from_cli.assert_outcomes(passed=2)
     assert from_cli.ret == pytest.ExitCode.OK  # INCONCLUSIVE only warns now
-    from_cli.stdout.fnmatch_lines(["tasks per window ratio -, n=1/1 -> INCONCLUSIVE"])
+    from_cli.stdout.fnmatch_lines(["tasks per window ratio -, n=1/1 -> INCONCLUSIVE*"])
     # A path on the command line is the working directory's; the file's json is not written.
     assert not (pytester.path / "out" / "run.json").exists()
     run = read_run(tasks / "cli.json")
@@ -258,7 +259,11 @@ def test_fingerprint_differences_are_warned_in_every_output(pytester: pytest.Pyt
     ]
     (comparison,) = read_run(pytester.path / "run.json")["comparisons"]
     assert comparison["against"] == "baseline main"
-    assert comparison["warnings"] == warnings
+    # The fingerprint's warnings, first; a loaded machine may add one that says the
+    # measuring process was held up (tests/test_lateness.py checks those).
+    assert comparison["warnings"][: len(warnings)] == warnings
+    assert all("measurement compromised" in w for w in comparison["warnings"][len(warnings) :])
+    warnings = comparison["warnings"]
 
     lines = result.outlines
     at = lines.index(comparison["line"])
