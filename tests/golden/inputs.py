@@ -1,8 +1,9 @@
 """The factory-made run the exporters' golden files were written from.
 
-The golden files were written by commit 9bd457b's code (the pytest session's writes, before the
-run core and the exporters were split out of it); ``tests/test_bench.py`` builds the same run,
-has the exporters write it, and compares the bytes."""
+The golden files were written by the code of commit 542271d, the pytest session's own writes,
+before the run core and the exporters were split out of it (they came in f25fa06).
+``tests/test_bench.py`` builds the same run, has the exporters write it, and compares the
+bytes."""
 
 from __future__ import annotations
 
