@@ -38,9 +38,15 @@ from pytest_agentspeed.records import fails as verdict_fails
 GATE = GateSettings()
 
 
-def decide(base: list[SessionRecord], cand: list[SessionRecord], **kw: object):  # type: ignore[no-untyped-def]
+def decide(  # type: ignore[no-untyped-def]
+    base: list[SessionRecord],
+    cand: list[SessionRecord],
+    settings: GateSettings = GATE,
+    **kw: object,
+):
+    """Arm B against arm A of this run."""
     return compare_arms(
-        base, cand, baseline="A", candidate="B", against="this run", settings=GATE, **kw
+        base, cand, baseline="A", candidate="B", against="this run", settings=settings, **kw
     )  # type: ignore[arg-type]
 
 
@@ -281,26 +287,12 @@ def test_session_speed_and_tasks_per_window_metrics() -> None:
     walls_a = np.full(20, 100.0)
     base = [session("A", i, 50, wall=float(w)) for i, w in enumerate(walls_a)]
     slower = [session("B", i, 50, wall=125.0 + i % 3) for i in range(20)]
-    speed = compare_arms(
-        base,
-        slower,
-        baseline="A",
-        candidate="B",
-        against="x",
-        settings=GateSettings(metric="session_wall_s"),
-    )
+    speed = decide(base, slower, GateSettings(metric="session_wall_s"))
     assert speed.verdict == "FAIL"
     assert speed.ratio == pytest.approx(100 / 126, abs=0.01)
     assert speed.line.startswith("session speed ratio 0.79")
 
-    goodput = compare_arms(
-        base,
-        slower,
-        baseline="A",
-        candidate="B",
-        against="x",
-        settings=GateSettings(metric="tasks_per_window"),
-    )
+    goodput = decide(base, slower, GateSettings(metric="tasks_per_window"))
     # Same pass rate, 26% longer sessions: 1/1.26 as many tasks per window.
     assert goodput.ratio == pytest.approx(100 / 126, abs=0.01)
     assert goodput.test == "bootstrap_ratio_of_means"
@@ -833,14 +825,7 @@ def test_metric_values_are_exact() -> None:
 def test_session_speed_ratio_is_baseline_time_over_candidate_time() -> None:
     base = [session("A", i, 50.0, wall=100.0 + i) for i in range(8)]
     cand = [session("B", i, 50.0, wall=(100.0 + i) * 1.25) for i in range(8)]
-    result = compare_arms(
-        base,
-        cand,
-        baseline="A",
-        candidate="B",
-        against="x",
-        settings=GateSettings(metric="session_wall_s"),
-    )
+    result = decide(base, cand, GateSettings(metric="session_wall_s"))
     # Every pair 25% longer: every log difference is log(1 / 1.25), and so is the estimate.
     assert result.ratio == pytest.approx(0.8, rel=1e-12)
     assert result.ci == pytest.approx((0.8, 0.8), rel=1e-12)
@@ -1333,14 +1318,7 @@ def test_tasks_per_window_resamples_without_a_pass_are_left_out() -> None:
     # out of the CI and p without a warning (warnings are errors in this suite).
     base = arm("A", [50.0] * 5)
     cand = arm("B", [50.0] * 5, passed=[i == 0 for i in range(5)])
-    result = compare_arms(
-        base,
-        cand,
-        baseline="A",
-        candidate="B",
-        against="x",
-        settings=GateSettings(metric="tasks_per_window"),
-    )
+    result = decide(base, cand, GateSettings(metric="tasks_per_window"))
     rows_a, rows_b = [(1.0, 100.0)] * 5, [(1.0, 100.0)] + [(0.0, 100.0)] * 4
     ref = _bootstrap_reference(rows_a, rows_b, 1.0, 0.05)
     assert result.ratio == pytest.approx(0.2, rel=1e-12)
