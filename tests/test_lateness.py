@@ -335,8 +335,9 @@ def test_a_run_whose_clock_was_held_up_says_so_everywhere(pytester: pytest.Pytes
     pytester.makeconftest(textwrap.dedent(HOG))
     result, run = ab_run(pytester)
     p99s = [s["clock"]["late_ms"]["p99"] for s in run["sessions"]]
-    # Held up by the hog's sorts (tens of milliseconds each).
-    assert all(p99 > 20 for p99 in p99s), p99s
+    # Held up by the hog's sorts (tens of milliseconds each; how much of one a 20 ms sample
+    # catches depends on where it falls): every session well past the 5 ms limit.
+    assert all(p99 > 2 * LATE_LIMIT_MS for p99 in p99s), p99s
     clock = run["environment"]["clock"]
     assert (clock["compromised"], clock["late_sessions"], clock["sessions"]) == (True, 4, 4)
     assert clock["late_p99_ms"] == max(p99s)
