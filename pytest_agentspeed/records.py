@@ -159,6 +159,10 @@ class TurnRecord:
     tool_calls: tuple[ToolCallRecord, ...]
     #: Set when the endpoint failed this turn.
     error: str | None = None
+    #: Seconds from the session's start, for an agent measured from outside (its turns can
+    #: overlap, so they do not simply follow each other); ``None`` for the built-in agent,
+    #: whose turns follow each other from the session's start.
+    start_s: float | None = None
 
     def to_json(self) -> JSON:
         return {
@@ -173,7 +177,7 @@ class TurnRecord:
             "attempts": [a.to_json() for a in self.attempts],
             "tool_calls": [t.to_json() for t in self.tool_calls],
             "error": self.error,
-        }
+        } | ({} if self.start_s is None else {"start_s": self.start_s})
 
     @classmethod
     def from_json(cls, data: JSON) -> TurnRecord:
@@ -189,6 +193,7 @@ class TurnRecord:
             attempts=tuple(AttemptRecord.from_json(a) for a in data.get("attempts", [])),
             tool_calls=tuple(ToolCallRecord.from_json(t) for t in data.get("tool_calls", [])),
             error=data.get("error"),
+            start_s=_opt_float(data.get("start_s")),
         )
 
 
@@ -236,6 +241,107 @@ def turn_record(
         ),
         error=error,
     )
+
+
+#: Why a request of an external agent was not one of its turns.
+SideReason = Literal[
+    "no tools", "structured output", "other model", "count_tokens", "not a model request"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SideRequestRecord:
+    """A request an external agent made beside its main loop (a session title, a token count, a
+    probe): recorded and shown, never a turn (``docs/agents.md``)."""
+
+    #: Seconds from the session's start to the request's arrival at the proxy.
+    start_s: float
+    #: Arrival at the proxy to the response's end.
+    wall_s: float
+    method: str
+    path: str
+    model: str | None
+    why: SideReason
+    streamed: bool
+    status: int | None
+    #: Marks (as for a turn) in seconds from the request's arrival.
+    marks_s: dict[str, float | None]
+    usage: Usage
+    stop_reason: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "start_s": self.start_s,
+            "wall_s": self.wall_s,
+            "method": self.method,
+            "path": self.path,
+            "model": self.model,
+            "why": self.why,
+            "streamed": self.streamed,
+            "status": self.status,
+            "marks_s": dict(self.marks_s),
+            "usage": self.usage.to_json(),
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> SideRequestRecord:
+        return cls(
+            start_s=float(data["start_s"]),
+            wall_s=float(data["wall_s"]),
+            method=str(data.get("method", "POST")),
+            path=str(data["path"]),
+            model=data.get("model"),
+            why=data["why"],
+            streamed=bool(data.get("streamed", False)),
+            status=None if data.get("status") is None else int(data["status"]),
+            marks_s={str(k): _opt_float(v) for k, v in (data.get("marks_s") or {}).items()},
+            usage=Usage.from_json(data.get("usage") or {}),
+            stop_reason=data.get("stop_reason"),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessRecord:
+    """The process of an external agent in one session: how it ended, and its time before its
+    first request and after its last response."""
+
+    #: The program run (``claude``, ``mini``, the first word of a defined command).
+    program: str
+    #: Its exit status (negative: killed by that signal); ``None`` when it was killed at the
+    #: time limit.
+    exit_code: int | None
+    timed_out: bool
+    #: Process start to its first request at the proxy (the whole run when it made none).
+    startup_s: float
+    #: The last response's end to the process's exit.
+    winddown_s: float
+    #: The end of its output (stdout and stderr), keys replaced by ``[REDACTED]``.
+    output_tail: str
+
+    def to_json(self) -> JSON:
+        return {
+            "program": self.program,
+            "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
+            "startup_s": self.startup_s,
+            "winddown_s": self.winddown_s,
+            "output_tail": self.output_tail,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ProcessRecord:
+        return cls(
+            program=str(data["program"]),
+            exit_code=None if data.get("exit_code") is None else int(data["exit_code"]),
+            timed_out=bool(data.get("timed_out", False)),
+            startup_s=float(data.get("startup_s", 0.0)),
+            winddown_s=float(data.get("winddown_s", 0.0)),
+            output_tail=str(data.get("output_tail", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,6 +425,10 @@ class SessionRecord:
     #: How late this process's clock ran during the session; ``None`` in run files written
     #: before it was measured, and for sessions that were not run.
     clock: ClockRecord | None = None
+    #: An external agent's requests that were not turns (empty for the built-in agent).
+    side_requests: tuple[SideRequestRecord, ...] = ()
+    #: An external agent's process; ``None`` for an agent that runs in this process.
+    process: ProcessRecord | None = None
 
     @property
     def passed(self) -> bool:
@@ -351,7 +461,18 @@ class SessionRecord:
             "usage": self.usage.to_json(),
             "phases_s": dict(self.phases_s),
             "turns": [t.to_json() for t in self.turns],
-        } | ({} if self.clock is None else {"clock": self.clock.to_json()})
+        } | self._optional_json()
+
+    def _optional_json(self) -> JSON:
+        # Written only when present, so the run files of the built-in agent keep their shape.
+        extra: JSON = {}
+        if self.clock is not None:
+            extra["clock"] = self.clock.to_json()
+        if self.side_requests:
+            extra["side_requests"] = [r.to_json() for r in self.side_requests]
+        if self.process is not None:
+            extra["process"] = self.process.to_json()
+        return extra
 
     @classmethod
     def from_json(cls, data: JSON) -> SessionRecord:
@@ -378,6 +499,12 @@ class SessionRecord:
             phases_s={str(k): float(v) for k, v in data["phases_s"].items()},
             turns=tuple(TurnRecord.from_json(t) for t in data.get("turns", [])),
             clock=None if data.get("clock") is None else ClockRecord.from_json(data["clock"]),
+            side_requests=tuple(
+                SideRequestRecord.from_json(r) for r in data.get("side_requests") or []
+            ),
+            process=(
+                None if data.get("process") is None else ProcessRecord.from_json(data["process"])
+            ),
         )
 
 

@@ -62,6 +62,13 @@ MARKS = (
     "tools_end",
 )
 PHASES = ("retry_wait", "ttft", "reasoning", "generation", "tool", "overhead")
+#: The phases of an agent measured from outside (``docs/agents.md``), beside :data:`PHASES`:
+#: its process's time before its first request (``startup``), from a main response's end to
+#: its next main request (``agent``: its tools and its harness, which cannot be told apart from
+#: outside), and after its last response (``winddown``).
+EXTERNAL_PHASES = ("startup", "agent", "winddown")
+#: Every phase a session can have, in the order tables and charts show them.
+ALL_PHASES = PHASES + EXTERNAL_PHASES
 
 _STREAM_KINDS = frozenset(
     {"message_start", "block_start", "delta", "block_stop", "message_delta", "message_stop"}

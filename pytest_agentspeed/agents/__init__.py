@@ -31,6 +31,7 @@ from pytest_agentspeed.agents.seam import (
     AgentRun,
     Progress,
     ProxiedEndpoint,
+    SessionTimeline,
     Stopped,
 )
 from pytest_agentspeed.errors import ConfigError
@@ -42,6 +43,7 @@ __all__ = [
     "AgentRun",
     "Progress",
     "ProxiedEndpoint",
+    "SessionTimeline",
     "Stopped",
     "agent_choices",
     "agent_names",

@@ -6,14 +6,15 @@ these types without importing the registry that makes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from pytest_agentspeed.clients import ModelClient
-    from pytest_agentspeed.records import TurnRecord
+    from pytest_agentspeed.exchanges import Exchange
+    from pytest_agentspeed.records import ProcessRecord, SideRequestRecord, TurnRecord, Usage
     from pytest_agentspeed.tasks import Task
 
 Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
@@ -22,19 +23,30 @@ Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_s
 Progress = Callable[[int, int, float], None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProxiedEndpoint:
-    """How an agent in another process will reach the session's endpoint.
+class ProxiedEndpoint(Protocol):
+    """The session's endpoint as an agent in another process reaches it: through the recording
+    proxy (:mod:`pytest_agentspeed.proxy`), under a base URL of the session's own.
 
-    Such an agent talks to a recording proxy in front of the endpoint, which times each turn as
-    the in-process client does. The proxy is not built yet: nothing sets this today, and an
-    agent that needs it must refuse to run without it (``stopped="no_model"``).
+    The agent's process gets :attr:`base_url` and :attr:`placeholder_key`, never the endpoint's
+    real key: the proxy puts that on the requests it forwards upstream. After the agent has
+    exited, :meth:`exchanges` tells what it asked and how long each answer took.
     """
 
-    #: The proxy's base URL, as the agent's SDK takes it.
+    #: The session's base URL at the proxy, without a trailing slash and without ``/v1``
+    #: (``http://127.0.0.1:PORT/s/TOKEN``): Anthropic SDKs take it as it is, OpenAI ones
+    #: with ``/v1`` appended.
     base_url: str
-    #: Variables to set in the agent's environment (base URL, key) so that it uses the proxy.
-    env: Mapping[str, str] = field(default_factory=dict)
+    #: The wire of the endpoint under test: ``anthropic`` or ``openai``.
+    api: str
+    #: The model name the endpoint is configured with.
+    model: str
+    #: The key to give the agent: a fixed placeholder, worthless outside the proxy.
+    placeholder_key: str
+
+    def exchanges(self) -> tuple[Exchange, ...]:
+        """The requests the session made through the proxy so far, in the order they were
+        received."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +76,26 @@ class AgentRun:
     stopped: Stopped
     #: Why it stopped early (endpoint error, missing solution), never a secret.
     error: str | None = None
+    #: Set by an agent measured from outside, whose turns can overlap and whose session has
+    #: time outside its turns (start-up, its own time, wind-down): the session's timeline
+    #: (:mod:`pytest_agentspeed.agents.timeline`). ``None``: the run core adds up the turns.
+    timeline: SessionTimeline | None = None
+    #: An external agent's process: exit status, start-up and wind-down, its output's tail.
+    process: ProcessRecord | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionTimeline:
+    """A session's totals from its timeline, where every instant of its wall time is counted
+    once, whatever overlaps (``docs/agents.md``)."""
+
+    #: Process start to process exit.
+    wall_s: float
+    #: Phase name -> seconds; they sum to ``wall_s``.
+    phases_s: dict[str, float]
+    #: The main turns' usage plus the side requests'.
+    usage: Usage
+    side_requests: tuple[SideRequestRecord, ...] = ()
 
 
 class Agent(Protocol):

@@ -86,6 +86,7 @@ def run_session(
             output += f"\n[check timed out after {task.check.timeout_s:g} s]"
 
     outcome = _outcome(run, exit_code)
+    timeline = run.timeline
     record = SessionRecord(
         id=sid,
         task=task.id,
@@ -96,13 +97,19 @@ def run_session(
         outcome=outcome,
         error=run.error,
         started_at=started_at,
-        wall_s=sum(t.wall_s for t in run.turns),
+        wall_s=sum(t.wall_s for t in run.turns) if timeline is None else timeline.wall_s,
         setup_s=setup_s,
         check_s=check_s,
         check_exit_code=exit_code,
-        usage=sum((t.usage for t in run.turns), Usage()),
-        phases_s={p: sum(t.phases_s[p] for t in run.turns) for p in PHASES},
+        usage=sum((t.usage for t in run.turns), Usage()) if timeline is None else timeline.usage,
+        phases_s=(
+            {p: sum(t.phases_s[p] for t in run.turns) for p in PHASES}
+            if timeline is None
+            else dict(timeline.phases_s)
+        ),
         turns=run.turns,
+        side_requests=() if timeline is None else timeline.side_requests,
+        process=run.process,
     )
     kept: Path | None = workspace
     if outcome == "passed" or not changed:
