@@ -43,12 +43,18 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "trajectory_file": frozenset({"errors"}),
     "tasks": frozenset({"errors", "trajectory_file"}),
     "runfile": frozenset({"errors", "records"}),
+    "exchanges": frozenset({"errors", "records", "timing"}),
     # The simulated endpoint: plain Python on the base, nothing of the plugin's core.
     "simulator": frozenset({"errors", "processes", "tasks", "trajectory_file"}),
     # What the run is made of.
     "endpoints": frozenset({"errors", "simulator"}),
     "clients": frozenset({"errors", "records", "timing", "endpoints"}),
-    "agents": frozenset({"errors", "processes", "records", "timing", "tasks", "clients"}),
+    # The recording proxy in front of an external agent's endpoint: it maps the streams it
+    # forwards with the clients' own code.
+    "proxy": frozenset({"errors", "records", "timing", "exchanges", "endpoints", "clients"}),
+    "agents": frozenset(
+        {"errors", "processes", "records", "timing", "exchanges", "tasks", "clients"}
+    ),
     "analysis": frozenset({"errors", "records", "timing", "runfile"}),
     "outputs": frozenset({"errors", "records", "timing", "runfile", "analysis"}),
     "settings": frozenset({"errors", "endpoints", "analysis", "agents"}),
@@ -63,9 +69,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "timing",
             "tasks",
             "runfile",
+            "exchanges",
             "simulator",
             "endpoints",
             "clients",
+            "proxy",
             "agents",
             "analysis",
             "outputs",
@@ -82,9 +90,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "timing",
             "tasks",
             "runfile",
+            "exchanges",
             "simulator",
             "endpoints",
             "clients",
+            "proxy",
             "agents",
             "analysis",
             "outputs",
