@@ -1,8 +1,10 @@
 """The tasks the simulated endpoint knows, and how a conversation is matched to one.
 
-The simulator is stateless per conversation: it recognises the task by its instruction in the
-first user message (any agent that passes the instruction on verbatim works, not only the
-built-in one) and plays step *i* of the task's trajectory for the *i*-th assistant reply.
+The simulator is stateless per conversation: it recognises the task by its instruction wherever
+it appears in the conversation's user messages (any agent that passes the instruction on works,
+not only the built-in one: Claude Code puts reminders before it, mini-swe-agent wraps it in its
+own template) and plays step *i* of the task's trajectory for the *i*-th assistant reply, spoken
+in the tools the agent offers (:mod:`~pytest_agentspeed.simulator.agent_tools`).
 Trajectories are synthesised from ``solution/`` or read from ``trajectory.toml``, once per task.
 """
 
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_agentspeed.errors import TaskError
+from pytest_agentspeed.simulator.agent_tools import BUILTIN, Toolset, check_passed, is_check_call
+from pytest_agentspeed.simulator.agent_tools import speak as speak_turn
 from pytest_agentspeed.simulator.anthropic_wire import content_text
 from pytest_agentspeed.simulator.trajectory import (
     PlannedTurn,
@@ -37,6 +41,8 @@ class Script:
     task_id: str
     check_command: str
     turns: tuple[PlannedTurn, ...]
+    #: The workspace's starting files (relative POSIX paths).
+    files: frozenset[str] = frozenset()
 
 
 class TaskLibrary:
@@ -45,6 +51,8 @@ class TaskLibrary:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._scripts: dict[str, Script] = {}
+        #: Each instruction with its whitespace runs made single spaces.
+        self._needles: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -53,6 +61,7 @@ class TaskLibrary:
         """Know ``task`` (a later task with the same instruction replaces it)."""
         key = task.instruction.strip()
         self._tasks[key] = task
+        self._needles[key] = _flat(key)
         self._scripts.pop(key, None)
 
     def add_dirs(self, roots: Iterable[Path]) -> list[TaskError]:
@@ -85,11 +94,13 @@ class TaskLibrary:
         self.add(task)
         return task
 
-    def match(self, first_user_text: str) -> Script | None:
-        """The script of the task whose instruction the conversation starts with, if any."""
+    def match(self, text: str) -> Script | None:
+        """The script of the task whose instruction ``text`` contains (the longest, when
+        several do), if any. Runs of whitespace compare equal: agents re-wrap and trim."""
         best: str | None = None
-        for key in self._tasks:
-            if key in first_user_text and (best is None or len(key) > len(best)):
+        flat = _flat(text)
+        for key, needle in self._needles.items():
+            if needle in flat and (best is None or len(key) > len(best)):
                 best = key
         if best is None:
             return None
@@ -99,19 +110,30 @@ class TaskLibrary:
         return script
 
 
-def choose_turn(script: Script | None, messages: Sequence[Mapping[str, Any]]) -> PlannedTurn:
-    """The model's next turn for this conversation."""
+def choose_turn(
+    script: Script | None,
+    messages: Sequence[Mapping[str, Any]],
+    toolset: Toolset = BUILTIN,
+) -> PlannedTurn:
+    """The model's next turn for this conversation, in the agent's tools.
+
+    The position in the plan is the number of assistant messages: a side request (its own
+    short conversation) and a retried request (mini-swe-agent drops a reply it could not
+    parse) neither skip nor repeat a step.
+    """
     if script is None:
-        return PlannedTurn(text=GENERIC_REPLY)
+        return speak_turn(PlannedTurn(text=GENERIC_REPLY), toolset)
     turn = sum(1 for m in messages if m.get("role") == "assistant")
     check = _last_check_result(script.check_command, messages)
+    before = script.turns[:turn]
     if turn >= len(script.turns):
-        return closing_turn(check_passed=check)
-    planned = script.turns[turn]
-    if not planned.tool_uses and check is False:
-        # The plan assumed its edits would work; an honest model reports the failure.
-        return closing_turn(check_passed=False)
-    return planned
+        planned = closing_turn(check_passed=check)
+    else:
+        planned = script.turns[turn]
+        if not planned.tool_uses and check is False:
+            # The plan assumed its edits would work; an honest model reports the failure.
+            planned = closing_turn(check_passed=False)
+    return speak_turn(planned, toolset, before=before, existing=script.files)
 
 
 def _script(task: Task) -> Script:
@@ -128,12 +150,16 @@ def _script(task: Task) -> Script:
             )
         else:
             turns = (PlannedTurn(text=GENERIC_REPLY),)
-    return Script(task.id, task.check.command, turns)
+    return Script(task.id, task.check.command, turns, frozenset(task.workspace_files()))
 
 
 def _last_check_result(check_command: str, messages: Sequence[Mapping[str, Any]]) -> bool | None:
-    """Whether the check, when the model last ran it, exited 0 (``None``: not run yet)."""
-    check_ids: set[str] = set()
+    """Whether the check, when the model last ran it, exited 0 (``None``: not run yet).
+
+    The check is found in any of the agent's tools (:func:`~pytest_agentspeed.simulator.
+    agent_tools.is_check_call`), its result read back by the tool it ran in.
+    """
+    check_ids: dict[str, str] = {}
     result: bool | None = None
     for message in messages:
         content = message.get("content")
@@ -142,12 +168,13 @@ def _last_check_result(check_command: str, messages: Sequence[Mapping[str, Any]]
         for block in content:
             if not isinstance(block, dict):
                 continue
-            if block.get("type") == "tool_use" and block.get("name") == "run_command":
-                if (block.get("input") or {}).get("command") == check_command:
-                    check_ids.add(str(block.get("id")))
+            if block.get("type") == "tool_use":
+                name, tool_input = str(block.get("name")), block.get("input")
+                if isinstance(tool_input, dict) and is_check_call(name, tool_input, check_command):
+                    check_ids[str(block.get("id"))] = name
             elif block.get("type") == "tool_result" and block.get("tool_use_id") in check_ids:
-                text = content_text(block.get("content"))
-                result = text.startswith("exit code: 0\n") or text.strip() == "exit code: 0"
+                name = check_ids[str(block.get("tool_use_id"))]
+                result = check_passed(name, content_text(block.get("content")))
     return result
 
 
@@ -157,6 +184,16 @@ def first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
         if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
+
+
+def user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of every user message (tool results left out: they hold the workspace's
+    files, not the agent's words), one message a line."""
+    return "\n".join(content_text(m.get("content")) for m in messages if m.get("role") == "user")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def report_load_errors(errors: Sequence[TaskError]) -> None:

@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_agentspeed.simulator import openai_wire
+from pytest_agentspeed.simulator.agent_tools import (
+    WORKSPACE_HEADER,
+    offered_tools,
+    toolset_for,
+    workspace_from_text,
+)
 from pytest_agentspeed.simulator.anthropic_wire import (
     OutBlock,
+    content_text,
     error_json,
     message_json,
     render_stream,
@@ -50,8 +57,10 @@ from pytest_agentspeed.simulator.library import (
     choose_turn,
     first_user_text,
     report_load_errors,
+    user_text,
 )
 from pytest_agentspeed.simulator.profiles import PROFILES, Profile
+from pytest_agentspeed.simulator.side_requests import side_reason, side_turn, title_of
 from pytest_agentspeed.simulator.tokens import json_pieces, pieces
 from pytest_agentspeed.simulator.trajectory import PlannedTurn
 
@@ -139,19 +148,22 @@ class Simulator:
         session = str(metadata.get("user_id") or body.get("user") or _digest(first_text))
         turn_index = sum(1 for m in messages if m.get("role") == "assistant")
         retry = headers.get("x-stainless-retry-count", "0")
+        side = side_reason(body, wire)
         rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, retry)
         stream = bool(body.get("stream"))
         fault, fault_rng, attempt = None, None, 0
         if cfg.faults:
             # Counted only with faults on: an endpoint without them keeps no per-turn state.
-            attempt = mount.attempts[session, turn_index]
-            mount.attempts[session, turn_index] += 1
-            fault_rng = seeded_rng(cfg.seed, cfg.key, session, turn_index, "fault", attempt)
+            # A side request beside turn 1 is not a retry of turn 1.
+            key = (session if side is None else f"{session}|{side}", turn_index)
+            attempt = mount.attempts[key]
+            mount.attempts[key] += 1
+            fault_rng = seeded_rng(cfg.seed, cfg.key, *key, "fault", attempt)
             fault = draw_fault(cfg.faults, fault_rng, stream=stream)
             if fault in ("429", "529"):
                 return self._refuse(mount, fault, wire, request_id, session, turn_index, attempt)
 
-        planned = choose_turn(self.library.match(first_text), messages)
+        planned = self._plan(body, headers, wire, messages, side)
         blocks, stop_reason = _blocks(
             planned,
             thinking=_thinking_mode(body, wire, profile),
@@ -200,6 +212,7 @@ class Simulator:
             "profile": profile.name,
             "session": session,
             "turn": turn_index,
+            "side": side,
             "retry": retry,
             "attempt": attempt,
             "fault": fault,
@@ -261,6 +274,27 @@ class Simulator:
             "sent_s": array.array("d"),
         }
         return reply
+
+    def _plan(
+        self,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        wire: Wire,
+        messages: list[dict[str, Any]],
+        side: str | None,
+    ) -> PlannedTurn:
+        """The model's turn: a short answer to a side request, else the task's next step in
+        the agent's tools."""
+        said = user_text(messages)
+        script = self.library.match(said)
+        if side is not None:
+            return side_turn(body, wire, title_of(script.task_id if script else None))
+        instructions = f"{_system_text(body, wire)}\n{said}"
+        workspace = headers.get(WORKSPACE_HEADER) or workspace_from_text(instructions)
+        toolset = toolset_for(
+            offered_tools(body, wire), instructions=instructions, workspace=workspace
+        )
+        return choose_turn(script, messages, toolset)
 
     def _refuse(
         self,
@@ -338,6 +372,17 @@ def _break_stream(
         reply.drop = True
     reply.end_s = at
     planned["end_s"] = at
+
+
+def _system_text(body: Mapping[str, Any], wire: Wire) -> str:
+    """The agent's system prompt (where agents state their working directory)."""
+    if wire == "openai":
+        return "\n".join(
+            content_text(m.get("content"))
+            for m in body["messages"]
+            if isinstance(m, dict) and m.get("role") in ("system", "developer")
+        )
+    return content_text(body.get("system"))
 
 
 def _thinking_mode(body: Mapping[str, Any], wire: Wire, profile: Profile) -> str:
