@@ -375,14 +375,16 @@ def _break_stream(
 
 
 def _system_text(body: Mapping[str, Any], wire: Wire) -> str:
-    """The agent's system prompt (where agents state their working directory)."""
-    if wire == "openai":
-        return "\n".join(
-            content_text(m.get("content"))
-            for m in body["messages"]
-            if isinstance(m, dict) and m.get("role") in ("system", "developer")
-        )
-    return content_text(body.get("system"))
+    """The agent's system prompt and system messages, where agents state their working
+    directory (Claude Code: in a ``role: "system"`` message mid-conversation with some models,
+    in the first user message with others)."""
+    parts = [] if wire == "openai" else [content_text(body.get("system"))]
+    parts += [
+        content_text(m.get("content"))
+        for m in body["messages"]
+        if isinstance(m, dict) and m.get("role") in ("system", "developer")
+    ]
+    return "\n".join(parts)
 
 
 def _thinking_mode(body: Mapping[str, Any], wire: Wire, profile: Profile) -> str:
