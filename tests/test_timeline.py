@@ -4,9 +4,8 @@ every expected value is the float the nanosecond arithmetic gives)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
+from factories import MS, ev, exchange, text_stream
 
 from pytest_agentspeed.agents.timeline import (
     OVERLAP_PRIORITY,
@@ -14,75 +13,8 @@ from pytest_agentspeed.agents.timeline import (
     process_spans,
     session_timeline,
 )
-from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.records import Usage
-from pytest_agentspeed.timing import ALL_PHASES, PHASES, Event
-
-MS = 1_000_000  # nanoseconds
-
-
-def ev(t_ms: int, kind: str, **kw: object) -> Event:
-    return Event(t_ms * MS, kind, **kw)  # type: ignore[arg-type]
-
-
-def text_stream(first: int, stream_end: int) -> list[Event]:
-    return [
-        ev(first - 1, "message_start"),
-        ev(first, "block_start", index=0, detail="text"),
-        ev(first, "delta", index=0, detail="text_delta", nonempty=True),
-        ev(stream_end - 1, "block_stop", index=0),
-        ev(stream_end - 1, "message_stop"),
-        ev(stream_end, "stream_end"),
-    ]
-
-
-def exchange(
-    rx: int,
-    body: Sequence[Event],
-    *,
-    sent: int | None = None,
-    headers: int | None = None,
-    end: int | None = None,
-    status: int | None = 200,
-    model: str | None = "big",
-    tools: tuple[str, ...] = ("Bash", "Read"),
-    operation: str = "messages",
-    method: str = "POST",
-    path: str = "/v1/messages?beta=true",
-    structured: bool = False,
-    streamed: bool = True,
-    usage: Usage | None = None,
-    error: str | None = None,
-) -> Exchange:
-    """A request received at ``rx`` ms, sent upstream 1 ms later, with ``body``'s events."""
-    sent = rx + 1 if sent is None else sent
-    headers = sent + 10 if headers is None else headers
-    events = [
-        ev(rx, "attempt"),
-        ev(sent, "request_sent"),
-        ev(headers, "headers", status=status or 0, detail="req"),
-        *body,
-    ]
-    last = max(e.t_ns for e in events) // MS
-    return Exchange(
-        method=method,
-        path=path,
-        wire="other" if operation == "other" else "anthropic",
-        operation=operation,  # type: ignore[arg-type]
-        model=model,
-        stream_requested=streamed,
-        tools=tools,
-        structured_output=structured,
-        received_ns=rx * MS,
-        end_ns=(last if end is None else end) * MS,
-        events=tuple(events),
-        status=status,
-        streamed=streamed,
-        usage=Usage(input_tokens=10, output_tokens=5) if usage is None else usage,
-        usage_raw={"input_tokens": 10, "output_tokens": 5},
-        stop_reason="tool_use" if status == 200 else None,
-        error=error,
-    )
+from pytest_agentspeed.timing import ALL_PHASES, PHASES
 
 
 def ms(**values: int) -> dict[str, float]:

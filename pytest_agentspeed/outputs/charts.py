@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from markupsafe import Markup, escape
+
+from pytest_agentspeed.timing import PHASES
 
 # Okabe & Ito (2008), "Color Universal Design".
 ARM_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -30,6 +32,14 @@ PHASE_STYLE: dict[str, tuple[str, str]] = {
     "tool": ("#999933", "hatch-x"),
     "overhead": ("#DDDDDD", "dots"),
 }
+#: The phases only an agent measured from outside has (docs/timing.md, External agents), from
+#: the rest of the same scheme.
+EXTERNAL_PHASE_STYLE: dict[str, tuple[str, str]] = {
+    "startup": ("#88CCEE", "hatch-v"),
+    "agent": ("#44AA99", "hatch-a"),
+    "winddown": ("#AA4499", "hatch-v"),
+}
+_STYLE = PHASE_STYLE | EXTERNAL_PHASE_STYLE
 PHASE_LABELS = {
     "retry_wait": "retry wait",
     "ttft": "TTFT",
@@ -37,6 +47,9 @@ PHASE_LABELS = {
     "generation": "generation",
     "tool": "tools",
     "overhead": "overhead",
+    "startup": "start-up",
+    "agent": "agent's own time",
+    "winddown": "wind-down",
 }
 
 WIDTH = 760
@@ -53,27 +66,29 @@ def _pattern(pid: str, colour: str, body: str) -> str:
     )
 
 
-def _pattern_defs() -> str:
+def pattern_defs(phases: Sequence[str]) -> Markup:
+    """The hatch patterns of ``phases``, to put once in a page that shows them."""
     bodies = {
         "hatch-h": '<path d="M0 3h6" stroke="#fff" stroke-width="1.2"/>',
         "hatch-d": '<path d="M0 6L6 0" stroke="#fff" stroke-opacity=".6" stroke-width="1"/>',
         "hatch-x": '<path d="M0 0L6 6M6 0L0 6" stroke="#fff" stroke-width="1"/>',
         "dots": '<circle cx="3" cy="3" r="1.1" fill="#000" fill-opacity=".5"/>',
+        "hatch-v": '<path d="M3 0v6" stroke="#fff" stroke-width="1.2"/>',
+        "hatch-a": '<path d="M0 0L6 6" stroke="#fff" stroke-opacity=".7" stroke-width="1"/>',
     }
-    parts = [
-        _pattern(f"p-{phase}", colour, bodies[pid])
-        for phase, (colour, pid) in PHASE_STYLE.items()
-        if pid
-    ]
-    return '<svg width="0" height="0" aria-hidden="true"><defs>' + "".join(parts) + "</defs></svg>"
+    styles = [(phase, *_STYLE[phase]) for phase in phases]
+    parts = [_pattern(f"p-{phase}", colour, bodies[pid]) for phase, colour, pid in styles if pid]
+    return Markup(
+        '<svg width="0" height="0" aria-hidden="true"><defs>' + "".join(parts) + "</defs></svg>"
+    )
 
 
-#: Put once in the page; every phase fill refers to it.
-PATTERN_DEFS = Markup(_pattern_defs())
+#: The patterns of the built-in agent's phases.
+PATTERN_DEFS = pattern_defs(PHASES)
 
 
 def phase_fill(phase: str) -> str:
-    colour, pid = PHASE_STYLE[phase]
+    colour, pid = _STYLE[phase]
     return f"url(#p-{phase})" if pid else colour
 
 
@@ -406,16 +421,38 @@ def box_plot(
     return _svg(axis_y + 42, "".join(parts), title)
 
 
-def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Markup:
+#: A side request in a waterfall: (seconds from session start, wall seconds, what it was).
+SideBar = tuple[float, float, str]
+
+
+def waterfall(
+    turns: Sequence[Mapping[str, float]],
+    phases: Sequence[str],
+    *,
+    starts: Sequence[float] | None = None,
+    side: Sequence[SideBar] = (),
+    wall: float | None = None,
+    not_streamed: Collection[int] = (),
+) -> Markup:
     """A session's turns one under the other, each split into its phases along the time axis.
 
     Phases are laid end to end in the order given. Every turn is numbered up to
     :data:`LABEL_EVERY_TURN` turns, every k-th beyond (the axis title says which). One
     ``<path>`` per phase, integer coordinates and no slivers under half a pixel keep a 20-turn
     waterfall under 2 KB, so a report of a thousand sessions stays small.
+
+    An agent measured from outside gives each turn's ``starts`` (seconds from the session's
+    start; its turns can overlap, and its session has time outside them), its ``side``
+    requests, drawn as outlined bars under the turns and labelled with what they were, the
+    session's ``wall`` time the axis spans, and the indexes of turns whose response was
+    ``not_streamed`` (numbered with a ``*``: their TTFT is the whole response).
     """
     row, gap, top, left = 10, 3, 16, 56
-    total = sum(sum(t.values()) for t in turns) or 1.0
+    if starts is None:
+        total = sum(sum(t.values()) for t in turns) or 1.0
+    else:
+        ends = [a + sum(t.values()) for a, t in zip(starts, turns, strict=True)]
+        total = max([*ends, *(a + w for a, w, _ in side), wall or 0.0]) or 1.0
     ticks = nice_ticks(0, total, 4)
     x = _linear(0, ticks[-1], left)
     paths: dict[str, list[str]] = {p: [] for p in phases}
@@ -424,9 +461,10 @@ def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Ma
     labels = []
     for i, turn in enumerate(turns):
         y = top + i * (row + gap)
-        if (i + 1) % every == 0 or i == 0 or i == len(turns) - 1:
-            labels.append(f'<text x="{left - 6}" y="{y + row - 1}">{i + 1}</text>')
-        pos = start
+        if (i + 1) % every == 0 or i == 0 or i == len(turns) - 1 or i in not_streamed:
+            mark = "*" if i in not_streamed else ""
+            labels.append(f'<text x="{left - 6}" y="{y + row - 1}">{i + 1}{mark}</text>')
+        pos = start if starts is None else starts[i]
         for phase in phases:
             seconds = turn.get(phase, 0.0)
             x0, x1 = x(pos), x(pos + seconds)
@@ -446,11 +484,35 @@ def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Ma
         for p, d in paths.items()
         if d
     )
+    if side:
+        body += _side_bars(side, x, axis_y, row, gap, left)
+        axis_y += len(side) * (row + gap)
     unit = "seconds from session start (s)"
     if every > 1:
         unit += f"; turns numbered every {every}"
+    if not_streamed:
+        unit += "; * not streamed: TTFT is the whole response"
     body += _x_axis(ticks, x, axis_y, unit, left=left)
     return _svg(axis_y + 40, body, "Turn waterfall")
+
+
+def _side_bars(side: Sequence[SideBar], x: Scale, top: float, row: int, gap: int, left: int) -> str:
+    """Side requests under the turns: outlined, dashed bars, each followed by what it was."""
+    parts = [
+        f'<g class="side-requests"><text class="tick-label" x="{left - 6}" y="{top + row - 1}" '
+        'text-anchor="end">side</text>'
+    ]
+    for k, (start, seconds, what) in enumerate(side):
+        y = top + k * (row + gap)
+        x0, x1 = x(start), x(start + seconds)
+        parts.append(
+            f'<rect class="side-request" x="{x0:.0f}" y="{y}" width="{max(x1 - x0, 1):.0f}" '
+            f'height="{row}" fill="#fff" stroke="#333" stroke-dasharray="2 2">'
+            f"<title>side request: {escape(what)}</title></rect>"
+            f'<text class="tick-label" x="{max(x1, x0 + 1) + 4:.0f}" y="{y + row - 1}">'
+            f"{escape(what)}</text>"
+        )
+    return "".join(parts) + "</g>"
 
 
 #: Waterfalls with at most this many turns number every turn.
