@@ -167,6 +167,20 @@ def exchange(
     )
 
 
+def title_request() -> Exchange:
+    """Claude Code's session title request, beside a turn arriving at 100 ms: a small model,
+    no tools, a JSON schema; from 102 to 181 ms, first token at 150."""
+    return exchange(
+        102,
+        text_stream(150, 180),
+        model="small",
+        tools=(),
+        structured=True,
+        end=181,
+        usage=Usage(input_tokens=3, output_tokens=7),
+    )
+
+
 def external_session(
     arm: str,
     slot: int,
@@ -186,15 +200,7 @@ def external_session(
     second = text_stream(601, 701) if streamed else [ev(701, "response")]
     exchanges = [
         exchange(100, text_stream(201, 301), end=302),
-        exchange(
-            102,
-            text_stream(150, 180),
-            model="small",
-            tools=(),
-            structured=True,
-            end=181,
-            usage=Usage(input_tokens=3, output_tokens=7),
-        ),
+        title_request(),
         exchange(500, second, end=702, streamed=streamed),
         exchange(900, text_stream(1001, 1101), end=1102),
     ]

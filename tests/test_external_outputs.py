@@ -5,12 +5,15 @@ table, the markdown summary and the HTML report (in Chromium too)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from factories import arm, external_session, run_record
 from test_report import browser, open_page  # noqa: F401  (browser is a fixture)
 
+from pytest_agentspeed import cli
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import summarize_arm
 from pytest_agentspeed.analysis.summary import analysed
@@ -51,7 +54,9 @@ def test_the_factory_session_adds_up() -> None:
     assert (s.process.startup_s, s.process.winddown_s) == (0.1, 0.298)
 
 
-def test_run_file_round_trip_keeps_the_new_keys(tmp_path: Path) -> None:
+def test_run_file_round_trip_keeps_the_new_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = external_run()
     path = tmp_path / "run.json"
     write_run_file(path, run)
@@ -71,6 +76,15 @@ def test_run_file_round_trip_keeps_the_new_keys(tmp_path: Path) -> None:
     assert set(session["phases_s"]) == set(ALL_PHASES)
     assert set(session["turns"][0]["phases_s"]) == {*PHASES, "agent"}
     assert read_run_file(path) == run
+
+    # `agentspeed show` prints the table of the file it reads: the external rows with it.
+    assert cli.main(["show", str(path)]) == 0
+    shown = {re.split(r"\s{2,}", line)[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert re.split(r"\s{2,}", shown["time / session: agent"]) == [
+        "time / session: agent",
+        "0.40 s",
+    ]
+    assert re.split(r"\s{2,}", shown["share: startup"]) == ["share: startup", "7%"]
 
 
 def test_metrics_report_the_external_phases_and_their_shares_sum_to_one() -> None:

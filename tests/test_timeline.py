@@ -5,7 +5,7 @@ every expected value is the float the nanosecond arithmetic gives)."""
 from __future__ import annotations
 
 import pytest
-from factories import MS, ev, exchange, text_stream
+from factories import MS, ev, exchange, text_stream, title_request
 
 from pytest_agentspeed.agents.timeline import (
     OVERLAP_PRIORITY,
@@ -90,16 +90,7 @@ def test_a_title_request_beside_turn_1_is_a_side_request_and_takes_no_phase_time
         exchange(100, text_stream(200, 300), end=301),
         exchange(500, text_stream(600, 700), end=701),
     ]
-    # Claude Code's title request: small model, no tools, a JSON schema, beside turn 1.
-    title = exchange(
-        102,
-        text_stream(150, 180),
-        model="small",
-        tools=(),
-        structured=True,
-        end=181,
-        usage=Usage(input_tokens=3, output_tokens=7),
-    )
+    title = title_request()
     turns, timeline = session_timeline([main[0], title, main[1]], started_ns=0, ended_ns=800 * MS)
     alone_turns, alone = session_timeline(main, started_ns=0, ended_ns=800 * MS)
 

@@ -6,6 +6,9 @@ phases Paul Tol's muted one, both distinct under the common colour-vision defici
 apart from each other; phases also carry hatch patterns (defined once in the page,
 :data:`PATTERN_DEFS`) so they survive grey-scale printing, and arms differ by line dash as well
 as colour. Every axis names its unit; tick labels carry the decimals their ticks need.
+
+Over 500 lines because it is one cohesive thing: every chart of the report, sharing one set of
+scales, axes, legends, palettes and hatch patterns, so that they look and read alike.
 """
 
 from __future__ import annotations
