@@ -192,17 +192,20 @@ def _row_label(label: str, y: float) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], y: float) -> str:
-    """Swatches with labels in a row: (fill, label)."""
-    parts, x = [], LABEL_W
+def _legend(items: Sequence[tuple[str, str]], y: float) -> tuple[str, int]:
+    """Swatches with labels in a row: (fill, label); a label that would run off the chart
+    starts another row. Returns the markup and the rows added below the first."""
+    parts, x, rows = [], LABEL_W, 0
     for fill, label in items:
+        if x > LABEL_W and x + 16 + 7 * len(label) > WIDTH - RIGHT:
+            x, y, rows = LABEL_W, y + 18, rows + 1
         parts.append(
             f'<rect x="{x}" y="{y - 9}" width="12" height="12" fill="{fill}" stroke="#333" '
             f'stroke-width=".5"/><text class="legend" x="{x + 16}" y="{y + 1}">'
             f"{escape(label)}</text>"
         )
         x += 24 + 7 * len(label)
-    return "".join(parts)
+    return "".join(parts), rows
 
 
 def phase_shares(
@@ -239,8 +242,11 @@ def phase_shares(
             nice_ticks(0, 1, 5), x, axis_y, "share of session time (%)", lambda t: f"{t * 100:.0f}"
         )
     )
-    parts.append(_legend([(phase_fill(p), PHASE_LABELS[p]) for p in phases], axis_y + 50))
-    return _svg(height + 10, "".join(parts), "Where the time goes: phase shares per arm")
+    legend, more = _legend([(phase_fill(p), PHASE_LABELS[p]) for p in phases], axis_y + 50)
+    parts.append(legend)
+    return _svg(
+        height + 10 + 18 * more, "".join(parts), "Where the time goes: phase shares per arm"
+    )
 
 
 def bars(
