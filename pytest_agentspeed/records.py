@@ -408,7 +408,8 @@ class SessionRecord:
     outcome: Outcome
     #: Why the session ended as ``error`` or ``timeout`` (never contains secrets).
     error: str | None
-    #: Agent time: first turn start to last turn end.
+    #: Agent time: first turn start to last turn end (an agent in another process: its
+    #: process's start to its exit, ``docs/timing.md``, External agents).
     wall_s: float
     #: Copying the workspace.
     setup_s: float

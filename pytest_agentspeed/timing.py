@@ -201,7 +201,7 @@ def reduce_turn(events: Sequence[Event]) -> TurnTiming:
 
     first_event = stream[0].t_ns if stream else response
     content = [e for e in stream if e.kind == "delta" and e.nonempty and e.detail in CONTENT_DELTAS]
-    windows = _thinking_windows(stream, stream_end)
+    windows = thinking_windows(stream, stream_end)
     silent_thinking_starts = [start for start, _, had_deltas in windows if not had_deltas]
     token_times = [e.t_ns for e in content] + silent_thinking_starts
     first_token = min(token_times) if token_times else None
@@ -275,10 +275,15 @@ def _first(values: Iterable[int]) -> int | None:
     return next(iter(values), None)
 
 
-def _thinking_windows(
+def thinking_windows(
     stream: Sequence[Event], stream_end: int | None
 ) -> list[tuple[int, int, bool]]:
-    """(start, stop, had content deltas) of every thinking block of the final response."""
+    """(start, stop, had content deltas) of every thinking block among ``stream``'s events
+    (the final response's, as :func:`reduce_turn` selects them), in nanoseconds.
+
+    Public so that a session's timeline (:mod:`pytest_agentspeed.agents.timeline`) places the
+    reasoning of its turns where :func:`reduce_turn` found it.
+    """
     open_blocks: dict[int, tuple[int, bool]] = {}
     windows: list[tuple[int, int, bool]] = []
     for e in stream:

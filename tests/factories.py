@@ -6,8 +6,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pytest_agentspeed.records import EndpointRecord, RunRecord, SessionRecord, TurnRecord, Usage
-from pytest_agentspeed.timing import MARKS, PHASES
+from pytest_agentspeed.agents.timeline import process_spans, session_timeline
+from pytest_agentspeed.exchanges import Exchange
+from pytest_agentspeed.records import (
+    EndpointRecord,
+    Outcome,
+    ProcessRecord,
+    RunRecord,
+    SessionRecord,
+    TurnRecord,
+    Usage,
+)
+from pytest_agentspeed.timing import MARKS, PHASES, Event
 
 TASKS = 5
 
@@ -85,4 +95,142 @@ def run_record(
             EndpointRecord(name=n, api="anthropic", model="m", base_url=None) for n in names
         ),
         sessions=tuple(sessions),
+    )
+
+
+# An agent measured from outside: what the recording proxy saw, and the sessions made of it.
+
+MS = 1_000_000  # nanoseconds
+
+
+def ev(t_ms: int, kind: str, **kw: object) -> Event:
+    return Event(t_ms * MS, kind, **kw)  # type: ignore[arg-type]
+
+
+def text_stream(first: int, stream_end: int) -> list[Event]:
+    return [
+        ev(first - 1, "message_start"),
+        ev(first, "block_start", index=0, detail="text"),
+        ev(first, "delta", index=0, detail="text_delta", nonempty=True),
+        ev(stream_end - 1, "block_stop", index=0),
+        ev(stream_end - 1, "message_stop"),
+        ev(stream_end, "stream_end"),
+    ]
+
+
+def exchange(
+    rx: int,
+    body: Sequence[Event],
+    *,
+    sent: int | None = None,
+    headers: int | None = None,
+    end: int | None = None,
+    status: int | None = 200,
+    model: str | None = "big",
+    tools: tuple[str, ...] = ("Bash", "Read"),
+    operation: str = "messages",
+    method: str = "POST",
+    path: str = "/v1/messages?beta=true",
+    structured: bool = False,
+    streamed: bool = True,
+    usage: Usage | None = None,
+    error: str | None = None,
+) -> Exchange:
+    """A request received at ``rx`` ms, sent upstream 1 ms later, with ``body``'s events."""
+    sent = rx + 1 if sent is None else sent
+    headers = sent + 10 if headers is None else headers
+    events = [
+        ev(rx, "attempt"),
+        ev(sent, "request_sent"),
+        ev(headers, "headers", status=status or 0, detail="req"),
+        *body,
+    ]
+    last = max(e.t_ns for e in events) // MS
+    return Exchange(
+        method=method,
+        path=path,
+        wire="other" if operation == "other" else "anthropic",
+        operation=operation,  # type: ignore[arg-type]
+        model=model,
+        stream_requested=streamed,
+        tools=tools,
+        structured_output=structured,
+        received_ns=rx * MS,
+        end_ns=(last if end is None else end) * MS,
+        events=tuple(events),
+        status=status,
+        streamed=streamed,
+        usage=Usage(input_tokens=10, output_tokens=5) if usage is None else usage,
+        usage_raw={"input_tokens": 10, "output_tokens": 5},
+        stop_reason="tool_use" if status == 200 else None,
+        error=error,
+    )
+
+
+def title_request() -> Exchange:
+    """Claude Code's session title request, beside a turn arriving at 100 ms: a small model,
+    no tools, a JSON schema; from 102 to 181 ms, first token at 150."""
+    return exchange(
+        102,
+        text_stream(150, 180),
+        model="small",
+        tools=(),
+        structured=True,
+        end=181,
+        usage=Usage(input_tokens=3, output_tokens=7),
+    )
+
+
+def external_session(
+    arm: str,
+    slot: int,
+    *,
+    outcome: Outcome = "passed",
+    streamed: bool = True,
+    output_tail: str = "done",
+) -> SessionRecord:
+    """A session of an external agent (``claude``) as the agent module makes it: three turns
+    with the agent's own time between them, a title request beside turn 1 (a side request), a
+    start-up of 0.1 s and a wind-down of 0.2 s. ``streamed=False`` makes turn 2 non-streamed.
+
+    Times (ms from process start): turns arrive at 100, 500 and 900; each is sent 1 ms later,
+    its first token comes 100 ms after that and its stream ends 100 ms later, forwarded 1 ms
+    on; the title request runs from 102 to 181; the process exits at 1400.
+    """
+    second = text_stream(601, 701) if streamed else [ev(701, "response")]
+    exchanges = [
+        exchange(100, text_stream(201, 301), end=302),
+        title_request(),
+        exchange(500, second, end=702, streamed=streamed),
+        exchange(900, text_stream(1001, 1101), end=1102),
+    ]
+    turns, timeline = session_timeline(exchanges, started_ns=0, ended_ns=1400 * MS)
+    startup, winddown = process_spans(timeline)
+    task, repeat = f"t{slot % TASKS}", slot // TASKS
+    return SessionRecord(
+        id=f"{task}[{arm}-r{repeat}]",
+        task=task,
+        endpoint=arm,
+        repeat=repeat,
+        slot=f"{task}/r{repeat}",
+        agent="claude-code",
+        outcome=outcome,
+        error=None if outcome in ("passed", "failed") else "the agent exited with code 1",
+        wall_s=timeline.wall_s,
+        setup_s=0.0,
+        check_s=0.0,
+        check_exit_code=0 if outcome == "passed" else None,
+        usage=timeline.usage,
+        phases_s=dict(timeline.phases_s),
+        turns=turns,
+        started_at=float(slot),
+        side_requests=timeline.side_requests,
+        process=ProcessRecord(
+            program="claude",
+            exit_code=0 if outcome in ("passed", "failed") else 1,
+            timed_out=False,
+            startup_s=startup,
+            winddown_s=winddown,
+            output_tail=output_tail,
+        ),
     )

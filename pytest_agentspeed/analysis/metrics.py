@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pytest_agentspeed.records import SessionRecord, TurnRecord
-from pytest_agentspeed.timing import PHASES
+from pytest_agentspeed.timing import ALL_PHASES, PHASES
 
 #: Turns with fewer output tokens say nothing about decode speed.
 DECODE_MIN_TOKENS = 16
@@ -71,6 +71,35 @@ def decode_rate(turn: TurnRecord) -> float | None:
     return turn.usage.output_tokens / busy
 
 
+def phases_of(sessions: Iterable[SessionRecord]) -> list[str]:
+    """The phases to report for ``sessions``: :data:`~pytest_agentspeed.timing.PHASES`, and
+    those of an agent measured from outside (``startup``, ``agent``, ``winddown``) when some
+    session has them, in :data:`~pytest_agentspeed.timing.ALL_PHASES` order. The built-in
+    agent's summaries keep exactly the keys they always had."""
+    present = {p for s in sessions for p in s.phases_s}
+    return [p for p in ALL_PHASES if p in PHASES or p in present]
+
+
+def measured_from_outside(session: SessionRecord) -> bool:
+    """A session of an agent in another process (its process recorded), timed at the proxy."""
+    return session.process is not None
+
+
+def _outside_metrics(sessions: Sequence[SessionRecord]) -> dict[str, Any]:
+    """What only an agent measured from outside has: its side requests per session, and the
+    share of its served turns that were not streamed (their TTFT is the whole response: no
+    first token could be told apart). Empty for other arms, whose summaries keep their keys."""
+    if not any(measured_from_outside(s) for s in sessions):
+        return {}
+    turns = served_turns(sessions)
+    return {
+        "side_requests_per_session": mean([float(len(s.side_requests)) for s in sessions]),
+        "non_streamed_turn_share": (
+            sum(1 for t in turns if not t.streamed) / len(turns) if turns else None
+        ),
+    }
+
+
 def summarize_arm(
     sessions: Sequence[SessionRecord], *, window_s: float, concurrency: int
 ) -> dict[str, Any]:
@@ -93,7 +122,7 @@ def summarize_arm(
         r for t in turns if t.usage.output_tokens >= BURST_MIN_TOKENS and (r := decode_rate(t))
     ]
     total_wall = sum(s.wall_s for s in sessions)
-    phase_totals = {p: sum(s.phases_s.get(p, 0.0) for s in sessions) for p in PHASES}
+    phase_totals = {p: sum(s.phases_s.get(p, 0.0) for s in sessions) for p in phases_of(sessions)}
     input_all = sum(s.usage.all_input_tokens for s in sessions)
     mean_wall = mean(walls)
     # Sessions cut short by endpoint errors say nothing about how many runs fit in a window:
@@ -133,7 +162,7 @@ def summarize_arm(
             f"{k}x": (total_wall / (total_wall - busy + busy / k) if total_wall > 0 else None)
             for k in WHAT_IF_FACTORS
         },
-    }
+    } | _outside_metrics(sessions)
 
 
 def summarize_run(

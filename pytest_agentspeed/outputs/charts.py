@@ -6,15 +6,20 @@ phases Paul Tol's muted one, both distinct under the common colour-vision defici
 apart from each other; phases also carry hatch patterns (defined once in the page,
 :data:`PATTERN_DEFS`) so they survive grey-scale printing, and arms differ by line dash as well
 as colour. Every axis names its unit; tick labels carry the decimals their ticks need.
+
+Over 500 lines because it is one cohesive thing: every chart of the report, sharing one set of
+scales, axes, legends, palettes and hatch patterns, so that they look and read alike.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from markupsafe import Markup, escape
+
+from pytest_agentspeed.timing import PHASES
 
 # Okabe & Ito (2008), "Color Universal Design".
 ARM_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -30,6 +35,14 @@ PHASE_STYLE: dict[str, tuple[str, str]] = {
     "tool": ("#999933", "hatch-x"),
     "overhead": ("#DDDDDD", "dots"),
 }
+#: The phases only an agent measured from outside has (docs/timing.md, External agents), from
+#: the rest of the same scheme.
+EXTERNAL_PHASE_STYLE: dict[str, tuple[str, str]] = {
+    "startup": ("#88CCEE", "hatch-v"),
+    "agent": ("#44AA99", "hatch-a"),
+    "winddown": ("#AA4499", "hatch-v"),
+}
+_STYLE = PHASE_STYLE | EXTERNAL_PHASE_STYLE
 PHASE_LABELS = {
     "retry_wait": "retry wait",
     "ttft": "TTFT",
@@ -37,6 +50,9 @@ PHASE_LABELS = {
     "generation": "generation",
     "tool": "tools",
     "overhead": "overhead",
+    "startup": "start-up",
+    "agent": "agent's own time",
+    "winddown": "wind-down",
 }
 
 WIDTH = 760
@@ -53,27 +69,29 @@ def _pattern(pid: str, colour: str, body: str) -> str:
     )
 
 
-def _pattern_defs() -> str:
+def pattern_defs(phases: Sequence[str]) -> Markup:
+    """The hatch patterns of ``phases``, to put once in a page that shows them."""
     bodies = {
         "hatch-h": '<path d="M0 3h6" stroke="#fff" stroke-width="1.2"/>',
         "hatch-d": '<path d="M0 6L6 0" stroke="#fff" stroke-opacity=".6" stroke-width="1"/>',
         "hatch-x": '<path d="M0 0L6 6M6 0L0 6" stroke="#fff" stroke-width="1"/>',
         "dots": '<circle cx="3" cy="3" r="1.1" fill="#000" fill-opacity=".5"/>',
+        "hatch-v": '<path d="M3 0v6" stroke="#fff" stroke-width="1.2"/>',
+        "hatch-a": '<path d="M0 0L6 6" stroke="#fff" stroke-opacity=".7" stroke-width="1"/>',
     }
-    parts = [
-        _pattern(f"p-{phase}", colour, bodies[pid])
-        for phase, (colour, pid) in PHASE_STYLE.items()
-        if pid
-    ]
-    return '<svg width="0" height="0" aria-hidden="true"><defs>' + "".join(parts) + "</defs></svg>"
+    styles = [(phase, *_STYLE[phase]) for phase in phases]
+    parts = [_pattern(f"p-{phase}", colour, bodies[pid]) for phase, colour, pid in styles if pid]
+    return Markup(
+        '<svg width="0" height="0" aria-hidden="true"><defs>' + "".join(parts) + "</defs></svg>"
+    )
 
 
-#: Put once in the page; every phase fill refers to it.
-PATTERN_DEFS = Markup(_pattern_defs())
+#: The patterns of the built-in agent's phases.
+PATTERN_DEFS = pattern_defs(PHASES)
 
 
 def phase_fill(phase: str) -> str:
-    colour, pid = PHASE_STYLE[phase]
+    colour, pid = _STYLE[phase]
     return f"url(#p-{phase})" if pid else colour
 
 
@@ -174,17 +192,20 @@ def _row_label(label: str, y: float) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], y: float) -> str:
-    """Swatches with labels in a row: (fill, label)."""
-    parts, x = [], LABEL_W
+def _legend(items: Sequence[tuple[str, str]], y: float) -> tuple[str, int]:
+    """Swatches with labels in a row: (fill, label); a label that would run off the chart
+    starts another row. Returns the markup and the rows added below the first."""
+    parts, x, rows = [], LABEL_W, 0
     for fill, label in items:
+        if x > LABEL_W and x + 16 + 7 * len(label) > WIDTH - RIGHT:
+            x, y, rows = LABEL_W, y + 18, rows + 1
         parts.append(
             f'<rect x="{x}" y="{y - 9}" width="12" height="12" fill="{fill}" stroke="#333" '
             f'stroke-width=".5"/><text class="legend" x="{x + 16}" y="{y + 1}">'
             f"{escape(label)}</text>"
         )
         x += 24 + 7 * len(label)
-    return "".join(parts)
+    return "".join(parts), rows
 
 
 def phase_shares(
@@ -221,8 +242,11 @@ def phase_shares(
             nice_ticks(0, 1, 5), x, axis_y, "share of session time (%)", lambda t: f"{t * 100:.0f}"
         )
     )
-    parts.append(_legend([(phase_fill(p), PHASE_LABELS[p]) for p in phases], axis_y + 50))
-    return _svg(height + 10, "".join(parts), "Where the time goes: phase shares per arm")
+    legend, more = _legend([(phase_fill(p), PHASE_LABELS[p]) for p in phases], axis_y + 50)
+    parts.append(legend)
+    return _svg(
+        height + 10 + 18 * more, "".join(parts), "Where the time goes: phase shares per arm"
+    )
 
 
 def bars(
@@ -406,16 +430,38 @@ def box_plot(
     return _svg(axis_y + 42, "".join(parts), title)
 
 
-def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Markup:
+#: A side request in a waterfall: (seconds from session start, wall seconds, what it was).
+SideBar = tuple[float, float, str]
+
+
+def waterfall(
+    turns: Sequence[Mapping[str, float]],
+    phases: Sequence[str],
+    *,
+    starts: Sequence[float] | None = None,
+    side: Sequence[SideBar] = (),
+    wall: float | None = None,
+    not_streamed: Collection[int] = (),
+) -> Markup:
     """A session's turns one under the other, each split into its phases along the time axis.
 
     Phases are laid end to end in the order given. Every turn is numbered up to
     :data:`LABEL_EVERY_TURN` turns, every k-th beyond (the axis title says which). One
     ``<path>`` per phase, integer coordinates and no slivers under half a pixel keep a 20-turn
     waterfall under 2 KB, so a report of a thousand sessions stays small.
+
+    An agent measured from outside gives each turn's ``starts`` (seconds from the session's
+    start; its turns can overlap, and its session has time outside them), its ``side``
+    requests, drawn as outlined bars under the turns and labelled with what they were, the
+    session's ``wall`` time the axis spans, and the indexes of turns whose response was
+    ``not_streamed`` (numbered with a ``*``: their TTFT is the whole response).
     """
     row, gap, top, left = 10, 3, 16, 56
-    total = sum(sum(t.values()) for t in turns) or 1.0
+    if starts is None:
+        total = sum(sum(t.values()) for t in turns) or 1.0
+    else:
+        ends = [a + sum(t.values()) for a, t in zip(starts, turns, strict=True)]
+        total = max([*ends, *(a + w for a, w, _ in side), wall or 0.0]) or 1.0
     ticks = nice_ticks(0, total, 4)
     x = _linear(0, ticks[-1], left)
     paths: dict[str, list[str]] = {p: [] for p in phases}
@@ -424,9 +470,10 @@ def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Ma
     labels = []
     for i, turn in enumerate(turns):
         y = top + i * (row + gap)
-        if (i + 1) % every == 0 or i == 0 or i == len(turns) - 1:
-            labels.append(f'<text x="{left - 6}" y="{y + row - 1}">{i + 1}</text>')
-        pos = start
+        if (i + 1) % every == 0 or i == 0 or i == len(turns) - 1 or i in not_streamed:
+            mark = "*" if i in not_streamed else ""
+            labels.append(f'<text x="{left - 6}" y="{y + row - 1}">{i + 1}{mark}</text>')
+        pos = start if starts is None else starts[i]
         for phase in phases:
             seconds = turn.get(phase, 0.0)
             x0, x1 = x(pos), x(pos + seconds)
@@ -446,11 +493,35 @@ def waterfall(turns: Sequence[Mapping[str, float]], phases: Sequence[str]) -> Ma
         for p, d in paths.items()
         if d
     )
+    if side:
+        body += _side_bars(side, x, axis_y, row, gap, left)
+        axis_y += len(side) * (row + gap)
     unit = "seconds from session start (s)"
     if every > 1:
         unit += f"; turns numbered every {every}"
+    if not_streamed:
+        unit += "; * not streamed: TTFT is the whole response"
     body += _x_axis(ticks, x, axis_y, unit, left=left)
     return _svg(axis_y + 40, body, "Turn waterfall")
+
+
+def _side_bars(side: Sequence[SideBar], x: Scale, top: float, row: int, gap: int, left: int) -> str:
+    """Side requests under the turns: outlined, dashed bars, each followed by what it was."""
+    parts = [
+        f'<g class="side-requests"><text class="tick-label" x="{left - 6}" y="{top + row - 1}" '
+        'text-anchor="end">side</text>'
+    ]
+    for k, (start, seconds, what) in enumerate(side):
+        y = top + k * (row + gap)
+        x0, x1 = x(start), x(start + seconds)
+        parts.append(
+            f'<rect class="side-request" x="{x0:.0f}" y="{y}" width="{max(x1 - x0, 1):.0f}" '
+            f'height="{row}" fill="#fff" stroke="#333" stroke-dasharray="2 2">'
+            f"<title>side request: {escape(what)}</title></rect>"
+            f'<text class="tick-label" x="{max(x1, x0 + 1) + 4:.0f}" y="{y + row - 1}">'
+            f"{escape(what)}</text>"
+        )
+    return "".join(parts) + "</g>"
 
 
 #: Waterfalls with at most this many turns number every turn.

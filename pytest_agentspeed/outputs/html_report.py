@@ -22,7 +22,13 @@ from pytest_agentspeed.analysis.summary import IN_RUN, against_baseline, arms, b
 from pytest_agentspeed.outputs import charts
 from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
 from pytest_agentspeed.outputs.terminal import clock_warning, clock_words, scale_note
-from pytest_agentspeed.records import Comparison, RateCheck, RunRecord, SessionRecord
+from pytest_agentspeed.records import (
+    Comparison,
+    RateCheck,
+    RunRecord,
+    SessionRecord,
+    SideRequestRecord,
+)
 from pytest_agentspeed.timing import PHASES
 
 #: Order of the verdicts in the banner: the one that needs attention first.
@@ -84,8 +90,8 @@ def render_report(
         "time_scale": run.config.get("time_scale"),
         "scaled": scale_note(run) is not None,
         "clock_warning": clock_warning(run),
-        "pattern_defs": charts.PATTERN_DEFS,
-        "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in PHASES],
+        "pattern_defs": charts.pattern_defs(table.phases),
+        "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in table.phases],
     }
     return _environment_jinja().get_template("report.html.j2").render(**context)
 
@@ -147,7 +153,7 @@ def _charts(
         decode_groups.append((column, rates, i))
     return {
         "phases": charts.phase_shares(
-            [(c, summary[c].get("phase_share") or {}) for c in columns], PHASES
+            [(c, summary[c].get("phase_share") or {}) for c in columns], table.phases
         ),
         "phase_seconds": charts.grouped_bars(
             _phase_seconds(table),
@@ -190,7 +196,7 @@ def _phase_seconds(table: Table) -> list[charts.Group]:
     columns = list(table.columns)
     diffs = table.differences
     groups: list[charts.Group] = []
-    for phase in PHASES:
+    for phase in table.phases:
         row = cells[phase_seconds_label(phase)]
         bars: list[tuple[str, float | None, str]] = []
         for i, column in enumerate(columns):
@@ -227,7 +233,58 @@ def _session(s: SessionRecord, names: Sequence[str]) -> dict[str, Any]:
         "tools": sorted(tools.items(), key=lambda kv: (-kv[1], kv[0])),
         "stop_reasons": sorted({t.stop_reason for t in s.turns if t.stop_reason}),
         "check_exit_code": s.check_exit_code,
-        "waterfall": charts.waterfall([t.phases_s for t in s.turns], PHASES) if s.turns else None,
+        "waterfall": _waterfall(s),
+        "not_streamed": [t.index + 1 for t in s.turns if not t.streamed],
+        "side_requests": len(s.side_requests),
+        "process": None if s.process is None else _process(s),
+    }
+
+
+def _waterfall(s: SessionRecord) -> Markup | None:
+    """The session's turns; for an agent measured from outside, placed where they started,
+    with its side requests and its non-streamed turns marked."""
+    if not s.turns and not s.side_requests:
+        return None
+    if s.process is None and all(t.start_s is None for t in s.turns):
+        return charts.waterfall([t.phases_s for t in s.turns], PHASES)
+    starts, cumulative = [], 0.0
+    for t in s.turns:
+        starts.append(cumulative if t.start_s is None else t.start_s)
+        cumulative = starts[-1] + t.wall_s
+    return charts.waterfall(
+        [t.phases_s for t in s.turns],
+        [*PHASES, "agent"],
+        starts=starts,
+        side=[(r.start_s, r.wall_s, _side_label(r)) for r in s.side_requests],
+        wall=s.wall_s,
+        not_streamed={i for i, t in enumerate(s.turns) if not t.streamed},
+    )
+
+
+def _side_label(r: SideRequestRecord) -> str:
+    """What a side request was: why it is no turn, and what it asked (``no tools · small``)."""
+    what = r.model if r.model else f"{r.method} {r.path}"
+    status = "" if r.status in (200, None) and r.error is None else f" · {r.error or r.status}"
+    return f"{r.why} · {what}{status}"
+
+
+def _process(s: SessionRecord) -> dict[str, Any]:
+    """An external agent's process, as the session's detail shows it: its output's tail only
+    when the session did not end normally, where it tells why."""
+    p = s.process
+    assert p is not None
+    if p.timed_out:
+        ended = "killed at the time limit"
+    elif p.exit_code is None:
+        ended = "exit status unknown"
+    else:
+        ended = f"exit code {p.exit_code}"
+    return {
+        "program": p.program,
+        "ended": ended,
+        "startup_s": p.startup_s,
+        "winddown_s": p.winddown_s,
+        "output_tail": p.output_tail if s.outcome in ("error", "timeout") else "",
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import arms, baseline_arm_for, summary_of
 from pytest_agentspeed.records import RunRecord
-from pytest_agentspeed.timing import PHASES
+from pytest_agentspeed.timing import ALL_PHASES, EXTERNAL_PHASES
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -80,6 +80,10 @@ def _phase(name: str) -> str:
     return name.replace("_", " ")
 
 
+def _external(phase: str) -> bool:
+    return phase in EXTERNAL_PHASES
+
+
 def phase_seconds_label(phase: str) -> str:
     """The row of a phase's mean seconds per session."""
     return f"time / session: {_phase(phase)}"
@@ -102,8 +106,24 @@ ROWS: tuple[Row, ...] = (
     Row("cache hit ratio", _dig("cache_hit_ratio"), _pct, "pp"),
     Row("decode P50", _dig("decode_tok_s", "p50"), _tok_s),
     Row("decode burst (P90, 500+ tok)", _dig("decode_tok_s", "burst"), _tok_s),
-    *(Row(phase_seconds_label(p), _dig("phase_s_per_session", p), _seconds, "s") for p in PHASES),
-    *(Row(f"share: {_phase(p)}", _dig("phase_share", p), _pct, "pp") for p in PHASES),
+    # The phases of an agent measured from outside (start-up, its own time, wind-down) only
+    # where some column has them: the built-in agent's table keeps its rows.
+    *(
+        Row(phase_seconds_label(p), _dig("phase_s_per_session", p), _seconds, "s", _external(p))
+        for p in ALL_PHASES
+    ),
+    *(
+        Row(f"share: {_phase(p)}", _dig("phase_share", p), _pct, "pp", _external(p))
+        for p in ALL_PHASES
+    ),
+    Row("side requests / session", _dig("side_requests_per_session"), _runs, "rel", True),
+    Row(
+        "non-streamed turns (TTFT = whole response)",
+        _dig("non_streamed_turn_share"),
+        _pct,
+        "pp",
+        True,
+    ),
     Row("runs / window", _dig("runs_per_window"), _runs),
     Row("tasks / window", _dig("tasks_per_window"), _runs),
     Row("session speed-up, 2x generation", _dig("what_if", "2x"), _speedup, "none"),
@@ -162,6 +182,13 @@ class Table:
         key = self._key_labels()
         rest = [r for r in ROWS if r.label not in key and (not r.optional or self._has(r))]
         return [_BY_LABEL[label] for label in key] + rest
+
+    @property
+    def phases(self) -> list[str]:
+        """The phases the table shows: :data:`~pytest_agentspeed.timing.PHASES`, then those of
+        an agent measured from outside that some column has; charts show the same."""
+        shown = {row.label for row in self.rows}
+        return [p for p in ALL_PHASES if phase_seconds_label(p) in shown]
 
     def _has(self, row: Row) -> bool:
         return any(row.get(dict(self.summary.get(c, {}))) is not None for c in self.columns)
