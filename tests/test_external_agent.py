@@ -169,6 +169,10 @@ elif mode == "fail":
     print("x" * 6000)
     print("key", os.environ["ANTHROPIC_API_KEY"], "secret", open(sys.argv[3]).read())
     sys.exit(3)
+elif mode == "straddle":
+    ask()
+    # The output's kept tail (4096 bytes) starts 10 characters before the secret's end.
+    sys.stdout.write("z" * 5000 + open(sys.argv[3]).read() + "y" * (4096 - 10 - 1) + "\n")
 elif mode == "sleep":
     time.sleep(300)
 elif mode == "confined":
@@ -396,6 +400,24 @@ def test_a_failing_agent_is_an_error_with_its_redacted_tail(
     # Bounded: the start of 6 KB of output is left out, and said so.
     assert re.match(r"\[\.\.\. [\d,]+ bytes omitted \.\.\.\]\n", tail)
     assert len(tail.encode()) < 4200
+
+
+def test_a_secret_cut_by_the_tail_is_redacted_too(
+    tmp_path: Path,
+    project: Path,
+    workspace: Path,
+    proxy: FakeProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MY_API_KEY", PARENT_SECRET)
+    leaked = tmp_path / "leaked.txt"
+    leaked.write_text(PARENT_SECRET)
+    spec = spec_for(project, "straddle", str(tmp_path / "dump.json"), str(leaked))
+    run = ExternalAgent(spec, timeline=StandInTimeline()).run(context(workspace, proxy))
+    assert run.process is not None
+    marker, kept = run.process.output_tail.split("\n", 1)
+    assert marker == f"[... {5000 + len(PARENT_SECRET) - 10:,} bytes omitted ...]"
+    assert kept == "[REDACTED]" + "y" * 4085 + "\n"
 
 
 def test_an_agent_that_never_calls_the_model_is_an_error(
