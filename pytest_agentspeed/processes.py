@@ -1,17 +1,19 @@
-"""Running a shell command safely: its own process group, a scrubbed environment, bounded
-output, and nothing left behind.
+"""Running a command or program safely: its own process group, a scrubbed environment,
+bounded output, and nothing left behind.
 
 Used wherever the package starts a command it does not control: the built-in agent's
 ``run_command`` tool (:mod:`pytest_agentspeed.agents.tools`), a task's check
 (:mod:`pytest_agentspeed.run.runner`), the simulator's server process (which gets the scrubbed
-environment) and, next, external agent CLIs. It imports nothing else of the package, so every
-layer may use it.
+environment) and external agent CLIs (:mod:`pytest_agentspeed.agents.external`, through
+:func:`run_program`: an argv, no shell, and the process's start and exit on the timing clock).
+It imports nothing else of the package, so every layer may use it.
 
 What :func:`run_command` guarantees:
 
-* The command runs through ``/bin/sh -c`` in the given directory, stdin from ``/dev/null``, in
-  a new session (so in its own process group). The whole group is killed with SIGKILL on
-  timeout, and also after the shell exits, so background children never outlive the call.
+* The command runs through ``/bin/sh -c`` (:func:`run_program`: the argv as given) in the
+  given directory, stdin from ``/dev/null``, in a new session (so in its own process group).
+  The whole group is killed with SIGKILL on timeout, and also after the shell exits, so
+  background children never outlive the call.
 * Output (stdout and stderr combined) is read in chunks, keeping only the first and last few
   KB, so memory stays bounded however much a command prints.
 * By default the command gets a scrubbed environment (:func:`scrubbed_environment`):
@@ -36,26 +38,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CommandResult", "run_command", "scrubbed_environment"]
+__all__ = [
+    "CommandResult",
+    "ProgramResult",
+    "credential_values",
+    "run_command",
+    "run_program",
+    "scrubbed_environment",
+]
 
 # Matched against the upper-cased variable name, so the match is case-insensitive.
+_CREDENTIAL_PATTERNS = ("*_API_KEY", "*_TOKEN", "*SECRET*", "ANTHROPIC_*", "OPENAI_*")
 _SCRUBBED_ENV_PATTERNS = (
-    "*_API_KEY",
-    "*_TOKEN",
-    "*SECRET*",
-    "ANTHROPIC_*",
-    "OPENAI_*",
+    *_CREDENTIAL_PATTERNS,
     # A check that runs pytest must not be steered by the outer pytest run.
     "PYTEST_ADDOPTS",
     "PYTEST_CURRENT_TEST",
     "PYTEST_XDIST_*",
 )
 
-# Where pidfds are missing, the longest the read loop sleeps before checking whether the shell
+# Shorter values are not redacted: replacing every "1" or "true" in an output would destroy it,
+# and no real credential is that short.
+_MIN_SECRET_CHARS = 8
+
+# Where pidfds are missing, the longest the read loop sleeps before checking whether the process
 # exited while a background child still holds the output pipe open.
 _POLL_S = 0.05
 # After killing the group, how long to wait for the pipe to reach EOF. Only a process that
@@ -68,8 +78,8 @@ _READ_CHUNK = 65536
 class CommandResult:
     """The outcome of :func:`run_command`.
 
-    :param exit_code: the shell's exit status (negative: killed by that signal); ``None`` when
-        the command timed out.
+    :param exit_code: the shell's (or program's) exit status (negative: killed by that
+        signal); ``None`` when the command timed out.
     :param output: stdout and stderr combined, already truncated (with an omission marker
         line), decoded as UTF-8 with undecodable bytes replaced.
     :param timed_out: the command was killed because it ran past its timeout.
@@ -82,6 +92,19 @@ class CommandResult:
     timed_out: bool
     omitted_bytes: int
     wall_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramResult:
+    """The outcome of :func:`run_program`: the command's, and when its process ran.
+
+    :param started_ns: just before the process was started (``time.perf_counter_ns``).
+    :param exited_ns: when its exit was seen, or when it was killed at the timeout.
+    """
+
+    result: CommandResult
+    started_ns: int
+    exited_ns: int
 
 
 # --------------------------------------------------------------------------- environment
@@ -109,9 +132,31 @@ def scrubbed_environment(base: Mapping[str, str] | None = None) -> dict[str, str
     return env
 
 
+def credential_values(base: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The values of the credential-looking variables of ``base`` (default ``os.environ``),
+    longest first: what to replace in a command's output before it is kept.
+
+    The names are those :func:`scrubbed_environment` drops as credentials (``*_API_KEY``,
+    ``*_TOKEN``, ``*SECRET*``, ``ANTHROPIC_*``, ``OPENAI_*``); values under 8 characters are
+    left out, as no real key is that short and replacing them would garble the output.
+    """
+    source = os.environ if base is None else base
+    values = {
+        value
+        for name, value in source.items()
+        if len(value) >= _MIN_SECRET_CHARS and _matches(name, _CREDENTIAL_PATTERNS)
+    }
+    # Longest first, so that a key containing another is replaced whole.
+    return tuple(sorted(values, key=lambda v: (-len(v), v)))
+
+
 def _is_scrubbed(name: str) -> bool:
+    return _matches(name, _SCRUBBED_ENV_PATTERNS)
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, pattern) for pattern in _SCRUBBED_ENV_PATTERNS)
+    return any(fnmatch.fnmatchcase(upper, pattern) for pattern in patterns)
 
 
 # --------------------------------------------------------------------------- commands
@@ -175,6 +220,40 @@ def run_command(
     :raises ValueError: ``timeout_s`` is not a positive number, or a byte limit is negative.
     :raises OSError: the shell could not be started (e.g. ``cwd`` does not exist).
     """
+    return run_program(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        timeout_s=timeout_s,
+        env=env,
+        head_bytes=head_bytes,
+        tail_bytes=tail_bytes,
+    ).result
+
+
+def run_program(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    head_bytes: int = 8192,
+    tail_bytes: int = 8192,
+) -> ProgramResult:
+    """Run the program ``argv`` (no shell) in ``cwd``, as :func:`run_command` runs a command.
+
+    The same guarantees: its own session and process group, stdin from ``/dev/null``, the
+    group killed at ``timeout_s`` and when the program exits, head and tail of the output kept.
+    Also returns when the process started and exited, on ``time.perf_counter_ns`` (the clock
+    of every timing event), so its life can be laid beside the requests it made.
+
+    :param argv: the program (looked up on the ``PATH`` of ``env``) and its arguments.
+    :param env: the environment of the program; defaults to :func:`scrubbed_environment`.
+    :raises ValueError: ``argv`` is empty, ``timeout_s`` is not a positive number, or a byte
+        limit is negative.
+    :raises OSError: the program could not be started (not found, ``cwd`` missing).
+    """
+    if not argv:
+        raise ValueError("argv must name a program")
     if not timeout_s > 0 or not math.isfinite(timeout_s):
         raise ValueError(f"timeout_s must be a positive number, got {timeout_s!r}")
     if head_bytes < 0 or tail_bytes < 0:
@@ -182,8 +261,10 @@ def run_command(
     child_env = dict(scrubbed_environment() if env is None else env)
     buffer = _HeadTail(head_bytes, tail_bytes)
     start = time.monotonic()
+    started_ns = time.perf_counter_ns()
     proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
+        # On POSIX, Popen looks the program up on the PATH of ``env``.
+        list(argv),
         cwd=cwd,
         env=child_env,
         stdin=subprocess.DEVNULL,
@@ -191,12 +272,13 @@ def run_command(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    # start_new_session makes the shell a session and group leader: its pid is the pgid.
+    # start_new_session makes the program a session and group leader: its pid is the pgid.
     pgid = proc.pid
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     pidfd = _open_pidfd(proc.pid)
     timed_out = False
+    exited_ns = started_ns
     try:
         os.set_blocking(fd, False)
         with selectors.DefaultSelector() as selector:
@@ -204,6 +286,7 @@ def run_command(
             if pidfd is not None:
                 selector.register(pidfd, selectors.EVENT_READ)
             exited, eof = _pump(proc, selector, fd, pidfd, buffer, start + timeout_s)
+            exited_ns = time.perf_counter_ns()
             timed_out = not exited
             _kill_group(pgid)
             if pidfd is not None:
@@ -217,13 +300,14 @@ def run_command(
             os.close(pidfd)
         proc.stdout.close()
         returncode = proc.wait()
-    return CommandResult(
+    result = CommandResult(
         exit_code=None if timed_out else returncode,
         output=buffer.render(),
         timed_out=timed_out,
         omitted_bytes=buffer.omitted,
         wall_s=time.monotonic() - start,
     )
+    return ProgramResult(result, started_ns, exited_ns)
 
 
 def _pump(
@@ -234,14 +318,14 @@ def _pump(
     buffer: _HeadTail,
     deadline: float,
 ) -> tuple[bool, bool]:
-    """Read output until the shell exits or the deadline passes; return (exited, output EOF).
+    """Read output until the process exits or the deadline passes; return (exited, output EOF).
 
-    EOF does not end the wait: the shell may have closed or redirected its stdout and still
+    EOF does not end the wait: the process may have closed or redirected its stdout and still
     run. Nor does the wait need EOF: a background child that inherited the pipe keeps it open
-    after the shell exits.
+    after the process exits.
     """
     eof = False
-    # Without a pidfd the shell's exit is only noticed by polling; start fast so that short
+    # Without a pidfd the process's exit is only noticed by polling; start fast so that short
     # commands do not pay for the poll interval.
     poll_s = 0.001
     while True:
@@ -277,7 +361,7 @@ def _read_into(fd: int, buffer: _HeadTail) -> bool:
 
 
 def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether the shell exited, without reaping it where the platform allows.
+    """Whether the process exited, without reaping it where the platform allows.
 
     Leaving it a zombie until the group is killed keeps its pid, which is the pgid we signal,
     from being reused by an unrelated process in the meantime.

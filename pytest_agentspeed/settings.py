@@ -13,10 +13,11 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_agentspeed.agents import check_agent_name
+from pytest_agentspeed.agents import check_agent_name, register_agent
 from pytest_agentspeed.analysis.gate import GATE_METRICS, INCONCLUSIVE_POLICIES, GateSettings
 from pytest_agentspeed.endpoints import (
     Endpoint,
@@ -26,6 +27,9 @@ from pytest_agentspeed.endpoints import (
     unique_names,
 )
 from pytest_agentspeed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.agents.external import Sandbox
 
 _BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_ENDPOINT = "sim:standard"
@@ -73,6 +77,8 @@ class Settings:
     rootdir: Path
     #: The pyproject.toml the ``[tool.agentspeed]`` values came from, if any.
     config_file: Path | None
+    #: ``[tool.agentspeed] sandbox``: how every external agent is confined (``None``: not).
+    sandbox: Sandbox | None = None
 
     @property
     def gate(self) -> GateSettings:
@@ -93,12 +99,15 @@ class Settings:
         :raises ConfigError: for an invalid value in ``[tool.agentspeed]``.
         """
         opt = option
-        # First, as when argparse checked it: a plugin or conftest.py has registered its agents.
+        path, table = _tool_table(inipath, rootdir)
+        file = _FileValues(path, table)
+        sandbox = file.get("sandbox", _sandbox)
+        # Before the agent name is checked: a defined agent is as good a name as a registered
+        # one (a plugin's or a conftest.py's, registered by now).
+        file.define_agents(sandbox)
         agent = opt("agent")
         if agent is not None:
             check_agent_name(agent)
-        path, table = _tool_table(inipath, rootdir)
-        file = _FileValues(path, table)
 
         named = file.named_endpoints()
         specs: list[str] = opt("endpoint") or file.endpoints(named) or [DEFAULT_ENDPOINT]
@@ -141,6 +150,7 @@ class Settings:
             compare=opt("compare") or file.get("compare", str),
             rootdir=rootdir,
             config_file=path,
+            sandbox=sandbox,
             **gate,
         )
 
@@ -162,6 +172,8 @@ _KEYS = (
     "tolerance",
     "margin",
     "inconclusive",
+    "agents",
+    "sandbox",
 )
 
 
@@ -197,6 +209,24 @@ class _FileValues:
                 )
             out[name] = named_endpoint(name, table, str(self.path))
         return out
+
+    def define_agents(self, sandbox: Sandbox | None) -> None:
+        """Register the agents of ``[tool.agentspeed.agents.NAME]`` (a second definition of a
+        name replaces the first; the agents that come with the package cannot be replaced)."""
+        tables = self.table.get("agents") or {}
+        if not tables:
+            return
+        if not isinstance(tables, dict):
+            raise ConfigError(f"{self.path}: [tool.agentspeed.agents] must be a table")
+        from pytest_agentspeed.agents.defined import agent_from_table
+        from pytest_agentspeed.agents.external import ExternalAgent
+
+        for name, table in tables.items():
+            spec = agent_from_table(name, table, path=self.path, sandbox=sandbox)
+            try:
+                register_agent(name, partial(ExternalAgent, spec), description=spec.description)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: [tool.agentspeed.agents.{name}]: {exc}") from None
 
     def endpoints(self, named: dict[str, Endpoint]) -> list[str] | None:
         value = self.table.get("endpoint")
@@ -309,6 +339,13 @@ def positive_float(value: Any) -> float:
     if isinstance(value, bool) or not number > 0:
         raise ConfigError(f"expected a positive number, got {value!r}")
     return number
+
+
+def _sandbox(value: Any) -> Sandbox:
+    # Imported when the key is there: the agent definitions are not read at every start.
+    from pytest_agentspeed.agents.defined import parse_sandbox
+
+    return parse_sandbox(value)
 
 
 def _boolean(value: Any) -> bool:

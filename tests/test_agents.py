@@ -75,11 +75,20 @@ def _settings(pytester: pytest.Pytester, *args: str) -> Settings:
 # -- the names --agentspeed-agent accepts are the registry's -------------------------------
 
 
+#: The agents that come with the package, in the order they are listed.
+BUILT_IN = ("builtin", "oracle", "nop", "claude-code", "mini-swe-agent")
+ACCEPTED = ", ".join(BUILT_IN)
+
+
 def test_the_built_in_agents_are_registered() -> None:
-    assert agent_names() == ("builtin", "oracle", "nop")
-    assert [make_agent(n).name for n in agent_names()] == ["builtin", "oracle", "nop"]
-    assert [make_agent(n).needs_endpoint for n in agent_names()] == [True, False, False]
-    assert [make_agent(n).expects_check_to_fail for n in agent_names()] == [False, False, True]
+    assert agent_names() == BUILT_IN
+    assert [make_agent(n).name for n in agent_names()] == list(BUILT_IN)
+    assert [make_agent(n).needs_endpoint for n in agent_names()] == [
+        True, False, False, True, True,
+    ]  # fmt: skip
+    assert [make_agent(n).expects_check_to_fail for n in agent_names()] == [
+        False, False, True, False, False,
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", agent_names())
@@ -97,20 +106,20 @@ def test_a_registered_agent_is_accepted_and_an_unregistered_one_refused_with_the
 ) -> None:
     with pytest.raises(pytest.UsageError) as refused:
         _settings(pytester, "--agentspeed-agent=scribe")
-    assert str(refused.value) == "unknown agent 'scribe'; accepted: builtin, oracle, nop"
+    assert str(refused.value) == f"unknown agent 'scribe'; accepted: {ACCEPTED}"
 
     register_agent("scribe", Scribe)
-    assert agent_names() == ("builtin", "oracle", "nop", "scribe")
+    assert agent_names() == (*BUILT_IN, "scribe")
     assert _settings(pytester, "--agentspeed-agent=scribe").agent == "scribe"
     with pytest.raises(pytest.UsageError) as refused:
         _settings(pytester, "--agentspeed-agent=smart")
-    assert str(refused.value) == "unknown agent 'smart'; accepted: builtin, oracle, nop, scribe"
+    assert str(refused.value) == f"unknown agent 'smart'; accepted: {ACCEPTED}, scribe"
     pytester.makepyprojecttoml('[tool.agentspeed]\nagent = "smart"\n')
     with pytest.raises(pytest.UsageError) as refused:
         _settings(pytester)
     assert str(refused.value).endswith(
         "pyproject.toml: [tool.agentspeed] agent: "
-        "unknown agent 'smart'; accepted: builtin, oracle, nop, scribe"
+        f"unknown agent 'smart'; accepted: {ACCEPTED}, scribe"
     )
 
 
@@ -118,15 +127,17 @@ def test_the_help_lists_the_registered_agents() -> None:
     options: dict[str, dict[str, Any]] = {}
     add_run_options(lambda name, **kw: options.setdefault(name, kw))
     assert options["--agentspeed-agent"]["help"] == (
-        "Agent: builtin, oracle (lays solution/ over the workspace), nop (does nothing). "
-        "Default: builtin"
+        "Agent: builtin, oracle (lays solution/ over the workspace), nop (does nothing), "
+        "claude-code (runs claude, anthropic wire), mini-swe-agent (runs mini, openai wire), "
+        "or one of [tool.agentspeed.agents]. Default: builtin"
     )
 
 
 @pytest.mark.usefixtures("registry")
 def test_the_registry_refuses_unknown_and_built_in_names_and_replaces_its_own() -> None:
     with pytest.raises(
-        ConfigError, match=r"^unknown agent 'smart'; accepted: builtin, oracle, nop$"
+        ConfigError,
+        match=rf"^unknown agent 'smart'; accepted: {ACCEPTED}$",
     ):
         make_agent("smart")
     with pytest.raises(
@@ -135,11 +146,11 @@ def test_the_registry_refuses_unknown_and_built_in_names_and_replaces_its_own() 
         register_agent("nop", Scribe)
     with pytest.raises(ConfigError, match=r"^agent name '': expected a non-empty name$"):
         register_agent("", Scribe)
-    assert agent_names() == ("builtin", "oracle", "nop")
+    assert agent_names() == BUILT_IN
     # A conftest imported again (every in-process pytest run) registers its agent again.
     register_agent("scribe", lambda: Scribe(tag="first"))
     register_agent("scribe", lambda: Scribe(tag="second"))
-    assert agent_names() == ("builtin", "oracle", "nop", "scribe")
+    assert agent_names() == (*BUILT_IN, "scribe")
     assert make_agent("scribe").tag == "second"  # type: ignore[attr-defined]  (a Scribe)
 
 

@@ -237,7 +237,10 @@ def test_malformed_task_is_a_collection_error_naming_file_and_key(
         ),
         (["--agentspeed-endpoint=sim:standard?speed=9"], "*unknown option 'speed'*"),
         (["--agentspeed-repeat=0"], "*--agentspeed-repeat: expected a positive integer, got '0'*"),
-        (["--agentspeed-agent=smart"], "*unknown agent 'smart'; accepted: builtin, oracle, nop*"),
+        (
+            ["--agentspeed-agent=smart"],
+            "*unknown agent 'smart'; accepted: builtin, oracle, nop, claude-code, mini-swe-agent*",
+        ),
         (["--agentspeed-time-scale=-1"], "*--agentspeed-time-scale: expected a positive number*"),
     ],
 )

@@ -12,7 +12,13 @@ The agents that come with the package:
 * ``builtin`` (:mod:`~pytest_agentspeed.agents.builtin`): the agent loop, on a measured model
   client;
 * ``oracle`` and ``nop`` (:mod:`~pytest_agentspeed.agents.fixed`): no model; they lay the
-  task's ``solution/`` over the workspace, or do nothing.
+  task's ``solution/`` over the workspace, or do nothing;
+* ``claude-code`` and ``mini-swe-agent`` (:mod:`~pytest_agentspeed.agents.presets`): programs
+  run once per session through the recording proxy
+  (:class:`~pytest_agentspeed.agents.external.ExternalAgent`).
+
+Agents defined in ``[tool.agentspeed.agents.NAME]`` (:mod:`~pytest_agentspeed.agents.defined`)
+are registered when the settings are read.
 
 Names come from one registry: :func:`register_agent` adds one (a plugin or a ``conftest.py``
 may), :func:`agent_names` lists them (``--agentspeed-agent`` and ``[tool.agentspeed] agent``
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from pytest_agentspeed.agents.seam import (
     Agent,
@@ -111,12 +118,21 @@ def check_agent_name(value: object) -> str:
     return value
 
 
-def make_agent(name: str) -> Agent:
+def make_agent(name: str, *, sandbox: Literal["bwrap"] | None = None) -> Agent:
     """A new agent by its registered name.
 
+    :param sandbox: ``[tool.agentspeed] sandbox``: confines an agent that runs a program
+        (:meth:`~pytest_agentspeed.agents.external.ExternalAgent.confined`); the others run in
+        the benchmark's process and are left as they are.
     :raises ConfigError: for a name that is not registered, listing the names that are.
     """
-    return _REGISTRY[check_agent_name(name)].factory()
+    agent = _REGISTRY[check_agent_name(name)].factory()
+    if sandbox is not None:
+        from pytest_agentspeed.agents.external import ExternalAgent
+
+        if isinstance(agent, ExternalAgent):
+            return agent.confined(sandbox)
+    return agent
 
 
 def _builtin() -> Agent:
@@ -137,10 +153,27 @@ def _nop() -> Agent:
     return nop()
 
 
+def _claude_code() -> Agent:
+    from pytest_agentspeed.agents.presets import preset
+
+    return preset("claude-code")
+
+
+def _mini_swe_agent() -> Agent:
+    from pytest_agentspeed.agents.presets import preset
+
+    return preset("mini-swe-agent")
+
+
 _REGISTRY.update(
     builtin=_Registered(_builtin, None),
     oracle=_Registered(_oracle, "lays solution/ over the workspace"),
     nop=_Registered(_nop, "does nothing"),
+    # Descriptions written here, not read from the presets: the registry stays light.
+    **{
+        "claude-code": _Registered(_claude_code, "runs claude, anthropic wire"),
+        "mini-swe-agent": _Registered(_mini_swe_agent, "runs mini, openai wire"),
+    },
 )
 #: The agents that come with the package: a plugin may add agents, not replace these.
 _BUILT_IN = frozenset(_REGISTRY)

@@ -55,7 +55,8 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         metavar="NAME",
         # The name is checked when the settings are read: pytest parses the command line before
         # it loads conftest.py files, which may register agents.
-        help=f"Agent: {_percent(agent_choices())}. Default: builtin",
+        help=f"Agent: {_percent(agent_choices())}, or one of [tool.agentspeed.agents]. "
+        "Default: builtin",
     )
     addoption(
         f"{prefix}time-scale",
