@@ -23,7 +23,6 @@ agents defined in ``[tool.agentspeed.agents.NAME]`` are parsed by
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import re
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from pytest_agentspeed.agents.seam import AgentContext, AgentRun, ProxiedEndpoint, SessionTimeline
+from pytest_agentspeed.agents.timeline import session_timeline
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.processes import (
     ProgramResult,
@@ -127,13 +127,6 @@ class SessionTimelineFn(Protocol):
     def __call__(
         self, exchanges: Sequence[Exchange], /, *, started_ns: int, ended_ns: int
     ) -> tuple[Sequence[TurnRecord], SessionTimeline]: ...
-
-
-def _session_timeline() -> SessionTimelineFn:
-    # Imported by name: the timeline is written beside this module and joined to it at merge.
-    module = importlib.import_module("pytest_agentspeed.agents.timeline")
-    fn: SessionTimelineFn = module.session_timeline
-    return fn
 
 
 class ExternalAgent:
@@ -272,7 +265,7 @@ class ExternalAgent:
         self, context: AgentContext, proxy: ProxiedEndpoint, ran: ProgramResult, limit_s: float
     ) -> AgentRun:
         exchanges = proxy.exchanges()
-        timeline_fn = self._timeline or _session_timeline()
+        timeline_fn = self._timeline or session_timeline
         turns, timeline = timeline_fn(exchanges, started_ns=ran.started_ns, ended_ns=ran.exited_ns)
         result = ran.result
         process = ProcessRecord(

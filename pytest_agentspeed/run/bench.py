@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from pytest_agentspeed.endpoints import api_key, redact
+from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.run.judge import judge
 from pytest_agentspeed.run.pool import EndpointPool
 from pytest_agentspeed.run.slots import Slot, plan_slots
@@ -36,6 +37,7 @@ from pytest_agentspeed.run.slots import Slot, plan_slots
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent, Progress
     from pytest_agentspeed.outputs.exporters import Exporter
+    from pytest_agentspeed.proxy import ProxySession
     from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
     from pytest_agentspeed.run.lateness import SessionClock
     from pytest_agentspeed.run.runner import SessionResult
@@ -123,7 +125,7 @@ class Bench:
         """The agent sessions run with."""
         from pytest_agentspeed.agents import make_agent
 
-        return make_agent(self.settings.agent)
+        return make_agent(self.settings.agent, sandbox=self.settings.sandbox)
 
     @functools.cached_property
     def slots(self) -> list[Slot]:
@@ -159,6 +161,28 @@ class Bench:
         :raises ConfigError: when an endpoint's key is missing.
         """
         _ = self._secrets
+
+    def check_agent(self) -> None:
+        """Make sure, before any session runs, that an agent in another process can run here:
+        its program is installed and it speaks the wire of every endpoint.
+
+        :raises ConfigError: with one line that says what is missing and how to install it.
+        """
+        from pytest_agentspeed.agents.external import ExternalAgent
+
+        agent = self.agent
+        if not isinstance(agent, ExternalAgent):
+            return
+        missing = agent.missing()
+        if missing is not None:
+            raise ConfigError(missing)
+        for endpoint in self.settings.endpoints:
+            if endpoint.api != agent.spec.api:
+                raise ConfigError(
+                    f"agent {agent.name!r} speaks the {agent.spec.api} wire, and endpoint "
+                    f"{endpoint.name!r} the {endpoint.api} wire; choose an endpoint with "
+                    f"api={agent.spec.api}"
+                )
 
     @functools.cached_property
     def _secrets(self) -> list[str]:
@@ -244,9 +268,14 @@ class Bench:
             )
             return self._keep(result, exporters)
         client = None
+        open_proxy: Callable[[Path], ProxySession] | None = None
         if self.agent.needs_endpoint:
             endpoint = self.endpoints[slot.endpoint]
-            client = self.pool.client(endpoint)
+            if getattr(self.agent, "needs_proxy", False):
+                # An agent in another process reaches the endpoint through the proxy only.
+                open_proxy = functools.partial(self.pool.open_proxy, endpoint)
+            else:
+                client = self.pool.client(endpoint)
             if endpoint.simulated and task.source is None:
                 self.pool.register(task)
         clock = self._clock
@@ -258,6 +287,7 @@ class Bench:
             endpoint=slot.endpoint,
             repeat=slot.repeat,
             progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
+            open_proxy=open_proxy,
         )
         record = replace(result.record, clock=clock.stop())
         self._note_reachability(slot.endpoint, record)
@@ -269,6 +299,19 @@ class Bench:
                 turns=tuple(
                     replace(t, error=redact(t.error, self._secrets)) if t.error else t
                     for t in record.turns
+                ),
+            )
+        if record.process is not None:
+            # An external agent never holds a key, but its output is its own words: redact
+            # them as the endpoint's.
+            record = replace(
+                record,
+                process=replace(
+                    record.process, output_tail=redact(record.process.output_tail, self._secrets)
+                ),
+                side_requests=tuple(
+                    replace(r, error=redact(r.error, self._secrets)) if r.error else r
+                    for r in record.side_requests
                 ),
             )
         result = SessionResult(

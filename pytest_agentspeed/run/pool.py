@@ -20,6 +20,7 @@ from pytest_agentspeed.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_agentspeed.clients import ModelClient
+    from pytest_agentspeed.proxy import ProxySession, RecordingProxy
     from pytest_agentspeed.simulator import SimulatorHandle
     from pytest_agentspeed.tasks import Task
 
@@ -45,6 +46,7 @@ class EndpointPool:
         self._task_dirs: list[Path] = []
         self._clients: dict[str, ModelClient] = {}
         self._sim: SimulatorHandle | None = None
+        self._proxy: RecordingProxy | None = None
         self._registered_tasks: set[str] = set()
 
     def know_task_dir(self, path: Path) -> None:
@@ -97,6 +99,40 @@ class EndpointPool:
             thinking_budget=options.get("thinking_budget"),
             x_api_key=options.get("auth") == "x-api-key",
             **common,
+        )
+
+    def open_proxy(self, endpoint: Endpoint, workspace: Path) -> ProxySession:
+        """A session's way to ``endpoint`` through this process's recording proxy (started on
+        first use), for an agent in another process working in ``workspace``.
+
+        The proxy puts the endpoint's real key and extra headers on what it forwards; a
+        simulated endpoint is also told the session's workspace, so that the paths in the tool
+        calls it plays are the agent's (``x-agentspeed-workspace``).
+
+        :raises ConfigError: when the endpoint's key is missing or the server cannot be had.
+        """
+        from pytest_agentspeed.proxy import RecordingProxy, Upstream
+
+        headers = {str(k): str(v) for k, v in (endpoint.options.get("headers") or {}).items()}
+        if endpoint.sim is not None:
+            base_url = self.simulator().base_url(_mount_key(endpoint))
+            headers["x-agentspeed-workspace"] = str(workspace)
+        else:
+            assert endpoint.base_url is not None
+            base_url = endpoint.base_url.rstrip("/")
+            # The agent's SDK asks for /v1/chat/completions itself, so the base goes without it.
+            if endpoint.api == "openai" and base_url.endswith("/v1"):
+                base_url = base_url[: -len("/v1")]
+        if self._proxy is None:
+            self._proxy = RecordingProxy()
+        return self._proxy.open_session(
+            Upstream(
+                base_url=base_url,
+                api="openai" if endpoint.api == "openai" else "anthropic",
+                model=endpoint.model,
+                key=api_key(endpoint),
+                headers=headers,
+            )
         )
 
     def simulator(self) -> SimulatorHandle:
@@ -177,10 +213,13 @@ class EndpointPool:
         self._registered_tasks.add(task.id)
 
     def close(self) -> None:
-        """Close the clients and stop the server, if this process started one."""
+        """Close the clients and the proxy, and stop the server, if this process started one."""
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
         if self._sim is not None:
             self._sim.stop()
             self._sim = None

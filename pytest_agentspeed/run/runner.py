@@ -11,15 +11,26 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from pytest_agentspeed.agents import Agent, AgentContext, AgentRun, Progress
+from pytest_agentspeed.agents import Agent, AgentContext, AgentRun, Progress, ProxiedEndpoint
 from pytest_agentspeed.clients import ModelClient
 from pytest_agentspeed.processes import run_command
 from pytest_agentspeed.records import Outcome, SessionRecord, Usage
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import PHASES
+
+
+class ProxySession(ProxiedEndpoint, Protocol):
+    """A session's way through the recording proxy: what the agent is given, and closing it."""
+
+    def close(self) -> None:
+        """Forget the session's prefix at the proxy (its exchanges stay readable)."""
+        ...
+
 
 #: The tail of a failed check's output shown to the user.
 CHECK_OUTPUT_TAIL = 3_000
@@ -52,8 +63,13 @@ def run_session(
     endpoint: str,
     repeat: int,
     progress: Progress | None = None,
+    open_proxy: Callable[[Path], ProxySession] | None = None,
 ) -> SessionResult:
     """Run ``agent`` on ``task`` in a fresh workspace and check the result.
+
+    :param open_proxy: for an agent in another process (``needs_proxy``): opens the session's
+        way to its endpoint through the recording proxy, given the session's workspace; closed
+        when the agent is done.
 
     Passed sessions leave nothing behind. The workspace of any other is kept for inspection,
     unless the agent left it exactly as it found it (an endpoint error before any change, the
@@ -67,11 +83,24 @@ def run_session(
     sid = session_id(task.id, endpoint, repeat)
     starting = tree_state(workspace)
 
-    # An agent in another process will get its proxied endpoint here as ``proxy=``.
-    context = AgentContext(
-        task=task, workspace=workspace, session_id=sid, client=client, progress=progress
+    proxy = (
+        open_proxy(workspace)
+        if open_proxy is not None and getattr(agent, "needs_proxy", False)
+        else None
     )
-    run = agent.run(context)
+    context = AgentContext(
+        task=task,
+        workspace=workspace,
+        session_id=sid,
+        client=client,
+        proxy=proxy,
+        progress=progress,
+    )
+    try:
+        run = agent.run(context)
+    finally:
+        if proxy is not None:
+            proxy.close()
     # Before the check, which may leave caches of its own.
     changed = tree_state(workspace) != starting
 
