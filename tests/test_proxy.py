@@ -341,6 +341,11 @@ def test_unknown_paths_head_and_other_requests(proxy: RecordingProxy, ground_tru
     assert listing.model is None
     assert not listing.is_model_request
 
+    # A bare line feed inside a header would become a header of its own upstream: refused.
+    injected = send(f"{session.base_url}/", method="GET", headers={"x-a": "1\nx-api-key: k"})
+    assert injected.status == 400
+    assert len(session.exchanges()) == 2
+
     session.close()
     assert send(f"{session.base_url}/", method="HEAD").status == 404
 

@@ -103,7 +103,8 @@ class AgentConnection:
         headers: Headers = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
+            # A bare CR or LF inside a line would split it in two upstream (injection).
+            if not colon or not name or name != name.strip() or "\n" in line or "\r" in line:
                 raise BadRequest(400, "a malformed header line")
             headers.append((name.lower(), value.strip()))
         values = dict(reversed(headers))  # the first of repeated headers

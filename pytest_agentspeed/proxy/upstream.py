@@ -48,6 +48,9 @@ class Upstream:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             shown = strip_url_secrets(self.base_url)
             raise ValueError(f"an upstream base URL must be http(s)://HOST[:PORT][/PATH]: {shown}")
+        for name, value in self.headers.items():
+            if any(c in name + value for c in "\r\n") or not name or ":" in name:
+                raise ValueError(f"a header to add upstream is malformed: {name!r}")
         if self.api not in ("anthropic", "openai"):
             raise ValueError(f"api must be 'anthropic' or 'openai', not {self.api!r}")
 
