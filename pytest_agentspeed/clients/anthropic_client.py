@@ -19,10 +19,12 @@ Where each mark comes from (``research/wire-spec.md`` section 5):
 * stream events: the arrival of the bytes that completed each SSE event;
 * ``stream_end``: the arrival of the end of the body.
 
-The stream is folded into the final message as the SDK's ``accumulate_event`` does (text,
-thinking and signature, tool input JSON, citations; usage counts of ``message_delta``
-overwrite those of ``message_start``), and the SDK's rules for what it skips (events without
-a name, ``ping``, empty data) and raises (``error`` events) are kept.
+The stream is folded into the final message by
+:class:`~pytest_agentspeed.clients.streams.AnthropicStream`, as the SDK's ``accumulate_event``
+does (text, thinking and signature, tool input JSON, citations; usage counts of
+``message_delta`` overwrite those of ``message_start``), with the SDK's rules for what it skips
+(events without a name, ``ping``, empty data) and raises (``error`` events). The recording
+proxy maps the streams it forwards with the same class.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from typing import Any
 import anthropic
 import httpx2
 
-from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.sse import SSEEvent, SSEParser
+from pytest_agentspeed.clients import ModelResponse, TurnRequest
+from pytest_agentspeed.clients.sse import SSEParser
+from pytest_agentspeed.clients.streams import AnthropicStream, StreamProtocolError
 from pytest_agentspeed.clients.transport import (
     MarkedHttp,
     StampedBody,
@@ -44,7 +47,6 @@ from pytest_agentspeed.clients.transport import (
     unreachable,
 )
 from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
 
 #: SDK retries (429, 5xx, 529, connection errors) stay on; each attempt is recorded.
@@ -145,18 +147,15 @@ def _send(
         with sdk.messages.with_streaming_response.create(
             **params, stream=True, extra_body=extra_body
         ) as raw:
-            message = _Message()
+            message = AnthropicStream(log)
             try:
-                end_ns = _read_stream(StampedBody(raw.http_response, log.clock), message, log)
+                end_ns = _read_stream(StampedBody(raw.http_response, log.clock), message)
             except httpx2.TransportError as exc:
                 # The SDK retries only until the response starts; these come from reading the
                 # stream: the connection dropped or went silent mid-response.
                 raise broken_stream(log, exc) from None
         log.add("stream_end", t_ns=end_ns)
-        try:
-            return message.response()
-        except (LookupError, TypeError) as exc:  # e.g. a message_start without usage
-            raise _ProtocolError(f"{type(exc).__name__}: {exc}") from None
+        return message.response()
     except anthropic.APIStatusError as exc:
         log.add("attempt_failed", detail=_error_type(exc))
         raise EndpointError(_error_type(exc), _status_message(exc), exc.status_code) from None
@@ -166,220 +165,23 @@ def _send(
     except anthropic.APIConnectionError as exc:
         log.add("attempt_failed", detail="connection_error")
         raise unreachable(base_url, exc.__cause__ or exc) from None
-    except _ProtocolError as exc:
+    except StreamProtocolError as exc:
         # The stream ended early or did not parse.
         log.add("attempt_failed", detail="protocol_error")
         raise EndpointError("protocol_error", str(exc)) from None
 
 
-class _ProtocolError(Exception):
-    """The stream broke the wire's grammar (what the SDK would have failed on)."""
-
-
-def _read_stream(body: StampedBody, message: _Message, log: EventLog) -> int:
-    """Fold the body's events into ``message`` and ``log``; when its end was read."""
+def _read_stream(body: StampedBody, message: AnthropicStream) -> int:
+    """Fold the body's events into ``message`` (and its log); when its end was read."""
     parser = SSEParser()
+    feed = message.feed
     with body:
         for chunk, t_ns in body:
             if not chunk:
                 return t_ns
             for event in parser.feed(chunk, t_ns):
-                message.feed(event, log)
+                feed(event)
     raise AssertionError("unreachable: the body ends with an empty chunk")
-
-
-class _Message:
-    """The message being streamed, as plain dicts (the SDK's ``accumulate_event``, without
-    building a model object per event)."""
-
-    def __init__(self) -> None:
-        self.message: dict[str, Any] | None = None
-        self.content: list[dict[str, Any]] = []
-        self.json: dict[int, list[str]] = {}  # tool input fragments per block
-
-    def feed(self, sse: SSEEvent, log: EventLog) -> None:
-        """One SSE event: record it at its arrival time and fold it in."""
-        name = sse.event
-        # The SDK skips events without a name, pings and empty data; it raises on errors.
-        if not name or name == "ping":
-            return
-        if name == "error":
-            raise _stream_error(sse, log)
-        if not sse.raw:
-            return
-        try:
-            event = sse.json()
-            kind = event["type"]
-            if kind == "content_block_delta":
-                delta = event["delta"]
-                index = event["index"]
-                content = self._delta(self.content[index], index, delta)
-                log.add(
-                    "delta",
-                    index=index,
-                    detail=delta["type"],
-                    nonempty=bool(content),
-                    t_ns=sse.t_ns,
-                )
-            elif kind == "content_block_start":
-                block = dict(event["content_block"])
-                self._started().append(block)
-                log.add("block_start", index=event["index"], detail=block["type"], t_ns=sse.t_ns)
-            elif kind == "content_block_stop":
-                log.add("block_stop", index=event["index"], t_ns=sse.t_ns)
-            elif kind == "message_start":
-                self.message = dict(event["message"])
-                self.message["usage"] = dict(self.message["usage"])
-                log.add(kind, t_ns=sse.t_ns)
-            elif kind == "message_delta":
-                self._message_delta(event)
-                log.add(kind, t_ns=sse.t_ns)
-            elif kind == "message_stop":
-                log.add(kind, t_ns=sse.t_ns)
-            # Unknown event types are passed over, as the SDK does.
-        except (ValueError, LookupError, TypeError, AttributeError) as exc:
-            raise _ProtocolError(f"{type(exc).__name__}: {exc}") from None
-
-    def _started(self) -> list[dict[str, Any]]:
-        if self.message is None:
-            raise _ProtocolError("the stream did not open with message_start")
-        return self.content
-
-    def _delta(self, block: dict[str, Any], index: int, delta: dict[str, Any]) -> Any:
-        """Fold a content delta into its block; the content it carried."""
-        kind = delta["type"]
-        if kind == "text_delta":
-            text = delta["text"]
-            if block["type"] == "text":
-                block["text"] += text
-            return text
-        if kind == "thinking_delta":
-            thinking = delta["thinking"]
-            if block["type"] == "thinking":
-                block["thinking"] += thinking
-            return thinking
-        if kind == "input_json_delta":
-            fragment = delta["partial_json"]
-            if "input" in block:
-                self.json.setdefault(index, []).append(fragment)
-            return fragment
-        if kind == "signature_delta":
-            if block["type"] == "thinking":
-                block["signature"] = delta["signature"]  # overwritten, not appended
-        elif kind == "citations_delta" and block["type"] == "text":
-            block["citations"] = [*(block.get("citations") or []), delta["citation"]]
-        return None
-
-    def _message_delta(self, event: dict[str, Any]) -> None:
-        message = self._message()
-        delta, usage = event["delta"], event["usage"]
-        message["stop_reason"] = delta.get("stop_reason")
-        message["stop_sequence"] = delta.get("stop_sequence")
-        if delta.get("container") is not None:
-            message["container"] = delta["container"]
-        # Usage counts on a message_delta are cumulative totals: they overwrite, and optional
-        # ones left out keep their message_start values.
-        totals = message["usage"]
-        totals["output_tokens"] = usage.get("output_tokens")
-        for key in _OPTIONAL_USAGE:
-            if usage.get(key) is not None:
-                totals[key] = usage[key]
-
-    def _message(self) -> dict[str, Any]:
-        if self.message is None:
-            raise _ProtocolError("the stream did not open with message_start")
-        return self.message
-
-    def response(self) -> ModelResponse:
-        """The reply, once the body has ended."""
-        message = self._message()
-        for index, fragments in self.json.items():
-            self.content[index]["input"] = _tool_input("".join(fragments))
-        # Passed back verbatim in the next request (thinking blocks must keep their
-        # signature); without the nulls, as the SDK's to_dict(exclude_none=True) gives them.
-        content = [_without_nulls(block) for block in self.content]
-        calls = tuple(
-            ToolCall(id=b["id"], name=b["name"], input=dict(b["input"]))
-            for b in content
-            if b["type"] == "tool_use"
-        )
-        raw = message["usage"]
-        details = raw.get("output_tokens_details") or {}
-        thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
-        usage = Usage(
-            input_tokens=raw["input_tokens"],
-            cache_read_tokens=raw.get("cache_read_input_tokens") or 0,
-            cache_write_tokens=raw.get("cache_creation_input_tokens") or 0,
-            output_tokens=raw["output_tokens"],
-            thinking_tokens=None if thinking is None else int(thinking),
-        )
-        return ModelResponse(
-            content=content,
-            tool_calls=calls,
-            stop_reason=message.get("stop_reason"),
-            usage=usage,
-            usage_raw=raw,
-        )
-
-
-_OPTIONAL_USAGE = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "server_tool_use",
-    "output_tokens_details",
-)
-
-
-def _tool_input(raw: str) -> dict[str, Any]:
-    """A tool call's input from its streamed JSON; as the SDK reads it (``jiter``, partial
-    mode: a stream cut inside the JSON still gives what arrived)."""
-    if not raw:
-        return {}
-    from jiter import from_json  # the SDK's own dependency
-
-    try:
-        value = from_json(raw.encode(), partial_mode=True)
-    except ValueError as exc:
-        raise _ProtocolError(
-            f"ValueError: Unable to parse tool parameter JSON from model: {exc}. JSON: {raw}"
-        ) from None
-    if not isinstance(value, dict):
-        raise _ProtocolError(f"tool input is not a JSON object: {raw[:80]!r}")
-    return value
-
-
-def _without_nulls(block: dict[str, Any]) -> dict[str, Any]:
-    """The block without null fields, nested ones included, but not inside a tool's input
-    (the SDK's ``exclude_none`` reaches typed fields only)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return {k: v if k == "input" else strip(v) for k, v in block.items() if v is not None}
-
-
-def _stream_error(sse: SSEEvent, log: EventLog) -> EndpointError:
-    """An ``error`` event inside a 200 stream (``research/wire-spec.md`` 1.7), as the SDK
-    reports it: the error's type and message from the body, else the body itself."""
-    try:
-        body: Any = json.loads(sse.data)
-        text = f"{body}"
-    except ValueError:
-        body, text = sse.data, sse.data or "Error code: 200"
-    errors = body.get("error") if isinstance(body, dict) else None
-    inner = errors if isinstance(errors, dict) else {}
-    typed = errors if isinstance(errors, dict) else body if isinstance(body, dict) else {}
-    kind = typed.get("type")
-    error_type = str(kind) if kind and kind != "error" else "http_200"
-    log.add("attempt_failed", detail=error_type, t_ns=sse.t_ns)
-    return EndpointError(
-        error_type, f"mid-stream: {inner.get('message') or text}", 200, mid_stream=True
-    )
 
 
 def thinking_config(mode: str | None, budget: int | None) -> dict[str, Any] | None:

@@ -5,7 +5,9 @@ Not the ``openai`` SDK: its sync client drops the connection after every stream
 time to first token. This client reads each stream to its end, so the pooled connection is
 reused across the seconds an agent spends in tools.
 
-It takes the same marks as the Anthropic client and maps the chunks onto the same events:
+It takes the same marks as the Anthropic client, and
+:class:`~pytest_agentspeed.clients.streams.OpenAIStream` (shared with the recording proxy)
+maps the chunks onto the same events:
 
 * the role chunk (``content: ""``) is not a token;
 * ``reasoning_content`` and ``reasoning`` deltas (both are read; servers differ) open a
@@ -27,10 +29,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx2
-from jiter import from_json
 
-from pytest_agentspeed.clients import ModelResponse, ToolCall, TurnRequest
-from pytest_agentspeed.clients.sse import SSEEvent, SSEParser
+from pytest_agentspeed.clients import ModelResponse, TurnRequest
+from pytest_agentspeed.clients.sse import SSEParser
+from pytest_agentspeed.clients.streams import OpenAIStream
 from pytest_agentspeed.clients.transport import (
     MarkedHttp,
     StampedBody,
@@ -38,14 +40,12 @@ from pytest_agentspeed.clients.transport import (
     unreachable,
 )
 from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
 
 DEFAULT_MAX_RETRIES = 2
 #: The SDKs' policy: retry these statuses; wait retry-after(-ms), capped, else 0.5 * 2^n s.
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_RETRY_AFTER_S = 60.0
-STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 
 
 class OpenAIClient:
@@ -123,7 +123,7 @@ class OpenAIClient:
                     if response.status_code in RETRY_STATUS:
                         raise _Retryable(error, _retry_after(response.headers))
                     raise error
-                stream = _StreamState(log)
+                stream = OpenAIStream(log)
                 try:
                     end_ns = _read_stream(StampedBody(response, log.clock), stream)
                 except httpx2.TransportError as exc:
@@ -167,7 +167,7 @@ class _Retryable(Exception):
         return backoff * (1 - 0.25 * random.random())
 
 
-def _read_stream(body: StampedBody, stream: _StreamState) -> int:
+def _read_stream(body: StampedBody, stream: OpenAIStream) -> int:
     """Feed the body's events to ``stream``; returns when the end of the body was read.
 
     Reads past ``[DONE]`` to the end of the body, so the connection goes back to the pool for
@@ -189,154 +189,6 @@ def _read_stream(body: StampedBody, stream: _StreamState) -> int:
     if last is not None and not done:
         stream.feed(last)
     return end_ns
-
-
-class _StreamState:
-    """Folds the stream's events into timing events and the reply (content, tool calls, usage).
-
-    Each timing event carries the arrival time of the bytes that completed its SSE event.
-    """
-
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
-        self.started = False
-        self.open: str | None = None  # kind of the open pseudo-block
-        self.index = -1
-        self.text: list[str] = []
-        self.calls: dict[int, dict[str, Any]] = {}
-        self.call_block: dict[int, int] = {}
-        self.finish: str | None = None
-        self.usage: dict[str, Any] = {}
-        self.t_ns = 0  # arrival of the event being folded
-
-    def feed(self, event: SSEEvent) -> bool:
-        """One event of the body; returns True at ``[DONE]``."""
-        self.t_ns = t = event.t_ns
-        raw = event.raw.strip()
-        if raw.startswith(b"[DONE]"):
-            self._close()
-            self.log.add("message_stop", t_ns=t)
-            return True
-        try:
-            chunk = from_json(raw)
-        except ValueError:
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not JSON: {text[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not a JSON object: {text[:80]!r}")
-        if "error" in chunk:
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {}
-            self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"), t_ns=t)
-            raise EndpointError(
-                str(error.get("type") or "stream_error"),
-                f"mid-stream: {error.get('message') or 'error'}",
-                200,
-                mid_stream=True,
-            )
-        if not self.started:
-            self.started = True
-            self.log.add("message_start", t_ns=t)
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                self._block("thinking")
-                self.log.add(
-                    "delta", index=self.index, detail="thinking_delta", nonempty=True, t_ns=t
-                )
-            content = delta.get("content")
-            if content:
-                self._block("text")
-                self.text.append(content)
-                self.log.add("delta", index=self.index, detail="text_delta", nonempty=True, t_ns=t)
-            for call in delta.get("tool_calls") or []:
-                self._tool_fragment(call)
-            if choice.get("finish_reason"):
-                self.finish = choice["finish_reason"]
-                self._close()
-                self.log.add("message_delta", t_ns=t)
-        return False
-
-    def _block(self, kind: str) -> None:
-        if self.open == kind and kind != "tool_use":
-            return
-        self._close()
-        self.index += 1
-        self.open = kind
-        self.log.add("block_start", index=self.index, detail=kind, t_ns=self.t_ns)
-
-    def _close(self) -> None:
-        if self.open is not None:
-            self.log.add("block_stop", index=self.index, t_ns=self.t_ns)
-            self.open = None
-
-    def _tool_fragment(self, call: Mapping[str, Any]) -> None:
-        k = int(call.get("index", 0))
-        function = call.get("function") or {}
-        if k not in self.calls:
-            self.calls[k] = {"id": call.get("id") or f"call_{k}", "name": "", "arguments": ""}
-            self._block("tool_use")
-            self.call_block[k] = self.index
-        entry = self.calls[k]
-        if call.get("id"):
-            entry["id"] = call["id"]
-        if function.get("name"):
-            entry["name"] = function["name"]
-        fragment = function.get("arguments") or ""
-        entry["arguments"] += fragment
-        self.log.add(
-            "delta",
-            index=self.call_block[k],
-            detail="input_json_delta",
-            nonempty=bool(fragment),
-            t_ns=self.t_ns,
-        )
-
-    def response(self) -> ModelResponse:
-        content: list[dict[str, Any]] = []
-        text = "".join(self.text)
-        if text:
-            content.append({"type": "text", "text": text})
-        calls = []
-        for k in sorted(self.calls):
-            entry = self.calls[k]
-            try:
-                arguments = json.loads(entry["arguments"] or "{}")
-            except ValueError:
-                arguments = {}  # the tool reports the missing fields to the model
-            arguments = arguments if isinstance(arguments, dict) else {}
-            calls.append(ToolCall(id=entry["id"], name=entry["name"], input=arguments))
-            content.append(
-                {"type": "tool_use", "id": entry["id"], "name": entry["name"], "input": arguments}
-            )
-        return ModelResponse(
-            content=content,
-            tool_calls=tuple(calls),
-            stop_reason=STOP_REASONS.get(self.finish or "", self.finish),
-            usage=normalised_usage(self.usage),
-            usage_raw=self.usage,
-        )
-
-
-def normalised_usage(raw: Mapping[str, Any]) -> Usage:
-    """OpenAI usage in the package's terms: ``input_tokens`` excludes cached tokens."""
-    prompt = int(raw.get("prompt_tokens") or 0)
-    details = raw.get("prompt_tokens_details") or {}
-    # DeepSeek reports hits at the top level as well.
-    cached = int(details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0)
-    written = int(details.get("cache_write_tokens") or 0)
-    completion = raw.get("completion_tokens_details") or {}
-    reasoning = completion.get("reasoning_tokens")
-    return Usage(
-        input_tokens=max(0, prompt - cached - written),
-        cache_read_tokens=cached,
-        cache_write_tokens=written,
-        output_tokens=int(raw.get("completion_tokens") or 0),
-        thinking_tokens=None if reasoning is None else int(reasoning),
-    )
 
 
 def to_openai_tool(tool: Mapping[str, Any]) -> dict[str, Any]:

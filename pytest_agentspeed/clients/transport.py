@@ -180,6 +180,20 @@ class _SwitchInterval:
 _SWITCH_INTERVAL = _SwitchInterval()
 
 
+@contextmanager
+def fast_handover() -> Iterator[None]:
+    """Keep the GIL switch interval low (:data:`READ_SWITCH_INTERVAL_S`) while in the block.
+
+    For a reader other than :class:`StampedBody` that stamps bytes as they arrive while other
+    threads run Python code: the recording proxy, for each request it forwards.
+    """
+    _SWITCH_INTERVAL.enter()
+    try:
+        yield
+    finally:
+        _SWITCH_INTERVAL.exit()
+
+
 def reading() -> bool:
     """Whether a response body is being read in this process now: the only time marks are
     taken (the run's lateness monitor counts its samples then)."""
