@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,12 +110,28 @@ class ProgramResult:
 # --------------------------------------------------------------------------- environment
 
 
+# Names of variables that hold a key under a name the patterns do not catch (a named
+# endpoint's ``api_key_env = "GATEWAY_KEY"``), set by the run before its first session.
+_ALSO_SCRUBBED: set[str] = set()
+
+
+def scrub_also(names: Iterable[str]) -> None:
+    """Keep these variables, too, out of every environment :func:`scrubbed_environment`
+    makes, and their values out of every output :func:`credential_values` cleans.
+
+    The run calls it with the key variables of its endpoints, whatever their names, before any
+    command runs: a key must reach neither a tool command, nor a check, nor an external agent.
+    """
+    _ALSO_SCRUBBED.update(name.upper() for name in names)
+
+
 def scrubbed_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return a copy of ``base`` (default ``os.environ``) that is safe to give a command.
 
     Dropped (names matched case-insensitively): ``*_API_KEY``, ``*_TOKEN``, ``*SECRET*``,
     ``ANTHROPIC_*``, ``OPENAI_*``, ``PYTEST_ADDOPTS``, ``PYTEST_CURRENT_TEST`` and
-    ``PYTEST_XDIST_*``. The directory of ``sys.executable`` is put first on ``PATH`` so that
+    ``PYTEST_XDIST_*``, and the variables named to :func:`scrub_also`. The directory of
+    ``sys.executable`` is put first on ``PATH`` so that
     ``python`` in a command is the interpreter running the benchmark even when its virtual
     environment is not activated.
     """
@@ -144,14 +160,15 @@ def credential_values(base: Mapping[str, str] | None = None) -> tuple[str, ...]:
     values = {
         value
         for name, value in source.items()
-        if len(value) >= _MIN_SECRET_CHARS and _matches(name, _CREDENTIAL_PATTERNS)
+        if len(value) >= _MIN_SECRET_CHARS
+        and (_matches(name, _CREDENTIAL_PATTERNS) or name.upper() in _ALSO_SCRUBBED)
     }
     # Longest first, so that a key containing another is replaced whole.
     return tuple(sorted(values, key=lambda v: (-len(v), v)))
 
 
 def _is_scrubbed(name: str) -> bool:
-    return _matches(name, _SCRUBBED_ENV_PATTERNS)
+    return name.upper() in _ALSO_SCRUBBED or _matches(name, _SCRUBBED_ENV_PATTERNS)
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

@@ -22,6 +22,7 @@ from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox, ToolResult
 from pytest_agentspeed.processes import (
     CommandResult,
     _HeadTail,
+    credential_values,
     run_command,
     scrubbed_environment,
 )
@@ -558,6 +559,20 @@ def test_tool_specs() -> None:
 
 
 # --------------------------------------------------------------------------- environment
+
+
+def test_a_named_endpoints_key_variable_is_scrubbed_whatever_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``api_key_env = "GATEWAY_KEY"`` matches no credential pattern: the run names it, and
+    from then on neither a command's environment nor its kept output holds it."""
+    monkeypatch.setattr(processes, "_ALSO_SCRUBBED", set())
+    base = {"GATEWAY_KEY": "sk-gateway-0123456789", "HOME": "/home/me", "PATH": "/bin"}
+    assert "GATEWAY_KEY" in scrubbed_environment(base)
+    assert credential_values(base) == ()
+    processes.scrub_also(["gateway_key"])
+    assert scrubbed_environment(base) == {"HOME": "/home/me", "PATH": f"{PYTHON_DIR}:/bin"}
+    assert credential_values(base) == ("sk-gateway-0123456789",)
 
 
 def test_scrubbed_environment_rules() -> None:

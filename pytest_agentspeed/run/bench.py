@@ -156,11 +156,15 @@ class Bench:
         self.pool.know_task_dir(path)
 
     def check_keys(self) -> None:
-        """Read every endpoint's API key now, before any session runs.
+        """Read every endpoint's API key now, before any session runs, and keep the variables
+        that hold them out of every command's environment (tools, checks, external agents).
 
         :raises ConfigError: when an endpoint's key is missing.
         """
+        from pytest_agentspeed.processes import scrub_also
+
         _ = self._secrets
+        scrub_also(var for endpoint in self.settings.endpoints for var in endpoint.key_vars)
 
     def check_agent(self) -> None:
         """Make sure, before any session runs, that an agent in another process can run here:

@@ -1,0 +1,335 @@
+"""The external agents themselves, end to end: Claude Code, mini-swe-agent and agents defined in
+``[tool.agentspeed.agents]``, run by pytest on the example suite against the simulated
+endpoint, through the recording proxy.
+
+Each session must pass its check because the agent really edited its workspace, have several
+turns with the agent's own time between them, and have phases that add up to its wall time.
+These tests need ``claude`` (npm), ``mini`` (the test extra) and ``bwrap``: they are skipped
+where those are missing, and fail instead under ``AGENTSPEED_REQUIRE_AGENTS`` (``.ci/run``
+sets it, as it does for the browser).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_agentspeed import simulator
+
+AGENTS_DIR = Path(__file__).parent / "agents"
+#: Two tasks of the example suite: one edit of a function, one of a docstring and its test.
+TASKS = "pagination or slug"
+SECRET = "sk-live-test-0123456789abcdef0123"
+
+
+def _require(program: str) -> None:
+    if shutil.which(program, path=f"{Path(sys.executable).parent}:{os.environ['PATH']}"):
+        return
+    if os.environ.get("AGENTSPEED_REQUIRE_AGENTS"):
+        pytest.fail(f"{program} is missing but AGENTSPEED_REQUIRE_AGENTS is set")
+    pytest.skip(f"{program} is not installed")
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, example_suite: Path) -> Path:
+    """A copy of the example suite as the pytester project."""
+    for entry in example_suite.iterdir():
+        target = pytester.path / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, target)
+        else:
+            shutil.copy(entry, target)
+    return pytester.path
+
+
+def _sessions(path: Path) -> list[dict[str, Any]]:
+    sessions: list[dict[str, Any]] = json.loads(path.read_text())["sessions"]
+    return sessions
+
+
+def _assert_measured(session: dict[str, Any], *, min_turns: int = 2) -> None:
+    """A session of an external agent: passed, turns with agent time, phases = wall."""
+    assert session["outcome"] == "passed", session
+    assert session["process"]["exit_code"] == 0
+    turns = session["turns"]
+    assert len(turns) >= min_turns, session["id"]
+    # The agent's own time (its tools) lies between its turns.
+    assert all(t["phases_s"]["agent"] > 0 for t in turns[:-1]), session["id"]
+    assert abs(sum(session["phases_s"].values()) - session["wall_s"]) < 1e-3
+    for turn in turns:
+        assert abs(sum(turn["phases_s"].values()) - turn["wall_s"]) < 1e-6
+        assert 0 <= turn["start_s"] <= session["wall_s"]
+    assert session["usage"]["output_tokens"] > 0
+
+
+def test_claude_code_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pytester) -> None:
+    _require("claude")
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-agent=claude-code",
+        "--agentspeed-repeat=1",
+        "-k",
+        TASKS,
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*agent claude-code*", "throughput ratio * -> *"])
+    sessions = _sessions(suite / "run.json")
+    assert {s["endpoint"] for s in sessions} == {"sim:standard", "sim:ultraspeed"}
+    for session in sessions:
+        _assert_measured(session)
+        assert session["agent"] == "claude-code"
+        assert session["process"]["program"] == "claude"
+        assert all(t["streamed"] for t in session["turns"])
+        assert session["phases_s"]["ttft"] > 0
+        assert session["phases_s"]["generation"] > 0
+
+
+def test_mini_swe_agent_on_the_openai_wire(suite: Path, pytester: pytest.Pytester) -> None:
+    _require("mini")
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-agent=mini-swe-agent",
+        "--agentspeed-endpoint=sim:standard?api=openai",
+        "--agentspeed-repeat=1",
+        "-k",
+        "pagination",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    (session,) = _sessions(suite / "run.json")
+    _assert_measured(session)
+    # mini-swe-agent does not stream: its turns are flagged, their time is all TTFT.
+    assert not any(t["streamed"] for t in session["turns"])
+    assert session["phases_s"]["generation"] == 0
+
+
+@contextmanager
+def _key_sniffer(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
+    """A TCP relay in front of the simulator that keeps every byte sent to it: what the
+    upstream received, headers included."""
+    seen = bytearray()
+    lock = threading.Lock()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    opened: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def pipe(src: socket.socket, dst: socket.socket, keep: bool) -> None:
+        with suppress(OSError):
+            while data := src.recv(65536):
+                if keep:
+                    with lock:
+                        seen.extend(data)
+                dst.sendall(data)
+        with suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(("127.0.0.1", upstream_port))
+            opened.extend((client, server))
+            for args in ((client, server, True), (server, client, False)):
+                thread = threading.Thread(target=pipe, args=args, daemon=True)
+                thread.start()
+                threads.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1], seen
+    finally:
+        stop.set()
+        acceptor.join()
+        listener.close()
+        for sock in opened:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=5)
+        for sock in opened:
+            sock.close()
+
+
+@pytest.mark.parametrize("wire", ["anthropic", "openai"])
+def test_an_agent_defined_in_pyproject_is_measured_and_never_sees_the_key(
+    suite: Path, pytester: pytest.Pytester, tmp_path: Path, wire: str
+) -> None:
+    """A short agent on an official SDK, defined in ``[tool.agentspeed.agents]``, on a named
+    endpoint with a real key: measured like the presets; the key reaches the endpoint and
+    nothing the agent has or leaves."""
+    handle = simulator.start(
+        simulator.ServerConfig(
+            mounts=(simulator.MountConfig(key="m", profile="standard", time_scale=0.02),),
+            task_dirs=(str(suite),),
+        )
+    )
+    dump = tmp_path / "agent-dump.json"
+    try:
+        sim_url = handle.base_url("m")
+        port = int(sim_url.split(":")[2].split("/")[0])
+        path = sim_url.split(str(port), 1)[1]
+        with _key_sniffer(port) as (relay_port, seen):
+            base_url = f"http://127.0.0.1:{relay_port}{path}" + ("/v1" if wire == "openai" else "")
+            pyproject = suite / "pyproject.toml"
+            pyproject.write_text(
+                pyproject.read_text()
+                + f"""
+[tool.agentspeed.endpoints.gateway]
+api = "{wire}"
+model = "sim-model"
+base_url = "{base_url}"
+api_key_env = "LIVE_TEST_KEY"
+
+[tool.agentspeed.agents.sdk-agent]
+command = ["{sys.executable}", "{AGENTS_DIR / "shell_agent.py"}", "{wire}", "{{model}}",
+           "{{instruction_file}}"]
+api = "{wire}"
+env = {{ SHELL_AGENT_DUMP = "{dump}" }}
+"""
+            )
+            # The check also fails the session when the key is anywhere in the workspace.
+            os.environ["LIVE_TEST_KEY"] = SECRET
+            try:
+                result = pytester.runpytest_subprocess(
+                    "--agentspeed-agent=sdk-agent",
+                    "--agentspeed-endpoint=gateway",
+                    "--agentspeed-repeat=1",
+                    "-k",
+                    "pagination",
+                    "--agentspeed-json=run.json",
+                    "--agentspeed-html=report.html",
+                    "-p",
+                    "no:cacheprovider",
+                )
+            finally:
+                del os.environ["LIVE_TEST_KEY"]
+            with_key = bytes(seen)
+    finally:
+        handle.stop()
+    result.assert_outcomes(passed=1)
+    (session,) = _sessions(suite / "run.json")
+    _assert_measured(session)
+    assert session["agent"] == "sdk-agent"
+    # The endpoint received the real key ...
+    assert SECRET.encode() in with_key
+    # ... and the agent's environment and argv, the run file and the report never held it.
+    agent_saw = json.loads(dump.read_text())
+    assert SECRET not in json.dumps(agent_saw)
+    assert not any(SECRET in value for value in agent_saw["env"].values())
+    assert agent_saw["env"]["ANTHROPIC_API_KEY" if wire == "anthropic" else "OPENAI_API_KEY"]
+    for output in ("run.json", "report.html"):
+        assert SECRET not in (suite / output).read_text(), output
+    assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
+def test_claude_codes_title_request_is_a_side_request_beside_turn_one(
+    suite: Path, pytester: pytest.Pytester
+) -> None:
+    """With non-essential traffic on and a host asking for a title, Claude Code sends its title
+    request while turn 1 is in flight: recorded as a side request, not a turn, and the session's
+    phases still add up to its wall time."""
+    _require("claude")
+    pyproject = suite / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + f"""
+[tool.agentspeed.agents.claude-titled]
+command = ["{sys.executable}", "{AGENTS_DIR / "claude_with_title.py"}", "{{model}}",
+           "{{instruction_file}}"]
+api = "anthropic"
+env = {{ IS_SANDBOX = "1", DISABLE_TELEMETRY = "1", DISABLE_AUTOUPDATER = "1" }}
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-agent=claude-titled",
+        "--agentspeed-endpoint=sim:standard",
+        "--agentspeed-repeat=1",
+        "-k",
+        "pagination",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    (session,) = _sessions(suite / "run.json")
+    _assert_measured(session)
+    (title,) = [r for r in session["side_requests"] if r["path"].startswith("/v1/messages")]
+    assert title["why"] in ("no tools", "structured output")
+    assert title["status"] == 200
+    first = session["turns"][0]
+    first_end = first["start_s"] + first["wall_s"] - first["phases_s"]["agent"]
+    # Concurrent with turn 1: each started before the other ended.
+    assert title["start_s"] < first_end
+    assert first["start_s"] < title["start_s"] + title["wall_s"]
+
+
+def test_parallel_sessions_keep_their_own_requests(suite: Path, pytester: pytest.Pytester) -> None:
+    """Under ``-n 2`` two Claude Code sessions run at once, each through its own prefix at its
+    worker's proxy: each session has exactly the turns of its task's trajectory (the same as a
+    session run alone), so no request went to the wrong session."""
+    _require("claude")
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-agent=claude-code",
+        "--agentspeed-endpoint=sim:standard",
+        "--agentspeed-repeat=2",
+        "-k",
+        TASKS,
+        "-n",
+        "2",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=4)
+    sessions = _sessions(suite / "run.json")
+    by_task: dict[str, set[tuple[int, int]]] = {}
+    for session in sessions:
+        _assert_measured(session)
+        shape = (len(session["turns"]), session["usage"]["output_tokens"])
+        by_task.setdefault(session["task"], set()).add(shape)
+    # The simulated trajectory is a function of the task: both repeats saw the same one.
+    assert all(len(shapes) == 1 for shapes in by_task.values()), by_task
+    assert {t for t, s in by_task.items() for n, _ in s if n >= 2} == set(by_task)
+    # And sessions did overlap in time.
+    spans = sorted((s["started_at"], s["started_at"] + s["wall_s"]) for s in sessions)
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+
+
+def test_an_agent_that_is_not_installed_stops_the_run_before_any_session(
+    suite: Path, pytester: pytest.Pytester
+) -> None:
+    pyproject = suite / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + """
+[tool.agentspeed.agents.ghost]
+command = ["agentspeed-no-such-agent", "{instruction}"]
+api = "anthropic"
+install = "pip install ghost-agent"
+"""
+    )
+    result = pytester.runpytest_subprocess("--agentspeed-agent=ghost", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["*ghost: `agentspeed-no-such-agent` is not installed (install: pip install ghost-agent)*"]
+    )
+    assert "passed" not in result.stdout.str()
