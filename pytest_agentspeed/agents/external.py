@@ -362,3 +362,21 @@ def _redact(text: str, secrets: Sequence[str], *, cut: bool) -> str:
                     break
         text = marker + newline + rest
     return text
+
+
+def cannot_run(agent: object, endpoints: Sequence[tuple[str, str]]) -> str | None:
+    """Why ``agent`` cannot run on these endpoints (``(name, api)`` pairs), before any session:
+    its program (or bubblewrap) is not installed, or it speaks another wire than an endpoint;
+    ``None`` for an agent that can, and for every agent that runs in this process."""
+    if not isinstance(agent, ExternalAgent):
+        return None
+    missing = agent.missing()
+    if missing is not None:
+        return missing
+    for name, api in endpoints:
+        if api != agent.spec.api:
+            return (
+                f"agent {agent.name!r} speaks the {agent.spec.api} wire, and endpoint {name!r} "
+                f"the {api} wire; choose an endpoint with api={agent.spec.api}"
+            )
+    return None

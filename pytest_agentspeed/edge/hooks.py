@@ -96,8 +96,7 @@ class AgentSpeedHooks:
             config.hook.pytest_deselected(items=agent_items)
             items[:] = [item for item in items if SLOT_KEY not in item.stash]
         try:
-            self.bench.check_agent()
-            self.bench.check_keys()
+            self.bench.check_before_run()
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
 

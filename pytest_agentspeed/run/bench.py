@@ -24,11 +24,10 @@ import functools
 import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pytest_agentspeed.endpoints import api_key, redact
+from pytest_agentspeed.endpoints import api_key
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.run.judge import judge
 from pytest_agentspeed.run.pool import EndpointPool
@@ -105,6 +104,8 @@ class Bench:
     ) -> None:
         self.settings = settings
         self.console = console
+        from pytest_agentspeed.run.spool import new_run_id
+
         self.run_id = run_id or new_run_id()
         self.process = process
         self.sessions: list[SessionRecord] = []
@@ -155,38 +156,21 @@ class Bench:
         """A task's directory: the simulated endpoint will know its tasks."""
         self.pool.know_task_dir(path)
 
-    def check_keys(self) -> None:
-        """Read every endpoint's API key now, before any session runs, and keep the variables
-        that hold them out of every command's environment (tools, checks, external agents).
+    def check_before_run(self) -> None:
+        """Refuse now, before any session runs, what cannot work: an endpoint's missing key,
+        an external agent that is not installed or speaks another wire than an endpoint. Keep
+        the variables holding the keys out of every command (tools, checks, external agents).
 
-        :raises ConfigError: when an endpoint's key is missing.
+        :raises ConfigError: with one line that says what is missing (and how to install it).
         """
+        from pytest_agentspeed.agents.external import cannot_run
         from pytest_agentspeed.processes import scrub_also
 
+        refusal = cannot_run(self.agent, [(e.name, e.api) for e in self.settings.endpoints])
+        if refusal is not None:
+            raise ConfigError(refusal)
         _ = self._secrets
         scrub_also(var for endpoint in self.settings.endpoints for var in endpoint.key_vars)
-
-    def check_agent(self) -> None:
-        """Make sure, before any session runs, that an agent in another process can run here:
-        its program is installed and it speaks the wire of every endpoint.
-
-        :raises ConfigError: with one line that says what is missing and how to install it.
-        """
-        from pytest_agentspeed.agents.external import ExternalAgent
-
-        agent = self.agent
-        if not isinstance(agent, ExternalAgent):
-            return
-        missing = agent.missing()
-        if missing is not None:
-            raise ConfigError(missing)
-        for endpoint in self.settings.endpoints:
-            if endpoint.api != agent.spec.api:
-                raise ConfigError(
-                    f"agent {agent.name!r} speaks the {agent.spec.api} wire, and endpoint "
-                    f"{endpoint.name!r} the {endpoint.api} wire; choose an endpoint with "
-                    f"api={agent.spec.api}"
-                )
 
     @functools.cached_property
     def _secrets(self) -> list[str]:
@@ -259,7 +243,7 @@ class Bench:
             properties).
         :raises ConfigError: when the endpoint's client or server cannot be set up.
         """
-        from pytest_agentspeed.run.runner import SessionResult, not_run, run_session
+        from pytest_agentspeed.run.runner import SessionResult, not_run, redacted, run_session
 
         if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
             result = not_run(
@@ -295,29 +279,7 @@ class Bench:
         )
         record = replace(result.record, clock=clock.stop())
         self._note_reachability(slot.endpoint, record)
-        if record.error is not None:
-            # Endpoint error messages carry the server's words; never let a key through.
-            record = replace(
-                record,
-                error=redact(record.error, self._secrets),
-                turns=tuple(
-                    replace(t, error=redact(t.error, self._secrets)) if t.error else t
-                    for t in record.turns
-                ),
-            )
-        if record.process is not None:
-            # An external agent never holds a key, but its output is its own words: redact
-            # them as the endpoint's.
-            record = replace(
-                record,
-                process=replace(
-                    record.process, output_tail=redact(record.process.output_tail, self._secrets)
-                ),
-                side_requests=tuple(
-                    replace(r, error=redact(r.error, self._secrets)) if r.error else r
-                    for r in record.side_requests
-                ),
-            )
+        record = redacted(record, self._secrets)
         result = SessionResult(
             record=record, check_output=result.check_output, workspace=result.workspace
         )
@@ -535,8 +497,3 @@ class Bench:
             self._clock.close()
         if self._spool is not None:
             self._spool.close()
-
-
-def new_run_id() -> str:
-    """A run id that sorts by start time and does not collide between machines."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"

@@ -12,12 +12,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from pytest_agentspeed.agents import Agent, AgentContext, AgentRun, Progress, ProxiedEndpoint
 from pytest_agentspeed.clients import ModelClient
+from pytest_agentspeed.endpoints import redact
 from pytest_agentspeed.processes import run_command
 from pytest_agentspeed.records import Outcome, SessionRecord, Usage
 from pytest_agentspeed.tasks import Task
@@ -205,3 +206,29 @@ def not_run(task: Task, agent: Agent, *, endpoint: str, repeat: int, reason: str
         check_output="",
         workspace=None,
     )
+
+
+def redacted(record: SessionRecord, secrets: list[str]) -> SessionRecord:
+    """``record`` with every secret replaced in the texts that came from outside: endpoint
+    error messages carry the server's words, and an external agent's output its own (it never
+    holds a key, but nothing it prints is taken on trust)."""
+    if record.error is not None:
+        record = replace(
+            record,
+            error=redact(record.error, secrets),
+            turns=tuple(
+                replace(t, error=redact(t.error, secrets)) if t.error else t for t in record.turns
+            ),
+        )
+    if record.process is not None:
+        record = replace(
+            record,
+            process=replace(
+                record.process, output_tail=redact(record.process.output_tail, secrets)
+            ),
+            side_requests=tuple(
+                replace(r, error=redact(r.error, secrets)) if r.error else r
+                for r in record.side_requests
+            ),
+        )
+    return record

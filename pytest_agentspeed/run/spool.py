@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -213,3 +214,9 @@ def recover(rootdir: Path, gate: GateSettings) -> list[tuple[Path, int]]:
             with contextlib.suppress(OSError):
                 path.unlink()
     return written
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and does not collide between machines (it names the
+    run's spool files)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
