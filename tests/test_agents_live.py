@@ -73,6 +73,27 @@ def _assert_measured(session: dict[str, Any], *, min_turns: int = 2) -> None:
     assert session["usage"]["output_tokens"] > 0
 
 
+def _one_session(
+    pytester: pytest.Pytester, agent: str, endpoint: str, *more: str
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run ``agent`` once on the pagination task; the run's result and the session's record."""
+    result = pytester.runpytest_subprocess(
+        f"--agentspeed-agent={agent}",
+        f"--agentspeed-endpoint={endpoint}",
+        "--agentspeed-repeat=1",
+        "-k",
+        "pagination",
+        "--agentspeed-json=run.json",
+        *more,
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    (session,) = _sessions(pytester.path / "run.json")
+    _assert_measured(session)
+    return result, session
+
+
 def test_claude_code_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pytester) -> None:
     _require("claude")
     result = pytester.runpytest_subprocess(
@@ -99,19 +120,7 @@ def test_claude_code_on_the_default_simulated_ab(suite: Path, pytester: pytest.P
 
 def test_mini_swe_agent_on_the_openai_wire(suite: Path, pytester: pytest.Pytester) -> None:
     _require("mini")
-    result = pytester.runpytest_subprocess(
-        "--agentspeed-agent=mini-swe-agent",
-        "--agentspeed-endpoint=sim:standard?api=openai",
-        "--agentspeed-repeat=1",
-        "-k",
-        "pagination",
-        "--agentspeed-json=run.json",
-        "-p",
-        "no:cacheprovider",
-    )
-    result.assert_outcomes(passed=1)
-    (session,) = _sessions(suite / "run.json")
-    _assert_measured(session)
+    _, session = _one_session(pytester, "mini-swe-agent", "sim:standard?api=openai")
     # mini-swe-agent does not stream: its turns are flagged, their time is all TTFT.
     assert not any(t["streamed"] for t in session["turns"])
     assert session["phases_s"]["generation"] == 0
@@ -209,25 +218,14 @@ env = {{ SHELL_AGENT_DUMP = "{dump}" }}
             # The check also fails the session when the key is anywhere in the workspace.
             os.environ["LIVE_TEST_KEY"] = SECRET
             try:
-                result = pytester.runpytest_subprocess(
-                    "--agentspeed-agent=sdk-agent",
-                    "--agentspeed-endpoint=gateway",
-                    "--agentspeed-repeat=1",
-                    "-k",
-                    "pagination",
-                    "--agentspeed-json=run.json",
-                    "--agentspeed-html=report.html",
-                    "-p",
-                    "no:cacheprovider",
+                result, session = _one_session(
+                    pytester, "sdk-agent", "gateway", "--agentspeed-html=report.html"
                 )
             finally:
                 del os.environ["LIVE_TEST_KEY"]
             with_key = bytes(seen)
     finally:
         handle.stop()
-    result.assert_outcomes(passed=1)
-    (session,) = _sessions(suite / "run.json")
-    _assert_measured(session)
     assert session["agent"] == "sdk-agent"
     # The endpoint received the real key ...
     assert SECRET.encode() in with_key
@@ -259,19 +257,7 @@ api = "anthropic"
 env = {{ IS_SANDBOX = "1", DISABLE_TELEMETRY = "1", DISABLE_AUTOUPDATER = "1" }}
 """
     )
-    result = pytester.runpytest_subprocess(
-        "--agentspeed-agent=claude-titled",
-        "--agentspeed-endpoint=sim:standard",
-        "--agentspeed-repeat=1",
-        "-k",
-        "pagination",
-        "--agentspeed-json=run.json",
-        "-p",
-        "no:cacheprovider",
-    )
-    result.assert_outcomes(passed=1)
-    (session,) = _sessions(suite / "run.json")
-    _assert_measured(session)
+    _, session = _one_session(pytester, "claude-titled", "sim:standard")
     (title,) = [r for r in session["side_requests"] if r["path"].startswith("/v1/messages")]
     assert title["why"] in ("no tools", "structured output")
     assert title["status"] == 200
