@@ -215,7 +215,17 @@ api = "{wire}"
 env = {{ SHELL_AGENT_DUMP = "{dump}" }}
 """
             )
-            # The check also fails the session when the key is anywhere in the workspace.
+            # The check also fails the session when the key is anywhere in the workspace (the
+            # key cut in two in the command, which the simulated model repeats to the agent).
+            task = suite / "fix-pagination-off-by-one" / "agenttask.toml"
+            check = 'command = "python -m pytest -q -p no:cacheprovider"'
+            assert check in task.read_text()
+            halves = f"'{SECRET[:10]}''{SECRET[10:]}'"
+            task.write_text(
+                task.read_text().replace(
+                    check, f'command = "! grep -rqF {halves} . && python -m pytest -q"'
+                )
+            )
             os.environ["LIVE_TEST_KEY"] = SECRET
             try:
                 result, session = _one_session(
