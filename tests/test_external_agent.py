@@ -829,3 +829,19 @@ def test_a_bad_definition_is_a_clear_error(tmp_path: Path, toml: str, message: s
     with pytest.raises(ConfigError) as info:
         resolve(tmp_path, toml)
     assert str(info.value) == f"{tmp_path / 'pyproject.toml'}: {message}"
+
+
+def test_live_progress_counts_the_model_requests_that_offered_tools() -> None:
+    """The heartbeat of a long external session: told as each main-looking request ends; side
+    requests (no tools) and probes do not count as turns."""
+    from factories import exchange, text_stream, title_request
+
+    from pytest_agentspeed.agents.external import _live_progress
+
+    told: list[tuple[int, int]] = []
+    listener = _live_progress(lambda turns, tokens, _elapsed: told.append((turns, tokens)))
+    listener(exchange(0, text_stream(20, 40)))
+    listener(title_request())
+    listener(exchange(50, [], operation="other", method="HEAD", path="/", tools=()))
+    listener(exchange(60, text_stream(80, 90), usage=Usage(output_tokens=7)))
+    assert told == [(1, 5), (2, 12)]

@@ -28,12 +28,19 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pytest_agentspeed.agents.seam import AgentContext, AgentRun, ProxiedEndpoint, SessionTimeline
+from pytest_agentspeed.agents.seam import (
+    AgentContext,
+    AgentRun,
+    Progress,
+    ProxiedEndpoint,
+    SessionTimeline,
+)
 from pytest_agentspeed.agents.timeline import session_timeline
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.processes import (
@@ -189,6 +196,8 @@ class ExternalAgent:
                 error=f"the {self.name} agent needs the recording proxy, and the session has none",
             )
         limit_s = min(self.spec.timeout_s or math.inf, context.task.limits.timeout_s)
+        if context.progress is not None:
+            proxy.on_exchange = _live_progress(context.progress)
         scratch = Path(tempfile.mkdtemp(prefix="agentspeed-agent-"))
         try:
             argv, env = self._prepare(context, proxy, scratch)
@@ -302,6 +311,23 @@ def _how_it_ended(
     if not any(exchange.is_model_request for exchange in exchanges):
         return "error", "the agent made no model request"
     return "end_turn", None
+
+
+def _live_progress(progress: Progress) -> Callable[[Exchange], None]:
+    """Tells ``progress`` of each model request that offered tools as it ends (an estimate of
+    the turns so far: retries and parallel sub-agents are only told apart afterwards, by the
+    timeline), so a long session shows it is alive."""
+    started = time.perf_counter()
+    turns = output_tokens = 0
+
+    def told(exchange: Exchange) -> None:
+        nonlocal turns, output_tokens
+        if exchange.is_model_request and exchange.tools:
+            turns += 1
+            output_tokens += exchange.usage.output_tokens if exchange.usage else 0
+            progress(turns, output_tokens, time.perf_counter() - started)
+
+    return told
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

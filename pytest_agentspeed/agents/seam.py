@@ -42,6 +42,9 @@ class ProxiedEndpoint(Protocol):
     model: str
     #: The key to give the agent: a fixed placeholder, worthless outside the proxy.
     placeholder_key: str
+    #: Called with each exchange as it ends (from the proxy's thread), for live progress;
+    #: ``None``: nobody listens.
+    on_exchange: Callable[[Exchange], None] | None
 
     def exchanges(self) -> tuple[Exchange, ...]:
         """The requests the session made through the proxy so far, in the order they were

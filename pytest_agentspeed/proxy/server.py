@@ -75,6 +75,7 @@ class ProxySession:
         self.api: str = upstream.api
         self.model = upstream.model
         self.placeholder_key = PLACEHOLDER_KEY
+        self.on_exchange: Callable[[Exchange], None] | None = None
         self._exchanges: list[Exchange] = []
         self._lock = threading.Lock()
 
@@ -94,6 +95,9 @@ class ProxySession:
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
             self._exchanges.append(exchange)
+        listener = self.on_exchange
+        if listener is not None:
+            listener(exchange)
 
 
 class RecordingProxy:
