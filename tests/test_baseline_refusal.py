@@ -146,7 +146,8 @@ def test_weakening_differences_warn_and_still_decide(pytester: pytest.Pytester) 
     assert comparison["reasons"][0].startswith(
         "4 and 2 sessions cannot decide at alpha 0.05 (the smallest possible p is 0.0667)"
     )
-    assert comparison["warnings"] == [
+    # (A loaded machine may add the clock's warning; it is not what this test is about.)
+    assert [w for w in comparison["warnings"] if "measurement compromised" not in w] == [
         "baseline fingerprint: task set differs (only in the baseline: alpha; "
         "only in the candidate: gamma)",
         "baseline fingerprint: concurrency differs: 2 vs 1",

@@ -27,6 +27,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -343,9 +344,12 @@ def bwrap_argv(
     the scratch directory (HOME, TMPDIR, the instruction), a fresh ``/tmp``, ``/dev`` and
     ``/proc``; the network is shared, so the proxy on loopback stays reachable.
 
-    The defining project's directory is bound back read-only after ``/tmp`` is replaced, as a
-    command may run a script from it. ``--die-with-parent`` and a pid namespace of its own make
-    sure nothing in the sandbox outlives the process group being killed.
+    What the agent needs to run is bound back read-only after ``/tmp`` is replaced, wherever it
+    lies (a CI checkout is often under ``/tmp``): the defining project's directory (a command
+    may run a script from it), the running Python's environment (``python`` on the agent's
+    ``PATH`` is this one) and the program's own directory. ``--die-with-parent`` and a pid
+    namespace of its own make sure nothing in the sandbox outlives the process group being
+    killed.
     """
     wrapped = [
         "bwrap",
@@ -354,9 +358,12 @@ def bwrap_argv(
         "--proc", "/proc",
         "--tmpfs", "/tmp",
     ]  # fmt: skip
-    if project is not None and project.is_dir():
-        resolved = str(project.resolve())
-        wrapped += ["--ro-bind", resolved, resolved]
+    program = shutil.which(argv[0]) if argv else None
+    needed = {project, Path(sys.prefix), Path(sys.base_prefix)}
+    if program is not None:
+        needed.add(Path(program).parent)
+    for directory in sorted({d.resolve() for d in needed if d is not None and d.is_dir()}):
+        wrapped += ["--ro-bind", str(directory), str(directory)]
     for writable in (scratch.resolve(), workspace):
         wrapped += ["--bind", str(writable), str(writable)]
     wrapped += [
