@@ -378,3 +378,25 @@ def test_without_the_hog_the_outputs_say_what_the_clock_recorded(pytester: pytes
         "compromised" in (pytester.path / "summary.md").read_text(),
     ]
     assert said == [flagged] * 4, (clocks, said)
+
+
+def test_no_collection_runs_while_a_session_is_measured() -> None:
+    """Inside a session the collector is off and what was alive before is frozen out of its
+    reach; after it, collection is back on (and stays off where it was off)."""
+    import gc
+
+    from pytest_agentspeed.run.lateness import collector_held
+
+    assert gc.isenabled()
+    try:
+        with collector_held():
+            assert not gc.isenabled()
+            assert gc.get_freeze_count() > 0
+        assert gc.isenabled()
+        gc.disable()
+        with collector_held():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -13,9 +13,8 @@ from its hooks; tests and the command line can drive it directly::
     finish = bench.finish()           # the run record, written by the exporters
     bench.close()
 
-Lines for the user (progress of long sessions, a lost endpoint) go through a :class:`Console`.
-What only a run with tasks needs (agents, clients, statistics, outputs) is imported where it
-is first used: importing this module is cheap.
+Lines for the user (progress, a lost endpoint) go through a :class:`Console`. What only a run
+with tasks needs (agents, clients, statistics, outputs) is imported where first used.
 """
 
 from __future__ import annotations
@@ -243,6 +242,7 @@ class Bench:
             properties).
         :raises ConfigError: when the endpoint's client or server cannot be set up.
         """
+        from pytest_agentspeed.run.lateness import collector_held
         from pytest_agentspeed.run.runner import SessionResult, not_run, redacted, run_session
 
         if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
@@ -267,17 +267,18 @@ class Bench:
             if endpoint.simulated and task.source is None:
                 self.pool.register(task)
         clock = self._clock
-        clock.start()
-        result = run_session(
-            task,
-            self.agent,
-            client,
-            endpoint=slot.endpoint,
-            repeat=slot.repeat,
-            progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
-            open_proxy=open_proxy,
-        )
-        record = replace(result.record, clock=clock.stop())
+        with collector_held():
+            clock.start()
+            result = run_session(
+                task,
+                self.agent,
+                client,
+                endpoint=slot.endpoint,
+                repeat=slot.repeat,
+                progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
+                open_proxy=open_proxy,
+            )
+            record = replace(result.record, clock=clock.stop())
         self._note_reachability(slot.endpoint, record)
         record = redacted(record, self._secrets)
         result = SessionResult(
