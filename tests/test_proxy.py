@@ -203,7 +203,7 @@ def test_anthropic_stream_marks_agree_with_the_servers_send_log(
             assert entry["target"] == "/gt/v1/messages?beta=true"
             received = dict(entry["headers"])
             assert received["x-api-key"] == REAL_KEY
-            assert "authorization" not in received
+            assert received["authorization"] == f"Bearer {REAL_KEY}"
             assert received["anthropic-beta"] == "b1,b2"
             assert PLACEHOLDER_KEY not in json.dumps(entry["headers"])
             pairs.append((marks(session.exchanges()[-1]), sent(entry)))
@@ -353,12 +353,13 @@ def test_no_key_forwards_none_and_an_error_body_never_shows_the_key(
         Upstream(base_url=ground_truth, api="anthropic", model="m", key=REAL_KEY)
     )
     reply = send(f"{keyed.base_url}/unauthorized", {"marker": "quoting"})
-    # The endpoint quoted the key it got; the agent sees it blanked out, and so does the record.
+    # The endpoint quoted the key it got (x-api-key, then the Bearer header); the agent sees it
+    # blanked out, and so does the record.
     assert reply.status == 401
-    assert reply.json()["error"]["message"] == "***"
+    assert reply.json()["error"]["message"] == "***Bearer ***"
     assert REAL_KEY.encode() not in reply.raw
     (exchange,) = keyed.exchanges()
-    assert exchange.error == "HTTP 401: authentication_error: ***"
+    assert exchange.error == "HTTP 401: authentication_error: ***Bearer ***"
     assert REAL_KEY not in repr(exchange)
 
 

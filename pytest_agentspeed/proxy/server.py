@@ -324,9 +324,7 @@ class _Forwarding:
             headers.append(("content-length", str(len(request.body))))
         headers.append(("accept-encoding", "identity"))
         headers += extra.items()
-        key = upstream.key_header()
-        if key is not None:
-            headers.append(key)
+        headers += upstream.key_headers()
         return headers
 
     def _relay(

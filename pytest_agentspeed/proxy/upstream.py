@@ -31,8 +31,8 @@ class Upstream:
         ``/v1/chat/completions``) is appended to it. ``http`` or ``https``.
     :param api: the wire the endpoint speaks, ``anthropic`` or ``openai``.
     :param model: the model name the endpoint is configured with (given to the agent).
-    :param key: the real key, put on each forwarded request (Anthropic: ``x-api-key``;
-        OpenAI: ``Authorization: Bearer``); ``None`` sends none. Never shown in a repr.
+    :param key: the real key, put on each forwarded request (:meth:`key_headers`); ``None``
+        sends none. Never shown in a repr.
     :param headers: added to each forwarded request (``x-agentspeed-workspace``, a named
         endpoint's extra headers); they replace an agent's header of the same name.
     """
@@ -54,13 +54,15 @@ class Upstream:
         if self.api not in ("anthropic", "openai"):
             raise ValueError(f"api must be 'anthropic' or 'openai', not {self.api!r}")
 
-    def key_header(self) -> tuple[str, str] | None:
-        """The header that carries the real key upstream, if there is a key."""
+    def key_headers(self) -> list[tuple[str, str]]:
+        """The headers that carry the real key upstream (none without a key): ``Authorization:
+        Bearer`` on both wires, as the package's clients send it (vLLM and SGLang accept only
+        that), and on the Anthropic wire ``x-api-key`` too, which Anthropic's API and its
+        gateways take."""
         if not self.key:
-            return None
-        if self.api == "anthropic":
-            return ("x-api-key", self.key)
-        return ("authorization", f"Bearer {self.key}")
+            return []
+        bearer = ("authorization", f"Bearer {self.key}")
+        return [("x-api-key", self.key), bearer] if self.api == "anthropic" else [bearer]
 
 
 @dataclass(frozen=True, slots=True)
