@@ -267,15 +267,20 @@ api = "anthropic"
 env = {{ IS_SANDBOX = "1", DISABLE_TELEMETRY = "1", DISABLE_AUTOUPDATER = "1" }}
 """
     )
-    _, session = _one_session(pytester, "claude-titled", "sim:standard")
+    # Delays at half their real length: the title request takes long enough (about a second)
+    # that the first turn, sent a few milliseconds after it, starts while it is in flight.
+    _, session = _one_session(
+        pytester, "claude-titled", "sim:standard", "--agentspeed-time-scale=0.5"
+    )
     (title,) = [r for r in session["side_requests"] if r["path"].startswith("/v1/messages")]
     assert title["why"] in ("no tools", "structured output")
     assert title["status"] == 200
     first = session["turns"][0]
     first_end = first["start_s"] + first["wall_s"] - first["phases_s"]["agent"]
     # Concurrent with turn 1: each started before the other ended.
-    assert title["start_s"] < first_end
-    assert first["start_s"] < title["start_s"] + title["wall_s"]
+    timing = (title["start_s"], title["wall_s"], first["start_s"], first_end)
+    assert title["start_s"] < first_end, timing
+    assert first["start_s"] < title["start_s"] + title["wall_s"], timing
 
 
 def test_parallel_sessions_keep_their_own_requests(suite: Path, pytester: pytest.Pytester) -> None:

@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 from pytest_agentspeed.endpoints import redact, strip_url_secrets
@@ -60,10 +60,8 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 class ProxySession:
     """One session's endpoint at the proxy: a base URL of its own, and what went through it.
-
-    Implements :class:`~pytest_agentspeed.agents.seam.ProxiedEndpoint`. Made by
-    :meth:`RecordingProxy.open_session`; thread-safe.
-    """
+    A :class:`~pytest_agentspeed.agents.seam.ProxiedEndpoint`, made by
+    :meth:`RecordingProxy.open_session`; thread-safe."""
 
     def __init__(self, proxy: RecordingProxy, token: str, upstream: Upstream) -> None:
         self._proxy = proxy
@@ -78,19 +76,36 @@ class ProxySession:
         self.on_exchange: Callable[[Exchange], None] | None = None
         self._exchanges: list[Exchange] = []
         self._lock = threading.Lock()
+        self._in_flight = 0  # requests being forwarded: exchanges() waits for them
+        self._settled = threading.Condition(self._lock)
 
     def __repr__(self) -> str:
         return f"ProxySession({self.base_url!r}, {self.upstream!r})"
 
-    def exchanges(self) -> tuple[Exchange, ...]:
-        """The requests this session made that have ended, in the order they were received."""
-        with self._lock:
+    def exchanges(self, wait_s: float = 5.0) -> tuple[Exchange, ...]:
+        """The requests this session made, in the order they were received. One still being
+        forwarded is waited for, up to ``wait_s``: the agent has a response's last bytes a
+        moment before the proxy has recorded it, and must not lose its last turn by exiting."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=wait_s)
             done = list(self._exchanges)
         return tuple(sorted(done, key=lambda e: e.received_ns))
 
     def close(self) -> None:
         """Stop serving this session's prefix (later requests get 404); its exchanges stay."""
         self._proxy._forget(self.token)
+
+    @contextlib.contextmanager
+    def _forwarding(self) -> Iterator[None]:
+        """Counts a request as in flight until its exchange is recorded (or it failed)."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
 
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
@@ -213,7 +228,7 @@ class RecordingProxy:
             message = "no proxy session at this path (a session's base URL is /s/TOKEN)"
             _send_error(sock, 404, "not_found_error", message, request.keep_alive)
             return request.keep_alive
-        with self._fast_handover():
+        with self._fast_handover(), session._forwarding():
             return _Forwarding(self._pool, session, sock, request, rest).run()
 
 
