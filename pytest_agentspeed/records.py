@@ -315,9 +315,9 @@ class ProcessRecord:
     #: time limit.
     exit_code: int | None
     timed_out: bool
-    #: Process start to its first request at the proxy (the whole run when it made none).
+    #: Process start to its first main-loop request (the whole run when it made none).
     startup_s: float
-    #: The last response's end to the process's exit.
+    #: The last main-loop response's end to the process's exit.
     winddown_s: float
     #: The end of its output (stdout and stderr), keys replaced by ``[REDACTED]``.
     output_tail: str

@@ -42,7 +42,7 @@ from pytest_agentspeed.agents.seam import (
     ProxiedEndpoint,
     SessionTimeline,
 )
-from pytest_agentspeed.agents.timeline import session_timeline
+from pytest_agentspeed.agents.timeline import process_spans, session_timeline
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.processes import (
     ProgramResult,
@@ -153,8 +153,6 @@ class ExternalAgent:
     def __init__(self, spec: AgentCommand, *, timeline: SessionTimelineFn | None = None) -> None:
         self.spec = spec
         self.name = spec.name
-        #: The wire it speaks, to check against the endpoint's.
-        self.api: Api = spec.api
         self._timeline = timeline
 
     def __repr__(self) -> str:
@@ -278,12 +276,13 @@ class ExternalAgent:
         timeline_fn = self._timeline or session_timeline
         turns, timeline = timeline_fn(exchanges, started_ns=ran.started_ns, ended_ns=ran.exited_ns)
         result = ran.result
+        startup_s, winddown_s = process_spans(timeline)
         process = ProcessRecord(
             program=self.spec.program,
             exit_code=result.exit_code,
             timed_out=result.timed_out,
-            startup_s=timeline.phases_s.get("startup", 0.0),
-            winddown_s=timeline.phases_s.get("winddown", 0.0),
+            startup_s=startup_s,
+            winddown_s=winddown_s,
             output_tail=_redact(
                 result.output,
                 (*credential_values(), proxy.placeholder_key),
