@@ -2,9 +2,10 @@
 
 Accepted forms (DESIGN section 5)::
 
-    sim:PROFILE[?api=anthropic|openai&time_scale=F&seed=N&jitter=0|1&faults=R&fault_KIND=R]
+    sim:PROFILE[?api=anthropic|openai|responses&time_scale=F&seed=N&jitter=0|1&faults=R&fault_KIND=R]
     anthropic:MODEL[@BASE_URL]
     openai:MODEL@BASE_URL
+    openai-responses:MODEL@BASE_URL   (the Responses API, POST /v1/responses)
     NAME            (an endpoint defined under [tool.agentspeed.endpoints.NAME])
 
 Parsing is pure and happens when options are read, so a typo is a usage error before anything
@@ -24,7 +25,10 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.simulator import FAULT_KINDS, fault_rates, profile_names
 
-Api = Literal["anthropic", "openai"]
+#: The wire an endpoint speaks: Anthropic Messages, OpenAI Chat Completions, or the OpenAI
+#: Responses API (``openai-responses:`` specs, ``api = "responses"``).
+Api = Literal["anthropic", "openai", "responses"]
+APIS: tuple[Api, ...] = ("anthropic", "openai", "responses")
 
 #: Latency profiles of the simulated endpoint.
 SIM_PROFILES = profile_names()
@@ -37,7 +41,8 @@ _SIM_OPTIONS = (
     *(f"fault_{k}" for k in FAULT_KINDS),
 )
 _FORMS = (
-    "sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL or a named endpoint"
+    "sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL, "
+    "openai-responses:MODEL@BASE_URL or a named endpoint"
 )
 ANTHROPIC_KEY_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 OPENAI_KEY_VARS = ("OPENAI_API_KEY",)
@@ -136,6 +141,8 @@ def parse_endpoint(spec: str, named: Mapping[str, Endpoint] | None = None) -> En
         return _parse_anthropic(spec, rest)
     if kind == "openai":
         return _parse_openai(spec, rest)
+    if kind == "openai-responses":
+        return _parse_openai(spec, rest, api="responses")
     raise ConfigError(f"unknown endpoint {spec!r}; accepted forms: {_FORMS}")
 
 
@@ -187,14 +194,16 @@ def named_endpoint(name: str, table: Mapping[str, Any], source: str) -> Endpoint
     else:
         api = text("api")
         model = text("model")
-        if api not in ("anthropic", "openai") or not model:
+        if api not in APIS or not model:
             raise ConfigError(
-                f'{where}: give spec = "...", or api = "anthropic" | "openai" and model'
+                f'{where}: give spec = "...", or api = "anthropic" | "openai" | "responses" '
+                "and model"
             )
         base_url = text("base_url")
-        if api == "openai" and not base_url:
-            raise ConfigError(f'{where}: base_url is required for api = "openai"')
-        base = parse_endpoint(f"{api}:{model}" + (f"@{base_url}" if base_url else ""))
+        if api != "anthropic" and not base_url:
+            raise ConfigError(f'{where}: base_url is required for api = "{api}"')
+        prefix = "openai-responses" if api == "responses" else api
+        base = parse_endpoint(f"{prefix}:{model}" + (f"@{base_url}" if base_url else ""))
     key_env = text("api_key_env")
     return replace(
         base,
@@ -270,8 +279,8 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
             )
         options[key] = value
     api = options.get("api", "anthropic")
-    if api not in ("anthropic", "openai"):
-        raise ConfigError(f"endpoint {spec!r}: api={api!r}; accepted: anthropic, openai")
+    if api not in APIS:
+        raise ConfigError(f"endpoint {spec!r}: api={api!r}; accepted: {', '.join(APIS)}")
     time_scale = None
     if "time_scale" in options:
         time_scale = _positive_float(spec, "time_scale", options["time_scale"])
@@ -297,7 +306,7 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
         raise ConfigError(f"endpoint {spec!r}: {exc}") from None
     return Endpoint(
         name=spec,
-        api="openai" if api == "openai" else "anthropic",
+        api=api,
         model=f"sim-{profile}",
         sim=SimOptions(
             profile=profile, time_scale=time_scale, seed=seed, jitter=jitter == "1", faults=faults
@@ -340,19 +349,25 @@ _OPENAI_FORM = (
 )
 
 
-def _parse_openai(spec: str, rest: str) -> Endpoint:
+def _parse_openai(spec: str, rest: str, api: Api = "openai") -> Endpoint:
+    """An ``openai:`` (Chat Completions) or ``openai-responses:`` (Responses API) spec: the same
+    form, the same key variable, another path below the base URL."""
+    kind = "openai-responses" if api == "responses" else "openai"
     model, at, base_url = rest.partition("@")
     if not at:
-        raise ConfigError(f"endpoint {spec!r}: the base URL is missing; expected {_OPENAI_FORM}")
-    _check_base_url("openai", model, base_url, _OPENAI_FORM)
+        raise ConfigError(
+            f"endpoint {spec!r}: the base URL is missing; "
+            f"expected {_OPENAI_FORM.replace('openai:', f'{kind}:')}"
+        )
+    form = _OPENAI_FORM.replace("openai:", f"{kind}:")
+    _check_base_url(kind, model, base_url, form)
     if not model:
         raise ConfigError(
-            f"endpoint {_shown('openai', model, at, base_url)!r}: the model is missing; "
-            f"expected {_OPENAI_FORM}"
+            f"endpoint {_shown(kind, model, at, base_url)!r}: the model is missing; expected {form}"
         )
     return Endpoint(
-        name=f"openai:{model}",
-        api="openai",
+        name=f"{kind}:{model}",
+        api=api,
         model=model,
         base_url=base_url,
         key_vars=OPENAI_KEY_VARS,

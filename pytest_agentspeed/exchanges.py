@@ -22,7 +22,9 @@ from pytest_agentspeed.timing import Event
 
 #: The wire a request spoke, from its path; ``other`` for a path that is no model request
 #: (``HEAD /``, a model list): forwarded and recorded all the same.
-ExchangeWire = Literal["anthropic", "openai", "other"]
+ExchangeWire = Literal["anthropic", "openai", "responses", "other"]
+#: What a request asked for, from its path.
+Operation = Literal["messages", "chat", "responses", "count_tokens", "other"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,9 +47,9 @@ class Exchange:
     #: (``/v1/messages?beta=true``).
     path: str
     wire: ExchangeWire
-    #: ``messages`` (Anthropic), ``chat`` (OpenAI chat completions), ``count_tokens``, or
-    #: ``other``.
-    operation: Literal["messages", "chat", "count_tokens", "other"]
+    #: ``messages`` (Anthropic), ``chat`` (OpenAI chat completions), ``responses`` (OpenAI
+    #: Responses API), ``count_tokens``, or ``other``.
+    operation: Operation
     #: The ``model`` of the request body, when it had one.
     model: str | None
     #: Whether the request asked for a streamed response (``"stream": true``).
@@ -80,7 +82,7 @@ class Exchange:
     @property
     def is_model_request(self) -> bool:
         """A request for a model response (not a probe, a model list or a token count)."""
-        return self.operation in ("messages", "chat")
+        return self.operation in ("messages", "chat", "responses")
 
     @property
     def ok(self) -> bool:

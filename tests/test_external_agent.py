@@ -743,7 +743,7 @@ BAD_DEFINITIONS = [
     ),
     (
         '[tool.agentspeed.agents.mine]\ncommand = ["x"]\napi = "gemini"\n',
-        "[tool.agentspeed.agents.mine] api: expected one of 'anthropic', 'openai', got 'gemini'",
+        "[tool.agentspeed.agents.mine] api: expected one of 'anthropic', 'openai', 'responses', got 'gemini'",
     ),
     (
         '[tool.agentspeed.agents.mine]\ncommand = "x {instruction}"\napi = "openai"\n',

@@ -62,10 +62,11 @@ __all__ = [
     "default_env_names",
 ]
 
-Api = Literal["anthropic", "openai"]
+#: The wires an external agent can speak (those of ``endpoints.Api``, which this layer may not
+#: import).
+Api = Literal["anthropic", "openai", "responses"]
+APIS: tuple[Api, ...] = ("anthropic", "openai", "responses")
 Sandbox = Literal["bwrap"]
-#: The wires an external agent can speak.
-APIS: tuple[Api, ...] = ("anthropic", "openai")
 #: The confinements an external agent can run under.
 SANDBOXES: tuple[Sandbox, ...] = ("bwrap",)
 #: What ``{NAME}`` in a command or an ``env`` value becomes (``docs/agents.md``).

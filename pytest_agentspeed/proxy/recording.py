@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pytest_agentspeed.clients.sse import SSEParser
 from pytest_agentspeed.clients.streams import (
@@ -26,11 +26,9 @@ from pytest_agentspeed.clients.streams import (
 )
 from pytest_agentspeed.endpoints import redact
 from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.exchanges import ExchangeWire
+from pytest_agentspeed.exchanges import ExchangeWire, Operation
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
-
-Operation = Literal["messages", "chat", "count_tokens", "other"]
 
 #: A whole (not streamed) body is kept for parsing up to this size; a larger one is forwarded
 #: all the same and recorded without usage.

@@ -13,10 +13,9 @@ import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
-from pytest_agentspeed.endpoints import strip_url_secrets
+from pytest_agentspeed.endpoints import APIS, Api, strip_url_secrets
 
 #: Idle connections kept per upstream host.
 MAX_IDLE = 32
@@ -38,7 +37,7 @@ class Upstream:
     """
 
     base_url: str
-    api: Literal["anthropic", "openai"]
+    api: Api
     model: str
     key: str | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -51,8 +50,8 @@ class Upstream:
         for name, value in self.headers.items():
             if any(c in name + value for c in "\r\n") or not name or ":" in name:
                 raise ValueError(f"a header to add upstream is malformed: {name!r}")
-        if self.api not in ("anthropic", "openai"):
-            raise ValueError(f"api must be 'anthropic' or 'openai', not {self.api!r}")
+        if self.api not in APIS:
+            raise ValueError(f"api must be one of {', '.join(APIS)}, not {self.api!r}")
 
     def key_headers(self) -> list[tuple[str, str]]:
         """The headers that carry the real key upstream (none without a key): ``Authorization:
