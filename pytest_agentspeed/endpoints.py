@@ -74,6 +74,9 @@ class SimOptions:
     jitter: bool = True
     #: Fault rates per kind (empty: no faults).
     faults: Mapping[str, float] = field(default_factory=dict)
+    #: The spec named its wire (``?api=``); otherwise the wire follows the agent's
+    #: (:meth:`Endpoint.speaking`), as the simulated endpoint serves every wire.
+    api_given: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +108,15 @@ class Endpoint:
         if self.sim is None or self.sim.time_scale is not None:
             return self
         return replace(self, sim=replace(self.sim, time_scale=default))
+
+    def speaking(self, api: Api | None) -> Endpoint:
+        """This endpoint on the wire ``api`` of an external agent, when it is a simulated one
+        whose spec left the wire open (``sim:standard``): the simulator serves every wire at
+        the same address, so the default A/B works for any agent. Unchanged otherwise (a
+        wire the spec or a real server fixes is checked against the agent's before the run)."""
+        if api is None or self.sim is None or self.sim.api_given or api == self.api:
+            return self
+        return replace(self, api=api)
 
     def public_options(self) -> dict[str, Any]:
         """Simulator and request options, safe to write down: header values are left out
@@ -309,7 +321,12 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
         api=api,
         model=f"sim-{profile}",
         sim=SimOptions(
-            profile=profile, time_scale=time_scale, seed=seed, jitter=jitter == "1", faults=faults
+            profile=profile,
+            time_scale=time_scale,
+            seed=seed,
+            jitter=jitter == "1",
+            faults=faults,
+            api_given="api" in options,
         ),
     )
 

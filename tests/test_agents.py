@@ -76,7 +76,7 @@ def _settings(pytester: pytest.Pytester, *args: str) -> Settings:
 
 
 #: The agents that come with the package, in the order they are listed.
-BUILT_IN = ("builtin", "oracle", "nop", "claude-code", "mini-swe-agent")
+BUILT_IN = ("builtin", "oracle", "nop", "claude-code", "codex", "mini-swe-agent")
 ACCEPTED = ", ".join(BUILT_IN)
 
 
@@ -84,10 +84,10 @@ def test_the_built_in_agents_are_registered() -> None:
     assert agent_names() == BUILT_IN
     assert [make_agent(n).name for n in agent_names()] == list(BUILT_IN)
     assert [make_agent(n).needs_endpoint for n in agent_names()] == [
-        True, False, False, True, True,
+        True, False, False, True, True, True,
     ]  # fmt: skip
     assert [make_agent(n).expects_check_to_fail for n in agent_names()] == [
-        False, False, True, False, False,
+        False, False, True, False, False, False,
     ]  # fmt: skip
 
 
@@ -128,8 +128,9 @@ def test_the_help_lists_the_registered_agents() -> None:
     add_run_options(lambda name, **kw: options.setdefault(name, kw))
     assert options["--agentspeed-agent"]["help"] == (
         "Agent: builtin, oracle (lays solution/ over the workspace), nop (does nothing), "
-        "claude-code (runs claude, anthropic wire), mini-swe-agent (runs mini, openai wire), "
-        "or one of [tool.agentspeed.agents]. Default: builtin"
+        "claude-code (runs claude, anthropic wire), codex (runs codex exec, responses wire), "
+        "mini-swe-agent (runs mini, openai wire), or one of [tool.agentspeed.agents]. "
+        "Default: builtin"
     )
 
 

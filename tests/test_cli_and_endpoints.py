@@ -92,7 +92,17 @@ def test_endpoint_specs() -> None:
         ("sim:", "unknown endpoint 'sim:'"),
         ("sim:standard?time_scale=0", "time_scale must be a positive number"),
         ("sim:standard?seed=x", "seed must be an integer"),
-        ("sim:standard?api=grpc", "api='grpc'; accepted: anthropic, openai"),
+        ("sim:standard?api=grpc", "api='grpc'; accepted: anthropic, openai, responses"),
+        (
+            "openai-responses:gpt-x",
+            "endpoint 'openai-responses:gpt-x': the base URL is missing; "
+            "expected openai-responses:MODEL@BASE_URL, the base URL with /v1",
+        ),
+        (
+            "openai-responses:@http://h/v1",
+            "endpoint 'openai-responses:@http://h/v1': the model is missing; "
+            "expected openai-responses:MODEL@BASE_URL",
+        ),
         ("anthropic:", "unknown endpoint 'anthropic:'"),
         (
             "anthropic:m@ftp://x",
@@ -121,6 +131,31 @@ def test_endpoint_specs() -> None:
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             parse_endpoint(bad)
+
+
+def test_the_responses_wire_is_spelled_like_the_chat_one() -> None:
+    real = parse_endpoint("openai-responses:gpt-5@http://127.0.0.1:8000/v1")
+    assert (real.name, real.api, real.model, real.base_url) == (
+        "openai-responses:gpt-5",
+        "responses",
+        "gpt-5",
+        "http://127.0.0.1:8000/v1",
+    )
+    assert (real.key_vars, real.key_required) == (("OPENAI_API_KEY",), False)
+    assert parse_endpoint("sim:standard?api=responses").api == "responses"
+
+
+def test_a_simulated_endpoint_speaks_the_agents_wire_unless_its_spec_names_one() -> None:
+    # The simulator serves every wire at one address: an open spec follows the agent.
+    open_spec = parse_endpoint("sim:standard")
+    assert open_spec.speaking("responses").api == "responses"
+    assert open_spec.speaking("responses").name == "sim:standard"
+    assert open_spec.speaking(None) is open_spec
+    # A wire the spec names, or a real server's, stays; the run checks it against the agent's.
+    named = parse_endpoint("sim:standard?api=openai")
+    assert named.speaking("responses") is named
+    real = parse_endpoint("openai:m@http://127.0.0.1:1/v1")
+    assert real.speaking("responses") is real
 
 
 def test_names_keys_and_redaction() -> None:

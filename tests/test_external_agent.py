@@ -728,7 +728,14 @@ def test_an_unknown_agent_lists_the_built_in_and_defined_ones(tmp_path: Path) ->
     with pytest.raises(ConfigError) as info:
         resolve(tmp_path, toml, agent="nope")
     assert str(info.value) == f"unknown agent 'nope'; accepted: {', '.join(agent_names())}"
-    assert agent_names()[:5] == ("builtin", "oracle", "nop", "claude-code", "mini-swe-agent")
+    assert agent_names()[:6] == (
+        "builtin",
+        "oracle",
+        "nop",
+        "claude-code",
+        "codex",
+        "mini-swe-agent",
+    )
     assert "mine" in agent_names()
 
 
@@ -743,7 +750,8 @@ BAD_DEFINITIONS = [
     ),
     (
         '[tool.agentspeed.agents.mine]\ncommand = ["x"]\napi = "gemini"\n',
-        "[tool.agentspeed.agents.mine] api: expected one of 'anthropic', 'openai', 'responses', got 'gemini'",
+        "[tool.agentspeed.agents.mine] api: expected one of 'anthropic', 'openai', "
+        "'responses', got 'gemini'",
     ),
     (
         '[tool.agentspeed.agents.mine]\ncommand = "x {instruction}"\napi = "openai"\n',

@@ -239,7 +239,8 @@ def test_malformed_task_is_a_collection_error_naming_file_and_key(
         (["--agentspeed-repeat=0"], "*--agentspeed-repeat: expected a positive integer, got '0'*"),
         (
             ["--agentspeed-agent=smart"],
-            "*unknown agent 'smart'; accepted: builtin, oracle, nop, claude-code, mini-swe-agent*",
+            "*unknown agent 'smart'; accepted: builtin, oracle, nop, claude-code, codex, "
+            "mini-swe-agent*",
         ),
         (["--agentspeed-time-scale=-1"], "*--agentspeed-time-scale: expected a positive number*"),
     ],

@@ -148,6 +148,18 @@ def test_a_changed_file_must_be_read_again_before_claude_code_edits_it() -> None
     assert [u.name for u in speak(same, toolset, existing={"a.py"}).tool_uses] == ["Read", "Bash"]
 
 
+def test_codex_is_spoken_to_through_its_exec_command_tool() -> None:
+    # A request body Codex CLI 0.171.0 sent: exec_command {cmd} among eight named tools, a
+    # web_search tool without a name, and a namespace of sub-agent tools.
+    body = json.loads((Path(__file__).parent / "data" / "codex_request.json").read_text())
+    tools = offered_tools(body, "responses")
+    assert tools is not None
+    assert "exec_command" in tools
+    assert len(tools) == 8
+    toolset = toolset_for(tools, instructions="", workspace="/w")
+    assert (toolset.kind, toolset.shell, toolset.field) == ("shell", "exec_command", "cmd")
+
+
 def test_a_generic_shell_tool_gets_plain_shell() -> None:
     toolset = Toolset(kind="shell", shell="shell", field="cmd")
     assert spoken(toolset) == [

@@ -13,8 +13,8 @@ The agents that come with the package:
   client;
 * ``oracle`` and ``nop`` (:mod:`~pytest_agentspeed.agents.fixed`): no model; they lay the
   task's ``solution/`` over the workspace, or do nothing;
-* ``claude-code`` and ``mini-swe-agent`` (:mod:`~pytest_agentspeed.agents.presets`): programs
-  run once per session through the recording proxy
+* ``claude-code``, ``codex`` and ``mini-swe-agent`` (:mod:`~pytest_agentspeed.agents.presets`):
+  programs run once per session through the recording proxy
   (:class:`~pytest_agentspeed.agents.external.ExternalAgent`).
 
 Agents defined in ``[tool.agentspeed.agents.NAME]`` (:mod:`~pytest_agentspeed.agents.defined`)
@@ -153,16 +153,13 @@ def _nop() -> Agent:
     return nop()
 
 
-def _claude_code() -> Agent:
-    from pytest_agentspeed.agents.presets import preset
+def _preset(name: str) -> Callable[[], Agent]:
+    def make() -> Agent:
+        from pytest_agentspeed.agents.presets import preset
 
-    return preset("claude-code")
+        return preset(name)
 
-
-def _mini_swe_agent() -> Agent:
-    from pytest_agentspeed.agents.presets import preset
-
-    return preset("mini-swe-agent")
+    return make
 
 
 _REGISTRY.update(
@@ -171,8 +168,9 @@ _REGISTRY.update(
     nop=_Registered(_nop, "does nothing"),
     # Descriptions written here, not read from the presets: the registry stays light.
     **{
-        "claude-code": _Registered(_claude_code, "runs claude, anthropic wire"),
-        "mini-swe-agent": _Registered(_mini_swe_agent, "runs mini, openai wire"),
+        "claude-code": _Registered(_preset("claude-code"), "runs claude, anthropic wire"),
+        "codex": _Registered(_preset("codex"), "runs codex exec, responses wire"),
+        "mini-swe-agent": _Registered(_preset("mini-swe-agent"), "runs mini, openai wire"),
     },
 )
 #: The agents that come with the package: a plugin may add agents, not replace these.

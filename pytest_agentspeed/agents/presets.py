@@ -1,4 +1,5 @@
-"""The external agents that come with the package: how to run Claude Code and mini-swe-agent.
+"""The external agents that come with the package: how to run Claude Code, Codex CLI and
+mini-swe-agent.
 
 Flags and environment are those measured with these CLIs (``docs/agents.md``: non-interactive
 mode, permissions bypassed inside the workspace, telemetry and non-essential traffic off), with
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from pytest_agentspeed.agents.external import AgentCommand, ExternalAgent
 
-__all__ = ["CLAUDE_CODE", "MINI_SWE_AGENT", "PRESETS", "preset"]
+__all__ = ["CLAUDE_CODE", "CODEX", "MINI_SWE_AGENT", "PRESETS", "preset"]
 
 CLAUDE_CODE = AgentCommand(
     name="claude-code",
@@ -38,6 +39,46 @@ CLAUDE_CODE = AgentCommand(
         "DISABLE_AUTOUPDATER": "1",
     },
     install="npm install -g @anthropic-ai/claude-code@2.1.332",
+)
+
+#: Codex's provider for the session: the proxy, on the Responses wire (the only one Codex
+#: takes), with the placeholder key read from OPENAI_API_KEY. Codex's own retries are kept:
+#: a retried request is an attempt of the same turn, as with the other agents.
+_CODEX_PROVIDER = (
+    'model_providers.agentspeed={name="agentspeed", base_url="{base_url}/v1", '
+    'env_key="OPENAI_API_KEY", wire_api="responses"}'
+)
+
+CODEX = AgentCommand(
+    name="codex",
+    command=(
+        "codex",
+        "exec",
+        "--skip-git-repo-check",
+        # Approvals and Codex's own sandbox off: it works in the session's workspace, and
+        # `sandbox = "bwrap"` confines it like any agent.
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--ephemeral",
+        # Its events as JSON lines: the end of them is kept in the session's process record.
+        "--json",
+        "-m",
+        "{model}",
+        "-c",
+        "model_provider=agentspeed",
+        "-c",
+        _CODEX_PROVIDER,
+        "--",
+        "{instruction}",
+    ),
+    api="responses",
+    base_url_env=(),
+    key_env=("OPENAI_API_KEY",),
+    env={
+        # Its state (config, logs, sessions) goes to $HOME/.codex in the throwaway HOME, not
+        # to a CODEX_HOME of the user's.
+        "CODEX_HOME": "",
+    },
+    install="npm install -g @openai/codex@0.171.0",
 )
 
 MINI_SWE_AGENT = AgentCommand(
@@ -76,7 +117,7 @@ MINI_SWE_AGENT = AgentCommand(
 )
 
 #: The presets by name, in the order ``--help`` lists them.
-PRESETS = {spec.name: spec for spec in (CLAUDE_CODE, MINI_SWE_AGENT)}
+PRESETS = {spec.name: spec for spec in (CLAUDE_CODE, CODEX, MINI_SWE_AGENT)}
 
 
 def preset(name: str) -> ExternalAgent:

@@ -13,9 +13,8 @@ from its hooks; tests and the command line can drive it directly::
     finish = bench.finish()           # the run record, written by the exporters
     bench.close()
 
-Lines for the user (progress, a lost endpoint) go through a :class:`Console`. What only a run
-with tasks needs (agents, clients, statistics, outputs) is imported where first used.
-"""
+Lines for the user go through a :class:`Console`. What only a run with tasks needs (agents,
+clients, statistics, outputs) is imported where first used."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ from pytest_agentspeed.endpoints import api_key
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.run.judge import judge
 from pytest_agentspeed.run.pool import EndpointPool
-from pytest_agentspeed.run.slots import Slot, plan_slots
+from pytest_agentspeed.run.slots import Slot, plan_slots, speaking_agents_wire
 
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent, Progress
@@ -101,8 +100,10 @@ class Bench:
         process: str = "main",
         shared_sim_file: str | None = None,
     ) -> None:
-        self.settings = settings
         self.console = console
+        self.settings = settings  # what self.agent is made from
+        # Simulated endpoints that left the wire open speak an external agent's.
+        self.settings = settings = speaking_agents_wire(settings, self.agent)
         from pytest_agentspeed.run.spool import new_run_id
 
         self.run_id = run_id or new_run_id()
@@ -130,13 +131,8 @@ class Bench:
     @functools.cached_property
     def slots(self) -> list[Slot]:
         """The slots every task (or fixture test) is run in."""
-        s = self.settings
-        return plan_slots(
-            s.agent,
-            needs_endpoint=self.agent.needs_endpoint,
-            endpoints=s.endpoints,
-            repeat=s.repeat,
-        )
+        s, needs = self.settings, self.agent.needs_endpoint
+        return plan_slots(s.agent, needs_endpoint=needs, endpoints=s.endpoints, repeat=s.repeat)
 
     # -- before the first session ------------------------------------------------------------
 

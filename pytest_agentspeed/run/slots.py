@@ -1,4 +1,4 @@
-"""Where each session sits in a run: its slot (endpoint, repeat, arm).
+"""Where each session sits in a run: its slot (endpoint, repeat, arm), and on which wire.
 
 Every task, and every test using the ``agentspeed`` fixture, is run once per slot; the pytest
 edge makes one item per slot and orders items by slot so the arms interleave.
@@ -7,9 +7,13 @@ edge makes one item per slot and orders items by slot so the arms interleave.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pytest_agentspeed.endpoints import Endpoint
+
+if TYPE_CHECKING:
+    from pytest_agentspeed.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +39,13 @@ def plan_slots(
     if not needs_endpoint:
         return [Slot(agent, 0, -1)]
     return [Slot(ep.name, r, i) for r in range(repeat) for i, ep in enumerate(endpoints)]
+
+
+def speaking_agents_wire(settings: Settings, agent: object) -> Settings:
+    """``settings`` with each simulated endpoint whose spec left the wire open speaking the
+    wire of ``agent`` when it is an external agent (:meth:`Endpoint.speaking`): the default
+    ``sim:standard`` serves Codex the Responses wire, mini-swe-agent Chat Completions."""
+    from pytest_agentspeed.agents.external import wire_of
+
+    wire = wire_of(agent)
+    return replace(settings, endpoints=tuple(e.speaking(wire) for e in settings.endpoints))

@@ -111,7 +111,7 @@ def offered_tools(body: Mapping[str, Any], wire: str) -> dict[str, Mapping[str, 
     for tool in tools:
         if not isinstance(tool, dict):
             continue
-        if wire == "openai":
+        if wire != "anthropic":  # Chat Completions nests the function; Responses does not
             function = tool.get("function")
             spec: Mapping[str, Any] = function if isinstance(function, dict) else tool
             name, schema = spec.get("name"), spec.get("parameters")
