@@ -1,10 +1,12 @@
-"""The external agents themselves, end to end: Claude Code, mini-swe-agent and agents defined in
+"""The external agents themselves, end to end: Claude Code, Codex, mini-swe-agent and agents
+defined in
 ``[tool.agentspeed.agents]``, run by pytest on the example suite against the simulated
 endpoint, through the recording proxy.
 
 Each session must pass its check because the agent really edited its workspace, have several
 turns with the agent's own time between them, and have phases that add up to its wall time.
-These tests need ``claude`` (npm), ``mini`` (the test extra) and ``bwrap``: they are skipped
+These tests need ``claude`` and ``codex`` (npm), ``mini`` (the test extra) and ``bwrap``: they are
+skipped
 where those are missing, and fail instead under ``AGENTSPEED_REQUIRE_AGENTS`` (``.ci/run``
 sets it, as it does for the browser).
 """
@@ -178,26 +180,90 @@ def _key_sniffer(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
             sock.close()
 
 
-@pytest.mark.parametrize("wire", ["anthropic", "openai"])
-def test_an_agent_defined_in_pyproject_is_measured_and_never_sees_the_key(
-    suite: Path, pytester: pytest.Pytester, tmp_path: Path, wire: str
+def test_codex_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pytester) -> None:
+    """Codex CLI on the Responses wire: the default simulated endpoints speak it (their specs
+    leave the wire open), Codex edits the workspace through its exec_command tool."""
+    _require("codex")
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-agent=codex",
+        "--agentspeed-repeat=1",
+        "-k",
+        TASKS,
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*agent codex*", "throughput ratio * -> *"])
+    run = json.loads((suite / "run.json").read_text())
+    assert {e["name"]: e["api"] for e in run["endpoints"]} == {
+        "sim:standard": "responses",
+        "sim:ultraspeed": "responses",
+    }
+    for session in run["sessions"]:
+        _assert_measured(session)
+        assert session["agent"] == "codex"
+        assert session["process"]["program"] == "codex"
+        assert all(t["streamed"] for t in session["turns"])
+        assert session["phases_s"]["ttft"] > 0
+        assert session["phases_s"]["generation"] > 0
+        # Its --json events end the output the record keeps.
+        assert '"type":"turn.completed"' in session["process"]["output_tail"]
+
+
+def test_codex_on_a_named_endpoint_never_gets_the_key(
+    suite: Path, pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A short agent on an official SDK, defined in ``[tool.agentspeed.agents]``, on a named
-    endpoint with a real key: measured like the presets; the key reaches the endpoint and
-    nothing the agent has or leaves."""
+    """The real key goes from the proxy to the endpoint; Codex's environment and argv (seen by
+    a wrapper named ``codex`` first on the PATH), the workspace and the outputs never hold it."""
+    _require("codex")
+    real = shutil.which("codex")
+    assert real is not None
+    wrapper_dir = tmp_path / "bin"
+    wrapper_dir.mkdir()
+    dump = tmp_path / "codex-saw.json"
+    wrapper = wrapper_dir / "codex"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "saw = {'env': dict(os.environ), 'argv': sys.argv}\n"
+        f"open({str(dump)!r}, 'w').write(json.dumps(saw))\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper_dir}:{os.environ['PATH']}")
+    with _named_endpoint(suite, "responses") as seen:
+        result, session = _one_session(
+            pytester, "codex", "gateway", "--agentspeed-html=report.html"
+        )
+        with_key = bytes(seen)
+    assert session["agent"] == "codex"
+    assert SECRET.encode() in with_key
+    codex_saw = json.loads(dump.read_text())
+    assert SECRET not in json.dumps(codex_saw)
+    assert codex_saw["env"]["OPENAI_API_KEY"] == "sk-agentspeed-placeholder"
+    for output in ("run.json", "report.html"):
+        assert SECRET not in (suite / output).read_text(), output
+    assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
+@contextmanager
+def _named_endpoint(suite: Path, wire: str) -> Iterator[bytearray]:
+    """A simulator of the test's own behind a key-keeping relay, as the endpoint ``gateway``
+    of the suite (``api = WIRE``, key in ``LIVE_TEST_KEY``), and a check of the pagination task
+    that also fails when the key is anywhere in the workspace; yields what the relay saw."""
     handle = simulator.start(
         simulator.ServerConfig(
             mounts=(simulator.MountConfig(key="m", profile="standard", time_scale=0.02),),
             task_dirs=(str(suite),),
         )
     )
-    dump = tmp_path / "agent-dump.json"
     try:
         sim_url = handle.base_url("m")
         port = int(sim_url.split(":")[2].split("/")[0])
         path = sim_url.split(str(port), 1)[1]
         with _key_sniffer(port) as (relay_port, seen):
-            base_url = f"http://127.0.0.1:{relay_port}{path}" + ("/v1" if wire == "openai" else "")
+            v1 = "" if wire == "anthropic" else "/v1"
             pyproject = suite / "pyproject.toml"
             pyproject.write_text(
                 pyproject.read_text()
@@ -205,18 +271,11 @@ def test_an_agent_defined_in_pyproject_is_measured_and_never_sees_the_key(
 [tool.agentspeed.endpoints.gateway]
 api = "{wire}"
 model = "sim-model"
-base_url = "{base_url}"
+base_url = "http://127.0.0.1:{relay_port}{path}{v1}"
 api_key_env = "LIVE_TEST_KEY"
-
-[tool.agentspeed.agents.sdk-agent]
-command = ["{sys.executable}", "{AGENTS_DIR / "shell_agent.py"}", "{wire}", "{{model}}",
-           "{{instruction_file}}"]
-api = "{wire}"
-env = {{ SHELL_AGENT_DUMP = "{dump}" }}
 """
             )
-            # The check also fails the session when the key is anywhere in the workspace (the
-            # key cut in two in the command, which the simulated model repeats to the agent).
+            # The key cut in two in the command, which the simulated model repeats to the agent.
             task = suite / "fix-pagination-off-by-one" / "agenttask.toml"
             check = 'command = "python -m pytest -q -p no:cacheprovider"'
             assert check in task.read_text()
@@ -228,14 +287,37 @@ env = {{ SHELL_AGENT_DUMP = "{dump}" }}
             )
             os.environ["LIVE_TEST_KEY"] = SECRET
             try:
-                result, session = _one_session(
-                    pytester, "sdk-agent", "gateway", "--agentspeed-html=report.html"
-                )
+                yield seen
             finally:
                 del os.environ["LIVE_TEST_KEY"]
-            with_key = bytes(seen)
     finally:
         handle.stop()
+
+
+@pytest.mark.parametrize("wire", ["anthropic", "openai", "responses"])
+def test_an_agent_defined_in_pyproject_is_measured_and_never_sees_the_key(
+    suite: Path, pytester: pytest.Pytester, tmp_path: Path, wire: str
+) -> None:
+    """A short agent on an official SDK, defined in ``[tool.agentspeed.agents]``, on a named
+    endpoint with a real key: measured like the presets; the key reaches the endpoint and
+    nothing the agent has or leaves."""
+    dump = tmp_path / "agent-dump.json"
+    pyproject = suite / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + f"""
+[tool.agentspeed.agents.sdk-agent]
+command = ["{sys.executable}", "{AGENTS_DIR / "shell_agent.py"}", "{wire}", "{{model}}",
+           "{{instruction_file}}"]
+api = "{wire}"
+env = {{ SHELL_AGENT_DUMP = "{dump}" }}
+"""
+    )
+    with _named_endpoint(suite, wire) as seen:
+        result, session = _one_session(
+            pytester, "sdk-agent", "gateway", "--agentspeed-html=report.html"
+        )
+        with_key = bytes(seen)
     assert session["agent"] == "sdk-agent"
     # The endpoint received the real key ...
     assert SECRET.encode() in with_key

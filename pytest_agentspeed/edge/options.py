@@ -39,7 +39,8 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         metavar="SPEC",
         type=arg_type(parse_endpoint_spec),
         help="Endpoint to run tasks on: sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], "
-        "openai:MODEL@BASE_URL, or a name from [tool.agentspeed.endpoints]. Repeat for an A/B "
+        "openai:MODEL@BASE_URL, openai-responses:MODEL@BASE_URL, or a name from "
+        "[tool.agentspeed.endpoints]. Repeat for an A/B "
         "run; the first is the baseline. Default: sim:standard",
     )
     addoption(
