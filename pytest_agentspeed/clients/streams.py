@@ -400,11 +400,7 @@ class OpenAIStream:
         calls = []
         for k in sorted(self.calls):
             entry = self.calls[k]
-            try:
-                arguments = json.loads(entry["arguments"] or "{}")
-            except ValueError:
-                arguments = {}  # the tool reports the missing fields to the model
-            arguments = arguments if isinstance(arguments, dict) else {}
+            arguments = tool_arguments(entry["arguments"])
             calls.append(ToolCall(id=entry["id"], name=entry["name"], input=arguments))
             content.append(
                 {"type": "tool_use", "id": entry["id"], "name": entry["name"], "input": arguments}
@@ -416,6 +412,16 @@ class OpenAIStream:
             usage=normalised_usage(self.usage),
             usage_raw=self.usage,
         )
+
+
+def tool_arguments(text: str) -> dict[str, Any]:
+    """A tool call's arguments from their JSON text (OpenAI's wires); ``{}`` for text that is
+    no JSON object: the tool then reports the missing fields to the model."""
+    try:
+        arguments = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return arguments if isinstance(arguments, dict) else {}
 
 
 def normalised_usage(raw: Mapping[str, Any]) -> Usage:
