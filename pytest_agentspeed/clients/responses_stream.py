@@ -37,11 +37,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jiter import from_json
-
 from pytest_agentspeed.clients import ModelResponse, ToolCall
 from pytest_agentspeed.clients.sse import SSEEvent
-from pytest_agentspeed.clients.streams import tool_arguments
+from pytest_agentspeed.clients.streams import json_object, tool_arguments
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
@@ -101,14 +99,7 @@ class ResponsesStream:
         raw = sse.raw.strip()
         if not raw:
             return False
-        try:
-            event = from_json(raw)
-        except ValueError:
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"an event is not JSON: {text[:80]!r}") from None
-        if not isinstance(event, dict):
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"an event is not a JSON object: {text[:80]!r}")
+        event = json_object(raw, "an event")
         kind = event.get("type") or sse.event
         if kind == "error" or sse.event == "error":
             raise self._failed(_error_fields(event), "stream_error")

@@ -313,14 +313,7 @@ class OpenAIStream:
             self._close()
             self.log.add("message_stop", t_ns=t)
             return True
-        try:
-            chunk = from_json(raw)
-        except ValueError:
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not JSON: {text[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not a JSON object: {text[:80]!r}")
+        chunk = json_object(raw, "a chunk")
         if "error" in chunk:
             error = chunk["error"] if isinstance(chunk["error"], dict) else {}
             self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"), t_ns=t)
@@ -412,6 +405,22 @@ class OpenAIStream:
             usage=normalised_usage(self.usage),
             usage_raw=self.usage,
         )
+
+
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The JSON object an event's data holds (OpenAI's wires: every event is one).
+
+    :raises EndpointError: ``protocol_error``, naming ``what`` was not one.
+    """
+    try:
+        value = from_json(raw)
+    except ValueError:
+        text = raw.decode("utf-8", "replace")
+        raise EndpointError("protocol_error", f"{what} is not JSON: {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        text = raw.decode("utf-8", "replace")
+        raise EndpointError("protocol_error", f"{what} is not a JSON object: {text[:80]!r}")
+    return value
 
 
 def tool_arguments(text: str) -> dict[str, Any]:
