@@ -25,7 +25,7 @@ import anthropic
 import openai
 import pytest
 
-from pytest_agentspeed.agents.timeline import session_timeline
+from pytest_agentspeed.agents.timeline import main_model, session_timeline, side_reason
 from pytest_agentspeed.clients import TurnRequest
 from pytest_agentspeed.clients.responses_client import ResponsesClient
 from pytest_agentspeed.exchanges import Exchange
@@ -406,6 +406,9 @@ def test_responses_stream_marks_agree_with_the_send_log_and_with_the_client(
         input_tokens=30, cache_read_tokens=20, output_tokens=15, thinking_tokens=6
     )
     assert (exchange.stop_reason, exchange.error) == ("tool_use", None)
+    # A main-loop request of the session (tools, no structured output, its main model).
+    assert main_model(session.exchanges()) == "gt-responses"
+    assert side_reason(exchange, "gt-responses") is None
 
     client = ResponsesClient(model="gt-responses", base_url=f"{ground_truth}/v1", api_key=None)
     log = EventLog()
@@ -452,6 +455,7 @@ def test_a_whole_responses_body_and_a_structured_output_ask(
     )
     assert exchange.usage_raw["input_tokens"] == 50
     assert (exchange.stop_reason, exchange.error) == ("tool_use", None)
+    assert side_reason(exchange, "gt-responses") == "structured output"
 
 
 def test_no_key_forwards_none_and_an_error_body_never_shows_the_key(
