@@ -12,6 +12,9 @@ Paths (below any prefix):
   :data:`ANTHROPIC` delays, in the chunked transfer coding;
 * ``/v1/chat/completions``: an OpenAI stream, reasoning then content, one chunk per write at
   :data:`OPENAI` delays, ended by closing the connection (no length, no chunks);
+* ``/v1/responses``: an OpenAI Responses stream, a reasoning summary then text then a function
+  call, one event per write at :data:`RESPONSES` delays, in the chunked transfer coding; with
+  ``"stream": false`` in the request, the whole response (:data:`RESPONSES_WHOLE`) at once;
 * ``/bad-stream/...``: an event stream that breaks the Anthropic grammar;
 * ``/unauthorized``: a 401 whose body quotes the key it was sent;
 * ``HEAD /`` and anything else: 404 with an empty JSON body;
@@ -150,6 +153,156 @@ OPENAI += [
 ]
 OPENAI_END_S = 0.120
 
+
+def _responses_event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, **fields}
+
+
+_REASONING = {
+    "id": "rs_gt",
+    "type": "reasoning",
+    "summary": [{"type": "summary_text", "text": "s0 s1 s2 "}],
+    "encrypted_content": "gt-encrypted",
+}
+_MESSAGE = {
+    "id": "msg_gt",
+    "type": "message",
+    "role": "assistant",
+    "status": "completed",
+    "content": [{"type": "output_text", "text": "t0 t1 t2 ", "annotations": []}],
+}
+_CALL = {
+    "id": "fc_gt",
+    "type": "function_call",
+    "status": "completed",
+    "call_id": "call_gt",
+    "name": "exec_command",
+    "arguments": '{"cmd": "ls"}',
+}
+#: The Responses usage both the stream and the whole response report.
+RESPONSES_USAGE = {
+    "input_tokens": 50,
+    "input_tokens_details": {"cached_tokens": 20},
+    "output_tokens": 15,
+    "output_tokens_details": {"reasoning_tokens": 6},
+    "total_tokens": 65,
+}
+RESPONSES_WHOLE = {
+    "id": "resp_gt",
+    "object": "response",
+    "status": "completed",
+    "model": "ground-truth",
+    "output": [_REASONING, _MESSAGE, _CALL],
+    "usage": RESPONSES_USAGE,
+}
+_started = {**RESPONSES_WHOLE, "status": "in_progress", "output": []}
+#: (seconds after the request arrived, label, event) for the Responses stream.
+RESPONSES: list[tuple[float, str, dict[str, Any]]] = [
+    (0.020, "created", _responses_event("response.created", response=_started)),
+    (0.021, "lifecycle", _responses_event("response.in_progress", response=_started)),
+    (
+        0.025,
+        "block_start",
+        _responses_event(
+            "response.output_item.added",
+            output_index=0,
+            item={"id": "rs_gt", "type": "reasoning", "summary": []},
+        ),
+    ),
+    (
+        0.026,
+        "lifecycle",
+        _responses_event(
+            "response.reasoning_summary_part.added",
+            item_id="rs_gt",
+            output_index=0,
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        ),
+    ),
+]
+RESPONSES += [
+    (
+        0.040 + 0.010 * i,
+        "thinking_delta",
+        _responses_event(
+            "response.reasoning_summary_text.delta",
+            item_id="rs_gt",
+            output_index=0,
+            summary_index=0,
+            delta=f"s{i} ",
+        ),
+    )
+    for i in range(3)
+]
+RESPONSES += [
+    (
+        0.070,
+        "block_stop",
+        _responses_event("response.output_item.done", output_index=0, item=_REASONING),
+    ),
+    (
+        0.072,
+        "block_start",
+        _responses_event(
+            "response.output_item.added",
+            output_index=1,
+            item={**_MESSAGE, "status": "in_progress", "content": []},
+        ),
+    ),
+]
+RESPONSES += [
+    (
+        0.085 + 0.008 * i,
+        "text_delta",
+        _responses_event(
+            "response.output_text.delta",
+            item_id="msg_gt",
+            output_index=1,
+            content_index=0,
+            delta=f"t{i} ",
+            logprobs=[],
+        ),
+    )
+    for i in range(3)
+]
+RESPONSES += [
+    (
+        0.105,
+        "block_stop",
+        _responses_event("response.output_item.done", output_index=1, item=_MESSAGE),
+    ),
+    (
+        0.106,
+        "block_start",
+        _responses_event(
+            "response.output_item.added",
+            output_index=2,
+            item={**_CALL, "status": "in_progress", "arguments": ""},
+        ),
+    ),
+    (
+        0.110,
+        "args_delta",
+        _responses_event(
+            "response.function_call_arguments.delta",
+            item_id="fc_gt",
+            output_index=2,
+            delta='{"cmd": "ls"}',
+        ),
+    ),
+    (
+        0.112,
+        "block_stop",
+        _responses_event("response.output_item.done", output_index=2, item=_CALL),
+    ),
+    (0.115, "completed", _responses_event("response.completed", response=RESPONSES_WHOLE)),
+]
+RESPONSES = [
+    (t, label, {**event, "sequence_number": n}) for n, (t, label, event) in enumerate(RESPONSES)
+]
+RESPONSES_END_S = 0.125
+
 _log: list[dict[str, Any]] = []
 _log_lock = threading.Lock()
 
@@ -220,6 +373,8 @@ def _serve(sock: socket.socket) -> None:
                 _bad_stream(sock, entry)
             elif path.endswith("/v1/messages"):
                 _anthropic(sock, entry, start)
+            elif path.endswith("/v1/responses"):
+                _responses(sock, entry, start)
             elif path.endswith("/v1/chat/completions"):
                 _openai(sock, entry, start)
                 return  # close-delimited: the connection is over
@@ -269,6 +424,27 @@ def _openai(sock: socket.socket, entry: dict[str, Any], start: int) -> None:
     _sleep_until(start + int(OPENAI_END_S * 1e9))
     entry["writes"].append({"t_ns": time.perf_counter_ns(), "label": "end", "body": ""})
     sock.shutdown(socket.SHUT_WR)
+
+
+def _responses(sock: socket.socket, entry: dict[str, Any], start: int) -> None:
+    _sleep_until(start + int(HEADERS_S * 1e9))
+    if json.loads(entry["body"]).get("stream") is not True:
+        body = json.dumps(RESPONSES_WHOLE).encode()
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        head += b"x-request-id: req_gt_4\r\ncontent-length: %d\r\n\r\n" % len(body)
+        _write(sock, entry, "whole", head + body, body)
+        return
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+        b"x-request-id: req_gt_3\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    _write(sock, entry, "headers", head, b"")
+    for delay, label, event in RESPONSES:
+        _sleep_until(start + int(delay * 1e9))
+        payload = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        _write(sock, entry, label, b"%x\r\n%b\r\n" % (len(payload), payload), payload)
+    _sleep_until(start + int(RESPONSES_END_S * 1e9))
+    _write(sock, entry, "end", b"0\r\n\r\n", b"")
 
 
 def _bad_stream(sock: socket.socket, entry: dict[str, Any]) -> None:

@@ -25,11 +25,14 @@ import anthropic
 import openai
 import pytest
 
-from pytest_agentspeed.agents.timeline import session_timeline
+from pytest_agentspeed.agents.timeline import main_model, session_timeline, side_reason
+from pytest_agentspeed.clients import TurnRequest
+from pytest_agentspeed.clients.responses_client import ResponsesClient
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.proxy import PLACEHOLDER_KEY, RecordingProxy, Upstream
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.simulator import MountConfig
+from pytest_agentspeed.timing import EventLog
 
 REAL_KEY = "sk-real-0123456789abcdef"
 TOLERANCE_NS = 2_000_000
@@ -128,7 +131,9 @@ def marks(exchange: Exchange) -> dict[str, int]:
 def sent(entry: dict[str, Any]) -> dict[str, int]:
     """The same moments in the server's send log."""
     writes = entry["writes"]
-    tokens = [w["t_ns"] for w in writes if w["label"] in ("thinking_delta", "text_delta")]
+    tokens = [
+        w["t_ns"] for w in writes if w["label"] in ("thinking_delta", "text_delta", "args_delta")
+    ]
     (headers,) = [w["t_ns"] for w in writes if w["label"] == "headers"]
     (end,) = [w["t_ns"] for w in writes if w["label"] == "end"]
     return {"headers": headers, "first_token": tokens[0], "last_token": tokens[-1], "end": end}
@@ -334,6 +339,123 @@ def test_openai_stream_marks_agree_with_the_servers_send_log(
     assert exchange.error is None
     blocks = [e.detail for e in exchange.events if e.kind == "block_start"]
     assert blocks == ["thinking", "text"]
+
+
+STREAM_KINDS = {"message_start", "block_start", "delta", "block_stop", "message_delta"}
+STREAM_KINDS |= {"message_stop"}
+
+
+def responses_body(marker: str, *, stream: bool = True) -> dict[str, Any]:
+    """A request as Codex CLI sends it (``tests/data/codex_request.json``), in short."""
+    return {
+        "model": "gt-responses",
+        "stream": stream,
+        "prompt_cache_key": marker,
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+        ],
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {}, "strict": False},
+            {"type": "web_search", "external_web_access": True},
+        ],
+        "reasoning": {"summary": "auto"},
+    }
+
+
+def test_responses_stream_marks_agree_with_the_send_log_and_with_the_client(
+    proxy: RecordingProxy, ground_truth: str
+) -> None:
+    """The proxy maps a Responses stream it forwards onto the marks the package's own client
+    takes from the same stream (the same events, in the same order), each mark within 2 ms
+    after its bytes were sent."""
+    session = proxy.open_session(
+        Upstream(base_url=ground_truth, api="responses", model="m", key=REAL_KEY)
+    )
+
+    def measure(attempt: int) -> list[tuple[dict[str, int], dict[str, int]]]:
+        pairs = []
+        for i in range(5):
+            marker = f"responses-{attempt}-{i}"
+            reply = send(
+                f"{session.base_url}/v1/responses",
+                responses_body(marker),
+                headers={"authorization": f"Bearer {PLACEHOLDER_KEY}"},
+            )
+            entry = entry_for(ground_truth, marker)
+            assert reply.status == 200
+            assert reply.body == "".join(w["body"] for w in entry["writes"]).encode("latin-1")
+            assert dict(entry["headers"])["authorization"] == f"Bearer {REAL_KEY}"
+            assert "x-api-key" not in dict(entry["headers"])
+            pairs.append((marks(session.exchanges()[-1]), sent(entry)))
+        return pairs
+
+    agree_with_send_log(measure)
+
+    exchange = session.exchanges()[0]
+    assert (exchange.wire, exchange.operation, exchange.model) == (
+        "responses",
+        "responses",
+        "gt-responses",
+    )
+    assert exchange.is_model_request
+    assert (exchange.tools, exchange.structured_output) == (("exec_command",), False)
+    assert exchange.request_id == "req_gt_3"
+    assert exchange.usage == Usage(
+        input_tokens=30, cache_read_tokens=20, output_tokens=15, thinking_tokens=6
+    )
+    assert (exchange.stop_reason, exchange.error) == ("tool_use", None)
+    # A main-loop request of the session (tools, no structured output, its main model).
+    assert main_model(session.exchanges()) == "gt-responses"
+    assert side_reason(exchange, "gt-responses") is None
+
+    client = ResponsesClient(model="gt-responses", base_url=f"{ground_truth}/v1", api_key=None)
+    log = EventLog()
+    log.add("turn_start")
+    try:
+        reply = client.complete(
+            TurnRequest(system=[], messages=[], tools=[], max_tokens=10, session_id="direct"),
+            log,
+        )
+    finally:
+        client.close()
+    assert reply.usage == exchange.usage
+    assert reply.stop_reason == exchange.stop_reason
+
+    def stream_events(events: Any) -> list[tuple[str, int, str, bool]]:
+        return [(e.kind, e.index, e.detail, e.nonempty) for e in events if e.kind in STREAM_KINDS]
+
+    assert stream_events(exchange.events) == stream_events(log.events)
+    assert [e[2] for e in stream_events(log.events) if e[0] == "block_start"] == [
+        "thinking",
+        "text",
+        "tool_use",
+    ]
+
+
+def test_a_whole_responses_body_and_a_structured_output_ask(
+    proxy: RecordingProxy, ground_truth: str
+) -> None:
+    session = proxy.open_session(Upstream(base_url=ground_truth, api="responses", model="m"))
+    body = responses_body("responses-whole", stream=False)
+    body["text"] = {"format": {"type": "json_schema", "name": "title", "schema": {}}}
+    reply = send(f"{session.base_url}/v1/responses", body)
+    assert reply.status == 200
+    (exchange,) = session.exchanges()
+    assert (exchange.operation, exchange.streamed, exchange.stream_requested) == (
+        "responses",
+        False,
+        False,
+    )
+    assert exchange.structured_output
+    assert [e.kind for e in exchange.events] == ["attempt", "request_sent", "headers", "response"]
+    assert exchange.usage == Usage(
+        input_tokens=30, cache_read_tokens=20, output_tokens=15, thinking_tokens=6
+    )
+    assert exchange.usage_raw["input_tokens"] == 50
+    assert (exchange.stop_reason, exchange.error) == ("tool_use", None)
+    assert side_reason(exchange, "gt-responses") == "structured output"
 
 
 def test_no_key_forwards_none_and_an_error_body_never_shows_the_key(

@@ -313,14 +313,7 @@ class OpenAIStream:
             self._close()
             self.log.add("message_stop", t_ns=t)
             return True
-        try:
-            chunk = from_json(raw)
-        except ValueError:
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not JSON: {text[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            text = raw.decode("utf-8", "replace")
-            raise EndpointError("protocol_error", f"a chunk is not a JSON object: {text[:80]!r}")
+        chunk = json_object(raw, "a chunk")
         if "error" in chunk:
             error = chunk["error"] if isinstance(chunk["error"], dict) else {}
             self.log.add("attempt_failed", detail=str(error.get("type") or "stream_error"), t_ns=t)
@@ -400,11 +393,7 @@ class OpenAIStream:
         calls = []
         for k in sorted(self.calls):
             entry = self.calls[k]
-            try:
-                arguments = json.loads(entry["arguments"] or "{}")
-            except ValueError:
-                arguments = {}  # the tool reports the missing fields to the model
-            arguments = arguments if isinstance(arguments, dict) else {}
+            arguments = tool_arguments(entry["arguments"])
             calls.append(ToolCall(id=entry["id"], name=entry["name"], input=arguments))
             content.append(
                 {"type": "tool_use", "id": entry["id"], "name": entry["name"], "input": arguments}
@@ -416,6 +405,32 @@ class OpenAIStream:
             usage=normalised_usage(self.usage),
             usage_raw=self.usage,
         )
+
+
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The JSON object an event's data holds (OpenAI's wires: every event is one).
+
+    :raises EndpointError: ``protocol_error``, naming ``what`` was not one.
+    """
+    try:
+        value = from_json(raw)
+    except ValueError:
+        text = raw.decode("utf-8", "replace")
+        raise EndpointError("protocol_error", f"{what} is not JSON: {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        text = raw.decode("utf-8", "replace")
+        raise EndpointError("protocol_error", f"{what} is not a JSON object: {text[:80]!r}")
+    return value
+
+
+def tool_arguments(text: str) -> dict[str, Any]:
+    """A tool call's arguments from their JSON text (OpenAI's wires); ``{}`` for text that is
+    no JSON object: the tool then reports the missing fields to the model."""
+    try:
+        arguments = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return arguments if isinstance(arguments, dict) else {}
 
 
 def normalised_usage(raw: Mapping[str, Any]) -> Usage:

@@ -4,7 +4,8 @@ The forwarding loop (:mod:`~pytest_agentspeed.proxy.server`) hands each chunk of
 body here, stamped with the moment it was read, *after* sending it on to the agent, so
 recording never delays the agent. A streamed body goes through the clients' own
 :class:`~pytest_agentspeed.clients.sse.SSEParser` and event-to-mark mapping
-(:mod:`pytest_agentspeed.clients.streams`); a whole body is parsed once it has ended. The
+(:mod:`pytest_agentspeed.clients.streams`, :mod:`pytest_agentspeed.clients.responses_stream`);
+a whole body is parsed once it has ended. The
 request body is read for its facts (model, tools, ...) only after the response, for the same
 reason.
 """
@@ -15,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_agentspeed.clients.responses_stream import ResponsesStream, responses_usage
+from pytest_agentspeed.clients.responses_stream import stop_reason as responses_stop_reason
 from pytest_agentspeed.clients.sse import SSEParser
 from pytest_agentspeed.clients.streams import (
     STOP_REASONS,
@@ -44,6 +47,8 @@ def operation_of(path: str) -> tuple[ExchangeWire, Operation]:
         return "anthropic", "count_tokens"
     if bare == "/v1/chat/completions":
         return "openai", "chat"
+    if bare == "/v1/responses":
+        return "responses", "responses"
     return "other", "other"
 
 
@@ -58,7 +63,7 @@ class RequestFacts:
 
 
 def request_facts(body: bytes) -> RequestFacts:
-    """Read the facts of a request body, on either wire."""
+    """Read the facts of a request body, on any wire."""
     if not body:
         return RequestFacts()
     try:
@@ -77,7 +82,8 @@ def request_facts(body: bytes) -> RequestFacts:
 
 
 def _tool_names(tools: Any) -> tuple[str, ...]:
-    """Tool names: ``{name}`` (Anthropic, OpenAI Responses) or ``{function: {name}}`` (Chat)."""
+    """Tool names: ``{name}`` (Anthropic, OpenAI Responses) or ``{function: {name}}`` (Chat);
+    tools without a name (a Responses ``web_search``) are passed over."""
     names: list[str] = []
     for tool in tools if isinstance(tools, list) else []:
         if not isinstance(tool, dict):
@@ -90,10 +96,17 @@ def _tool_names(tools: Any) -> tuple[str, ...]:
 
 
 def _asks_structured_output(data: dict[str, Any]) -> bool:
+    """Whether the request asks for output of a schema: Anthropic's ``output_config.format``
+    (or the older ``output_format``), Chat's ``response_format``, Responses'
+    ``text.format``."""
     config = data.get("output_config")
     if isinstance(config, dict) and config.get("format"):
         return True
     if data.get("output_format"):
+        return True
+    text = data.get("text")
+    text_format = text.get("format") if isinstance(text, dict) else None
+    if isinstance(text_format, dict) and text_format.get("type") in ("json_schema", "json_object"):
         return True
     response_format = data.get("response_format")
     return isinstance(response_format, dict) and response_format.get("type") in (
@@ -134,12 +147,14 @@ class ResponseRecorder:
         self.stop_reason: str | None = None
         self.error: str | None = None
         self._parser = SSEParser() if streamed else None
-        self._stream: AnthropicStream | OpenAIStream | None = None
+        self._stream: AnthropicStream | OpenAIStream | ResponsesStream | None = None
         if streamed and status < 400:
             if operation == "messages":
                 self._stream = AnthropicStream(log)
             elif operation == "chat":
                 self._stream = OpenAIStream(log)
+            elif operation == "responses":
+                self._stream = ResponsesStream(log)
         self._done = False
         self._body: list[bytes] = []
         self._size = 0
@@ -218,16 +233,21 @@ class ResponseRecorder:
         if self.status >= 400:
             self.error = redact(_status_error(self.status, data), self.secrets)
             return
-        if not isinstance(data, dict) or self.operation not in ("messages", "chat"):
+        if not isinstance(data, dict) or self.operation not in ("messages", "chat", "responses"):
             return
         raw = data.get("usage")
         try:
             if isinstance(raw, dict):
                 self.usage_raw = raw
-                wire_usage = anthropic_usage if self.wire == "anthropic" else normalised_usage
-                self.usage = wire_usage(raw)
+                self.usage = _WIRE_USAGE[self.operation](raw)
             if self.operation == "messages":
                 reason = data.get("stop_reason")
+            elif self.operation == "responses":
+                output = data.get("output")
+                items = (
+                    [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []
+                )
+                reason = responses_stop_reason(data, items)
             else:
                 choices = data.get("choices") or [{}]
                 finish = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
@@ -237,8 +257,16 @@ class ResponseRecorder:
             self.error = f"protocol_error: the response does not parse ({type(exc).__name__})"
 
 
+#: Operation -> how its whole body's usage object reads.
+_WIRE_USAGE = {
+    "messages": anthropic_usage,
+    "chat": normalised_usage,
+    "responses": responses_usage,
+}
+
+
 def _status_error(status: int, body: Any) -> str:
-    """``HTTP 429: rate_limit_error: ...`` from an error body of either wire."""
+    """``HTTP 429: rate_limit_error: ...`` from an error body of any wire."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return f"HTTP {status}"

@@ -70,7 +70,7 @@ class EndpointPool:
         base_url = endpoint.base_url
         if endpoint.sim is not None:
             base_url = self.simulator().base_url(_mount_key(endpoint))
-            if endpoint.api == "openai":
+            if endpoint.api in ("openai", "responses"):
                 base_url = f"{base_url}/v1"
         assert base_url is not None
         options = endpoint.options
@@ -90,6 +90,10 @@ class EndpointPool:
             from pytest_agentspeed.clients.openai_client import OpenAIClient
 
             return OpenAIClient(api_key=key, **common)
+        if endpoint.api == "responses":
+            from pytest_agentspeed.clients.responses_client import ResponsesClient
+
+            return ResponsesClient(api_key=key, **common)
         from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 
         assert key is not None  # required for this wire; api_key() said so otherwise
@@ -120,15 +124,16 @@ class EndpointPool:
         else:
             assert endpoint.base_url is not None
             base_url = endpoint.base_url.rstrip("/")
-            # The agent's SDK asks for /v1/chat/completions itself, so the base goes without it.
-            if endpoint.api == "openai" and base_url.endswith("/v1"):
+            # The agent's SDK asks for /v1/chat/completions (/v1/responses) itself, so the base
+            # goes without it.
+            if endpoint.api in ("openai", "responses") and base_url.endswith("/v1"):
                 base_url = base_url[: -len("/v1")]
         if self._proxy is None:
             self._proxy = RecordingProxy()
         return self._proxy.open_session(
             Upstream(
                 base_url=base_url,
-                api="openai" if endpoint.api == "openai" else "anthropic",
+                api=endpoint.api,
                 model=endpoint.model,
                 key=api_key(endpoint),
                 headers=headers,
