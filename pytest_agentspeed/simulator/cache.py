@@ -5,7 +5,9 @@ blocks (tools, then system, then message content); a block marked ``cache_contro
 breakpoint; a prefix that ended at a breakpoint of an earlier request, and has not expired, is
 read from the cache when a breakpoint of this request lies at most 20 blocks after it; the
 prefix up to this request's last breakpoint is written. Prefixes shorter than the profile's
-minimum are never cached, silently, as on the real API. Hits refresh the TTL.
+minimum are never cached, silently, as on the real API. Hits refresh the TTL. OpenAI-compatible
+wires have no breakpoints (``automatic``: every message ends a cached prefix), and the
+Responses API's ``prompt_cache_key`` partitions the cache (``key``).
 """
 
 from __future__ import annotations

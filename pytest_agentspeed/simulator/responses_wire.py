@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_agentspeed.simulator.anthropic_wire import OutBlock, content_text
+from pytest_agentspeed.simulator.anthropic_wire import OutBlock, content_text, sse
 from pytest_agentspeed.simulator.latency import ResponsePlan
 from pytest_agentspeed.simulator.pacing import end_writes, step_writes
 from pytest_agentspeed.simulator.splice import NumberedEventTemplate
@@ -369,8 +369,7 @@ def _text_part(text: str) -> dict[str, Any]:
 
 
 def _event(name: str, data: dict[str, Any], sequence_number: int) -> bytes:
-    payload = {"type": name, **data, "sequence_number": sequence_number}
-    return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+    return sse(name, {"type": name, **data, "sequence_number": sequence_number})
 
 
 def render_stream(
