@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pytest_agentspeed.simulator.latency import ContentClass, ResponsePlan
+from pytest_agentspeed.simulator.pacing import end_writes, step_writes
 from pytest_agentspeed.simulator.splice import EventTemplate
 
 BlockType = Literal["thinking", "text", "tool_use"]
@@ -73,6 +74,36 @@ def content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
     return ""
+
+
+def invalid(body: Any) -> str | None:
+    """Why the request body is not a Messages request, or ``None``."""
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    if not isinstance(body.get("model"), str):
+        return "model: field required (a string)"
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return "max_tokens: field required (a positive integer)"
+    if not isinstance(body.get("tools", []), list):
+        return "tools: must be a list of tool definitions"
+    if not isinstance(body.get("system", ""), str | list):
+        return "system: must be a string or a list of text blocks"
+    for key in ("metadata", "thinking"):
+        if not isinstance(body.get(key, {}), dict):
+            return f"{key}: must be an object"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: field required (a non-empty list)"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            return f"messages.{i}.role: must be 'user' or 'assistant'"
+        content = m.get("content")
+        if not isinstance(content, str | list) or (
+            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
+        ):
+            return f"messages.{i}.content: must be a string or a list of content blocks"
+    return None
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -158,30 +189,7 @@ def render_stream(
 
     # Blocks without a single token are not sent at all.
     live = [b for b in blocks if b.pieces]
-    deltas = [_delta_template(index, block) for index, block in enumerate(live)]
-    # The block the next token comes from, and how many of its pieces are sent.
-    index, done = 0, 0
-    for offset, n in plan.steps:
-        # One event per block the step touches: a speculative burst is one SSE event.
-        events: list[bytes] = []
-        while n > 0 and index < len(live):
-            block = live[index]
-            if done == 0:
-                events.append(_block_start(index, block))
-            take = min(n, len(block.pieces) - done)
-            delta = deltas[index]
-            if delta is not None:
-                text = (
-                    block.pieces[done] if take == 1 else "".join(block.pieces[done : done + take])
-                )
-                events.append(delta(text))
-            done += take
-            n -= take
-            if done == len(block.pieces):
-                events.append(_block_stop(index, block))
-                index, done = index + 1, 0
-        writes.append((offset, b"".join(events)))
-
+    writes += step_writes(live, plan.steps, _BlockEvents(live))
     tail = sse(
         "message_delta",
         {
@@ -190,12 +198,26 @@ def render_stream(
             "usage": usage,
         },
     ) + sse("message_stop", {"type": "message_stop"})
-    end = plan.end_s
-    if plan.steps and writes[-1][0] == end:
-        writes[-1] = (end, writes[-1][1] + tail)
-    else:
-        writes.append((end, tail))
+    end_writes(writes, plan.end_s, tail, steps=len(plan.steps))
     return writes
+
+
+class _BlockEvents:
+    """The content block events of the Messages wire (:class:`~pytest_agentspeed.simulator.
+    pacing.BlockEvents`); each block's delta encoded once, text left open."""
+
+    def __init__(self, live: Sequence[OutBlock]) -> None:
+        self._deltas = [_delta_template(index, block) for index, block in enumerate(live)]
+
+    def open(self, index: int, block: OutBlock) -> bytes:
+        return _block_start(index, block)
+
+    def delta(self, index: int, block: OutBlock, text: str, first: bool) -> bytes:
+        template = self._deltas[index]
+        return b"" if template is None else template(text)
+
+    def close(self, index: int, block: OutBlock) -> bytes:
+        return _block_stop(index, block)
 
 
 def _block_start(index: int, block: OutBlock) -> bytes:

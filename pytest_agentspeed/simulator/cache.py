@@ -5,7 +5,9 @@ blocks (tools, then system, then message content); a block marked ``cache_contro
 breakpoint; a prefix that ended at a breakpoint of an earlier request, and has not expired, is
 read from the cache when a breakpoint of this request lies at most 20 blocks after it; the
 prefix up to this request's last breakpoint is written. Prefixes shorter than the profile's
-minimum are never cached, silently, as on the real API. Hits refresh the TTL.
+minimum are never cached, silently, as on the real API. Hits refresh the TTL. OpenAI-compatible
+wires have no breakpoints (``automatic``: every message ends a cached prefix), and the
+Responses API's ``prompt_cache_key`` partitions the cache (``key``).
 """
 
 from __future__ import annotations
@@ -42,21 +44,30 @@ class CacheUse:
     cache_write_tokens: int
 
 
-def request_blocks(body: dict[str, Any], *, automatic: bool = False) -> list[Block]:
+def request_blocks(body: dict[str, Any], *, automatic: bool = False, key: str = "") -> list[Block]:
     """The request's blocks in cache order: tools, system, then each message's content.
 
+    A Responses API body (``input`` in place of ``messages``) gives its tools, its
+    ``instructions``, then each input item (the ``input`` string as one).
+
     :param automatic: cache every prefix, as OpenAI-compatible servers do (no breakpoints).
+    :param key: what the cache is partitioned by besides the prefix (the Responses API's
+        ``prompt_cache_key``): requests with different keys share no prefix.
     """
     raw: list[tuple[Any, bool]] = []
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
         raw.append((tool, isinstance(tool, dict) and "cache_control" in tool))
-    system = body.get("system")
+    system = body.get("system", body.get("instructions"))
     if isinstance(system, str):
         raw.append((system, False))
     elif isinstance(system, list):
         raw.extend((b, isinstance(b, dict) and "cache_control" in b) for b in system)
-    for message in body.get("messages") or []:
+    messages = body.get("messages")
+    if messages is None:
+        items = body.get("input")
+        messages = [{"role": "user", "content": items}] if isinstance(items, str) else items
+    for message in messages if isinstance(messages, list) else []:
         if not isinstance(message, dict):
             continue
         content = message.get("content")
@@ -66,7 +77,7 @@ def request_blocks(body: dict[str, Any], *, automatic: bool = False) -> list[Blo
         else:
             raw.append((message, automatic))
     blocks = []
-    h = hashlib.sha256()
+    h = hashlib.sha256(key.encode())
     for item, marked in raw:
         text = json.dumps(_unmarked(item), sort_keys=True, separators=(",", ":"))
         h.update(text.encode())

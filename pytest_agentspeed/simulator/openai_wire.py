@@ -19,6 +19,7 @@ from typing import Any
 
 from pytest_agentspeed.simulator.anthropic_wire import OutBlock, content_text
 from pytest_agentspeed.simulator.latency import ResponsePlan
+from pytest_agentspeed.simulator.pacing import end_writes, step_writes
 from pytest_agentspeed.simulator.splice import EventTemplate
 
 FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
@@ -188,39 +189,35 @@ def render_stream(
 
     writes = [(plan.headers_s, chunk({"role": "assistant", "content": ""}))]
     live = [b for b in blocks if b.pieces]
-    calls = [b for b in live if b.type == "tool_use"]
-    # Per block, the chunk of its first tokens and of the later ones (they differ only for a
-    # tool call, whose id and name come once); None for reasoning that is not sent.
-    templates = [_templates(chunk, block, calls) for block in live]
-    # The block the next token comes from, and how many of its pieces are sent.
-    index, done = 0, 0
-    for offset, n in plan.steps:
-        out: list[bytes] = []
-        while n > 0 and index < len(live):
-            block = live[index]
-            take = min(n, len(block.pieces) - done)
-            pair = templates[index]
-            if pair is not None:
-                text = (
-                    block.pieces[done] if take == 1 else "".join(block.pieces[done : done + take])
-                )
-                out.append(pair[done > 0](text))
-            done += take
-            n -= take
-            if done == len(block.pieces):
-                index, done = index + 1, 0
-        writes.append((offset, b"".join(out)))
+    writes += step_writes(live, plan.steps, _ChunkEvents(chunk, live))
     tail = chunk({}, FINISH[stop_reason])
     if include_usage:
         final = dict(base, choices=[], usage=usage)
         tail += f"data: {json.dumps(final, separators=(',', ':'))}\n\n".encode()
     tail += b"data: [DONE]\n\n"
-    end = plan.end_s
-    if plan.steps and writes[-1][0] == end:
-        writes[-1] = (end, writes[-1][1] + tail)
-    else:
-        writes.append((end, tail))
+    end_writes(writes, plan.end_s, tail, steps=len(plan.steps))
     return writes
+
+
+class _ChunkEvents:
+    """Delta chunks only (:class:`~pytest_agentspeed.simulator.pacing.BlockEvents`): chat
+    completions has no events around a block."""
+
+    def __init__(self, chunk: Callable[[dict[str, Any]], bytes], live: Sequence[OutBlock]) -> None:
+        calls = [b for b in live if b.type == "tool_use"]
+        # Per block, the chunk of its first tokens and of the later ones (they differ only for
+        # a tool call, whose id and name come once); None for reasoning that is not sent.
+        self._templates = [_templates(chunk, block, calls) for block in live]
+
+    def open(self, index: int, block: OutBlock) -> bytes:
+        return b""
+
+    def delta(self, index: int, block: OutBlock, text: str, first: bool) -> bytes:
+        pair = self._templates[index]
+        return b"" if pair is None else pair[not first](text)
+
+    def close(self, index: int, block: OutBlock) -> bytes:
+        return b""
 
 
 def _templates(

@@ -20,24 +20,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pytest_agentspeed.simulator import openai_wire
 from pytest_agentspeed.simulator.agent_tools import (
     WORKSPACE_HEADER,
     offered_tools,
     toolset_for,
     workspace_from_text,
 )
-from pytest_agentspeed.simulator.anthropic_wire import (
-    OutBlock,
-    content_text,
-    error_json,
-    message_json,
-    render_stream,
-    usage_json,
-)
-from pytest_agentspeed.simulator.cache import PromptCache, request_blocks
+from pytest_agentspeed.simulator.anthropic_wire import OutBlock
+from pytest_agentspeed.simulator.cache import PromptCache
 from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
 from pytest_agentspeed.simulator.faults import (
     MID_STREAM,
@@ -63,9 +55,9 @@ from pytest_agentspeed.simulator.profiles import PROFILES, Profile
 from pytest_agentspeed.simulator.side_requests import side_reason, side_turn, title_of
 from pytest_agentspeed.simulator.tokens import json_pieces, pieces
 from pytest_agentspeed.simulator.trajectory import PlannedTurn
+from pytest_agentspeed.simulator.wires import WIRES, Outcome, Wire, WireFormat
 
-#: The wire a request came in on (and its reply goes out in).
-Wire = Literal["anthropic", "openai"]
+__all__ = ["Mount", "Reply", "Simulator", "Wire"]
 
 
 @dataclass(slots=True)
@@ -128,24 +120,17 @@ class Simulator:
     ) -> Reply:
         """Everything about the response except sending it."""
         request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
-        if wire == "openai":
-            problem = openai_wire.invalid(body)
-            if problem is not None:
-                return Reply(400, openai_wire.error_json("invalid_request_error", problem))
-            messages = openai_wire.to_anthropic_messages(body["messages"])
-            budget = int(openai_wire.max_tokens(body))
-        else:
-            problem = _invalid(body)
-            if problem is not None:
-                return Reply(400, error_json("invalid_request_error", problem, request_id))
-            messages = body["messages"]
-            budget = int(body["max_tokens"])
+        fmt = WIRES[wire]
+        problem = fmt.invalid(body)
+        if problem is not None:
+            return Reply(400, fmt.error_body("invalid_request_error", problem, request_id))
+        messages = fmt.conversation(body)
         cfg, profile = mount.config, mount.profile
-        metadata = body.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
         first_text = first_user_text(messages)
-        # The session's identity seeds its draws: Anthropic's metadata.user_id, OpenAI's user.
-        session = str(metadata.get("user_id") or body.get("user") or _digest(first_text))
+        # The session's identity seeds its draws: what the request says (Anthropic's
+        # metadata.user_id, OpenAI's user, the Responses API's prompt_cache_key), else its
+        # first words.
+        session = fmt.session(body) or _digest(first_text)
         turn_index = sum(1 for m in messages if m.get("role") == "assistant")
         retry = headers.get("x-stainless-retry-count", "0")
         side = side_reason(body, wire)
@@ -166,31 +151,19 @@ class Simulator:
         planned = self._plan(body, headers, wire, messages, side)
         blocks, stop_reason = _blocks(
             planned,
-            thinking=_thinking_mode(body, wire, profile),
-            budget=budget,
-            tool_prefix="call_sim_" if wire == "openai" else "toolu_sim_",
+            thinking=fmt.thinking(body, profile),
+            budget=fmt.budget(body),
+            tool_prefix=fmt.tool_prefix,
             tool_seed=f"{session}|{turn_index}",
         )
         miss = draw_cache_miss(profile, rng, jitter=cfg.jitter)
-        use = mount.cache.account(
-            request_blocks(body, automatic=wire == "openai"), arrival, miss=miss
-        )
+        use = mount.cache.account(fmt.cache_blocks(body), arrival, miss=miss)
         output_tokens = sum(len(b.pieces) for b in blocks)
-        reasoning_tokens = sum(len(b.pieces) for b in blocks if b.type == "thinking")
-        if wire == "openai":
-            usage = openai_wire.usage_json(
-                prompt_tokens=use.input_tokens + use.cache_read_tokens + use.cache_write_tokens,
-                cached=use.cache_read_tokens,
-                completion_tokens=output_tokens,
-                reasoning_tokens=reasoning_tokens,
-            )
-        else:
-            usage = usage_json(
-                input_tokens=use.input_tokens,
-                cache_read=use.cache_read_tokens,
-                cache_write=use.cache_write_tokens,
-                output_tokens=output_tokens,
-            )
+        usage = fmt.usage(
+            use,
+            output_tokens=output_tokens,
+            reasoning_tokens=sum(len(b.pieces) for b in blocks if b.type == "thinking"),
+        )
         draw = draw_session(profile, seeded_rng(cfg.seed, cfg.key, session), jitter=cfg.jitter)
         plan = plan_response(
             profile,
@@ -204,7 +177,6 @@ class Simulator:
             cache_miss=miss,
             in_flight=mount.in_flight,
         )
-        message_id = f"msg_sim_{_digest(session, turn_index, retry)[:24]}"
         log = {
             "request_id": request_id,
             "wire": wire,
@@ -233,39 +205,21 @@ class Simulator:
             "actual": {},
         }
         self.schedule.append(log)
-        model = str(body["model"])
-        if wire == "openai":
-            completion: dict[str, Any] = {
-                "completion_id": f"chatcmpl-{message_id[8:]}",
-                "model": model,
-                "created": int(time.time()),
-                "blocks": blocks,
-                "stop_reason": stop_reason,
-                "usage": usage,
-            }
-            if not stream:
-                body_json = openai_wire.completion_json(**completion)
-                return Reply(200, body_json, end_s=plan.end_s, log=log)
-            options = body.get("stream_options")
-            writes = openai_wire.render_stream(
-                **completion,
-                plan=plan,
-                include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
-            )
-        else:
-            message: dict[str, Any] = {
-                "message_id": message_id,
-                "model": model,
-                "blocks": blocks,
-                "stop_reason": stop_reason,
-                "usage": usage,
-            }
-            if not stream:
-                return Reply(200, message_json(**message), end_s=plan.end_s, log=log)
-            writes = render_stream(**message, plan=plan)
+        outcome = Outcome(
+            body=body,
+            digest=_digest(session, turn_index, retry),
+            request_id=request_id,
+            created=int(time.time()),
+            blocks=blocks,
+            stop_reason=stop_reason,
+            usage=usage,
+        )
+        if not stream:
+            return Reply(200, fmt.whole(outcome), end_s=plan.end_s, log=log)
+        writes = fmt.stream(outcome, plan)
         reply = Reply(200, writes=writes, headers_s=plan.headers_s, end_s=plan.end_s, log=log)
         if fault in MID_STREAM and fault_rng is not None:
-            _break_stream(reply, fault, wire, fault_rng, cfg.time_scale, request_id)
+            _break_stream(reply, fault, fault_rng, cfg.time_scale, fmt, outcome)
         # One entry per planned write (the head, a ping, a decode step's events, the tail), its
         # send time added as it goes out. Arrays, not lists of floats: a long-running server
         # keeps tens of thousands of responses in its log.
@@ -289,7 +243,7 @@ class Simulator:
         script = self.library.match(said)
         if side is not None:
             return side_turn(body, wire, title_of(script.task_id if script else None))
-        instructions = f"{_system_text(body, wire)}\n{said}"
+        instructions = f"{WIRES[wire].system_text(body)}\n{said}"
         workspace = headers.get(WORKSPACE_HEADER) or workspace_from_text(instructions)
         toolset = toolset_for(
             offered_tools(body, wire), instructions=instructions, workspace=workspace
@@ -321,11 +275,7 @@ class Simulator:
                 "retry-after": str(max(1, math.ceil(wait))),
                 "retry-after-ms": str(max(1, round(wait * 1000))),
             }
-        body = (
-            openai_wire.error_json(error_type, message)
-            if wire == "openai"
-            else error_json(error_type, message, request_id)
-        )
+        body = WIRES[wire].error_body(error_type, message, request_id)
         log = {
             "request_id": request_id,
             "wire": wire,
@@ -345,7 +295,12 @@ class Simulator:
 
 
 def _break_stream(
-    reply: Reply, fault: str, wire: Wire, rng: random.Random, time_scale: float, request_id: str
+    reply: Reply,
+    fault: str,
+    rng: random.Random,
+    time_scale: float,
+    fmt: WireFormat,
+    outcome: Outcome,
 ) -> None:
     """Turn a planned stream into a broken one: an error event, a drop or a stall partway."""
     k = cut_index(len(reply.writes), rng)
@@ -361,41 +316,12 @@ def _break_stream(
         return
     del reply.writes[k:]
     if fault == "error":
-        message = "Overloaded (simulated fault)"
-        if wire == "openai":
-            data = json.dumps(openai_wire.error_json("overloaded_error", message))
-            reply.writes.append((at, f"data: {data}\n\n".encode()))
-        else:
-            data = json.dumps(error_json("overloaded_error", message, request_id))
-            reply.writes.append((at, f"event: error\ndata: {data}\n\n".encode()))
+        tail = fmt.stream_error(outcome, reply.writes, "Overloaded (simulated fault)")
+        reply.writes.append((at, tail))
     else:
         reply.drop = True
     reply.end_s = at
     planned["end_s"] = at
-
-
-def _system_text(body: Mapping[str, Any], wire: Wire) -> str:
-    """The agent's system prompt and system messages, where agents state their working
-    directory (Claude Code: in a ``role: "system"`` message mid-conversation with some models,
-    in the first user message with others)."""
-    parts = [] if wire == "openai" else [content_text(body.get("system"))]
-    parts += [
-        content_text(m.get("content"))
-        for m in body["messages"]
-        if isinstance(m, dict) and m.get("role") in ("system", "developer")
-    ]
-    return "\n".join(parts)
-
-
-def _thinking_mode(body: Mapping[str, Any], wire: Wire, profile: Profile) -> str:
-    """How the model's reasoning is sent: "on", "omitted" (spent, not shown) or "off"."""
-    if wire == "openai":
-        # Chat completions has no switch for it: a reasoning model streams its reasoning.
-        return "on" if profile.reasons else "off"
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
-        return "omitted" if thinking.get("display") == "omitted" else "on"
-    return "off"
 
 
 def _blocks(
@@ -445,36 +371,6 @@ def _blocks(
         stop_reason = "max_tokens"
         break
     return kept, stop_reason
-
-
-def _invalid(body: Any) -> str | None:
-    """Why the request body is not a Messages request, or ``None``."""
-    if not isinstance(body, dict):
-        return "request body must be a JSON object"
-    if not isinstance(body.get("model"), str):
-        return "model: field required (a string)"
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        return "max_tokens: field required (a positive integer)"
-    if not isinstance(body.get("tools", []), list):
-        return "tools: must be a list of tool definitions"
-    if not isinstance(body.get("system", ""), str | list):
-        return "system: must be a string or a list of text blocks"
-    for key in ("metadata", "thinking"):
-        if not isinstance(body.get(key, {}), dict):
-            return f"{key}: must be an object"
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages: field required (a non-empty list)"
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
-            return f"messages.{i}.role: must be 'user' or 'assistant'"
-        content = m.get("content")
-        if not isinstance(content, str | list) or (
-            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
-        ):
-            return f"messages.{i}.content: must be a string or a list of content blocks"
-    return None
 
 
 def _digest(*parts: object) -> str:

@@ -1,4 +1,4 @@
-"""The simulated endpoint: a real HTTP server on 127.0.0.1 speaking the Anthropic wire.
+"""The simulated endpoint: a real HTTP server on 127.0.0.1 speaking the model APIs' wires.
 
 One server serves any number of simulated endpoints ("mounts"): the plugin starts one per run,
 with a mount per ``sim:`` endpoint under ``/e/<key>``; ``agentspeed sim`` serves one profile at
@@ -52,6 +52,9 @@ def build_app(sim: Simulator) -> Starlette:
 
     async def chat_completions(request: Request) -> Response:
         return await respond(request, "openai")
+
+    async def responses(request: Request) -> Response:
+        return await respond(request, "responses")
 
     async def respond(request: Request, wire: Wire) -> Response:
         key = request.path_params.get("mount", "")
@@ -132,6 +135,8 @@ def build_app(sim: Simulator) -> Starlette:
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/e/{mount}/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/e/{mount}/v1/responses", responses, methods=["POST"]),
         Route("/e/{mount}/v1/messages", messages, methods=["POST"]),
         Route("/e/{mount}/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/_agentspeed/health", health),

@@ -7,10 +7,10 @@ one is asked for) and never a step of the task's trajectory: the trajectory's po
 from the main conversation's assistant messages, which a side request does not add to.
 
 A request is a side request when it asks for structured output (Anthropic
-``output_config.format``, OpenAI ``response_format`` of type ``json_schema`` or ``json_object``)
-or offers an empty ``tools`` list. A request with no ``tools`` field at all is not one: scripted
-clients and the simulator's own tests send conversations without tools and expect the
-trajectory, as they always have.
+``output_config.format``, OpenAI ``response_format`` or the Responses API's ``text.format`` of
+type ``json_schema`` or ``json_object``) or offers an empty ``tools`` list. A request with no
+``tools`` field at all is not one: scripted clients and the simulator's own tests send
+conversations without tools and expect the trajectory, as they always have.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ def title_of(task_id: str | None) -> str:
 
 
 def _format(body: Mapping[str, Any], wire: str) -> Mapping[str, Any] | None:
+    if wire == "responses":
+        text = body.get("text")
+        spec = text.get("format") if isinstance(text, dict) else None
+        if isinstance(spec, dict) and spec.get("type") in ("json_schema", "json_object"):
+            return spec
+        return None
     if wire == "openai":
         spec = body.get("response_format")
         if isinstance(spec, dict) and spec.get("type") in ("json_schema", "json_object"):

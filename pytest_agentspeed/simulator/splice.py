@@ -37,3 +37,32 @@ class EventTemplate:
     def __call__(self, text: str) -> bytes:
         """The event carrying ``text``: byte for byte what ``render(text)`` gives."""
         return encode_basestring_ascii(text).encode().join(self._parts)
+
+
+#: Stands where the sequence number goes (a number no stream reaches).
+SEQUENCE_HOLE = 987_654_321_987_654_321
+_SEQUENCE_BYTES = str(SEQUENCE_HOLE).encode()
+
+
+class NumberedEventTemplate:
+    """An :class:`EventTemplate` with a second hole, for the event's sequence number (the
+    Responses API numbers every event of a stream).
+
+    :param render: encodes the event for a text and a sequence number; called once, with
+        :data:`HOLE` and :data:`SEQUENCE_HOLE`.
+    :raises ValueError: the rendering does not hold the text as a JSON string, or not the
+        number.
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, render: Callable[[str, int], bytes]) -> None:
+        raw = render(HOLE, SEQUENCE_HOLE)
+        self._parts = [part.split(_SEQUENCE_BYTES) for part in raw.split(_HOLE_JSON)]
+        if len(self._parts) < 2 or sum(len(p) - 1 for p in self._parts) < 1:
+            raise ValueError("the event's rendering does not hold its text and its number")
+
+    def __call__(self, text: str, sequence_number: int) -> bytes:
+        """The event carrying ``text`` and numbered ``sequence_number``."""
+        number = str(sequence_number).encode()
+        return encode_basestring_ascii(text).encode().join(number.join(p) for p in self._parts)
