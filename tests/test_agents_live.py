@@ -207,8 +207,10 @@ def test_codex_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pyteste
         assert all(t["streamed"] for t in session["turns"])
         assert session["phases_s"]["ttft"] > 0
         assert session["phases_s"]["generation"] > 0
-        # Its --json events end the output the record keeps.
+        # Its --json events end the output the record keeps; its commands found the project's
+        # Python (a login shell would have lost the virtualenv's PATH).
         assert '"type":"turn.completed"' in session["process"]["output_tail"]
+        assert "command not found" not in session["process"]["output_tail"]
 
 
 def test_codex_on_a_named_endpoint_never_gets_the_key(

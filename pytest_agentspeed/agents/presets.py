@@ -63,6 +63,16 @@ CODEX = AgentCommand(
         "--json",
         "-m",
         "{model}",
+        # Commands run in a plain shell with the environment the session gives: a login
+        # shell's /etc/profile would reset PATH and lose the project's virtualenv (the task's
+        # own check then fails inside the session with "python: command not found").
+        "-c",
+        "allow_login_shell=false",
+        # Telemetry off, no update check: as for Claude Code.
+        "-c",
+        "analytics.enabled=false",
+        "-c",
+        "check_for_update_on_startup=false",
         "-c",
         "model_provider=agentspeed",
         "-c",
