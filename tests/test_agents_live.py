@@ -96,30 +96,6 @@ def _one_session(
     return result, session
 
 
-def test_claude_code_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pytester) -> None:
-    _require("claude")
-    result = pytester.runpytest_subprocess(
-        "--agentspeed-agent=claude-code",
-        "--agentspeed-repeat=1",
-        "-k",
-        TASKS,
-        "--agentspeed-json=run.json",
-        "-p",
-        "no:cacheprovider",
-    )
-    result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*agent claude-code*", "throughput ratio * -> *"])
-    sessions = _sessions(suite / "run.json")
-    assert {s["endpoint"] for s in sessions} == {"sim:standard", "sim:ultraspeed"}
-    for session in sessions:
-        _assert_measured(session)
-        assert session["agent"] == "claude-code"
-        assert session["process"]["program"] == "claude"
-        assert all(t["streamed"] for t in session["turns"])
-        assert session["phases_s"]["ttft"] > 0
-        assert session["phases_s"]["generation"] > 0
-
-
 def test_mini_swe_agent_on_the_openai_wire(suite: Path, pytester: pytest.Pytester) -> None:
     _require("mini")
     _, session = _one_session(pytester, "mini-swe-agent", "sim:standard?api=openai")
@@ -180,12 +156,22 @@ def _key_sniffer(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
             sock.close()
 
 
-def test_codex_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pytester) -> None:
-    """Codex CLI on the Responses wire: the default simulated endpoints speak it (their specs
-    leave the wire open), Codex edits the workspace through its exec_command tool."""
-    _require("codex")
+@pytest.mark.parametrize(
+    ("agent", "program", "wire", "last_output"),
+    [
+        ("claude-code", "claude", "anthropic", '"type":"result"'),
+        ("codex", "codex", "responses", '"type":"turn.completed"'),
+    ],
+)
+def test_an_agent_on_the_default_simulated_ab(
+    suite: Path, pytester: pytest.Pytester, agent: str, program: str, wire: str, last_output: str
+) -> None:
+    """Claude Code on the Anthropic wire, Codex CLI on the Responses wire: the default simulated
+    endpoints speak the agent's wire (their specs leave it open), and the agent edits the
+    workspace through its own tools (Codex: exec_command)."""
+    _require(program)
     result = pytester.runpytest_subprocess(
-        "--agentspeed-agent=codex",
+        f"--agentspeed-agent={agent}",
         "--agentspeed-repeat=1",
         "-k",
         TASKS,
@@ -194,22 +180,22 @@ def test_codex_on_the_default_simulated_ab(suite: Path, pytester: pytest.Pyteste
         "no:cacheprovider",
     )
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*agent codex*", "throughput ratio * -> *"])
+    result.stdout.fnmatch_lines([f"*agent {agent}*", "throughput ratio * -> *"])
     run = json.loads((suite / "run.json").read_text())
     assert {e["name"]: e["api"] for e in run["endpoints"]} == {
-        "sim:standard": "responses",
-        "sim:ultraspeed": "responses",
+        "sim:standard": wire,
+        "sim:ultraspeed": wire,
     }
     for session in run["sessions"]:
         _assert_measured(session)
-        assert session["agent"] == "codex"
-        assert session["process"]["program"] == "codex"
+        assert session["agent"] == agent
+        assert session["process"]["program"] == program
         assert all(t["streamed"] for t in session["turns"])
         assert session["phases_s"]["ttft"] > 0
         assert session["phases_s"]["generation"] > 0
-        # Its --json events end the output the record keeps; its commands found the project's
-        # Python (a login shell would have lost the virtualenv's PATH).
-        assert '"type":"turn.completed"' in session["process"]["output_tail"]
+        # Its own report ends the output the record keeps (Codex: its --json events); its
+        # commands found the project's Python (a login shell would have lost the virtualenv).
+        assert last_output in session["process"]["output_tail"]
         assert "command not found" not in session["process"]["output_tail"]
 
 
