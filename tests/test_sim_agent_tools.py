@@ -160,6 +160,37 @@ def test_codex_is_spoken_to_through_its_exec_command_tool() -> None:
     assert (toolset.kind, toolset.shell, toolset.field) == ("shell", "exec_command", "cmd")
 
 
+def test_codex_gets_its_patches_for_whole_lines_and_new_files() -> None:
+    # Codex's own instructions teach apply_patch (read from a shell command, applied by Codex).
+    body = json.loads((Path(__file__).parent / "data" / "codex_request.json").read_text())
+    instructions = body["input"][0]["content"][0]["text"]
+    tools = offered_tools(body, "responses")
+    assert tools is not None
+    toolset = toolset_for(tools, instructions=instructions, workspace=None)
+    assert toolset.patch
+    assert not toolset_for(tools, instructions="apply_patch", workspace=None).patch
+    changed = spoken(toolset)[2]
+    assert changed == [
+        (
+            "exec_command",
+            {
+                "cmd": "apply_patch <<'AGENTSPEED_EOF'\n*** Begin Patch\n*** Update File: a.py\n"
+                "@@\n-x = 1\n+x = 2\n*** End Patch\nAGENTSPEED_EOF"
+            },
+        ),
+        # Part of a line, and a file that exists: the plain-shell edit and write.
+        ("exec_command", {"cmd": EDIT_B}),
+        ("exec_command", {"cmd": WRITE_C}),
+        (
+            "exec_command",
+            {
+                "cmd": "apply_patch <<'AGENTSPEED_EOF'\n*** Begin Patch\n"
+                "*** Add File: pkg/new.py\n+N = 1\n*** End Patch\nAGENTSPEED_EOF"
+            },
+        ),
+    ]
+
+
 def test_a_generic_shell_tool_gets_plain_shell() -> None:
     toolset = Toolset(kind="shell", shell="shell", field="cmd")
     assert spoken(toolset) == [

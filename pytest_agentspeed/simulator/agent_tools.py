@@ -16,7 +16,10 @@ of those tools (:func:`speak`), so the agent really reads and edits the workspac
 * any other agent: its one shell-like tool (one required string property such as ``command``
   or ``cmd``; mini-swe-agent's ``bash``), with plain shell for reads and writes. When the
   agent's instructions name mini-swe-agent's finish marker, the final turn runs its finish
-  command (a reply without a tool call would be a format error to it).
+  command (a reply without a tool call would be a format error to it). When they teach Codex's
+  patch format (``apply_patch`` and ``*** Begin Patch``), edits of whole lines and new files go
+  as an ``apply_patch`` here-document through the shell tool, which Codex applies itself (a
+  ``file_change``), as the models it is built for edit files.
 
 Every command a planned ``run_command`` becomes in a shell ends with :data:`EXIT_MARKER`, which
 prints the command's exit status on its last line: each agent formats a tool's result its own
@@ -71,6 +74,8 @@ _SHELL_WORDS: Final = ("bash", "shell", "exec", "command", "run", "terminal", "s
 _LIST: Final = "find {path} -type f -not -path '*/.git/*' -not -path '*/__pycache__/*' | sort"
 #: Here-document delimiter of shell writes and edits.
 _EOF: Final = "AGENTSPEED_EOF"
+#: What Codex's instructions say of its patch tool, which it reads from a shell command.
+_PATCH_WORDS: Final = ("apply_patch", "*** Begin Patch")
 _RESULT: Final = re.compile(r"exit code: (-?\d+)")
 _WORKSPACE: Final = re.compile(r"(?:Primary working directory|Working directory):[ \t]*(/[^\n<]*)")
 
@@ -87,6 +92,7 @@ class Toolset:
     :param workspace: the session's workspace as an absolute path, for tools that want absolute
         paths (``None``: unknown, so Claude Code's file tools are not used).
     :param finish: a command the final turn runs (mini-swe-agent's), or ``None``.
+    :param patch: the shell takes Codex's ``apply_patch`` here-documents for edits.
     """
 
     kind: ToolKind
@@ -94,6 +100,7 @@ class Toolset:
     field: str = ""
     workspace: str | None = None
     finish: str | None = None
+    patch: bool = False
 
 
 #: The built-in agent's tools.
@@ -142,7 +149,8 @@ def toolset_for(
         # reports unknown tools back, and the plan closes).
         return BUILTIN
     finish = f"echo {FINISH_MARKER}" if FINISH_MARKER in instructions else None
-    return Toolset(kind="shell", shell=shell[0], field=shell[1], finish=finish)
+    patch = all(word in instructions for word in _PATCH_WORDS)
+    return Toolset(kind="shell", shell=shell[0], field=shell[1], finish=finish, patch=patch)
 
 
 def workspace_from_text(text: str) -> str | None:
@@ -249,12 +257,14 @@ class _Speaker:
             return self._shell(f"cat {_quote(path)}", f"Show {path}")
         if use.name == "write_file":
             content = str(args.get("content", ""))
-            known_or_new = path in self.known or path not in self.existing
+            new_file = path not in self.existing
             self.existing.add(path)
-            if absolute is not None and known_or_new:
+            if absolute is not None and (path in self.known or new_file):
                 self.known.add(path)
                 return ToolUse(name="Write", input={"file_path": absolute, "content": content})
             self.known.discard(path)
+            if self.toolset.patch and new_file and _patchable("", content):
+                return self._shell(_patch_command("Add", path, "", content), f"Add {path}")
             return self._shell(_write_command(path, content), f"Write {path}")
         if use.name == "edit_file":
             old, new = str(args.get("old_text", "")), str(args.get("new_text", ""))
@@ -263,6 +273,8 @@ class _Speaker:
                     name="Edit", input={"file_path": absolute, "old_string": old, "new_string": new}
                 )
             self.known.discard(path)
+            if self.toolset.patch and old and _patchable(old, new):
+                return self._shell(_patch_command("Update", path, old, new), f"Edit {path}")
             return self._shell(_edit_command(path, old, new), f"Edit {path}")
         if use.name == "run_command":
             command = str(args.get("command", ""))
@@ -323,6 +335,25 @@ def _edit_command(path: str, old: str, new: str) -> str:
         "path.write_text(text.replace(old, new, 1))\n"
         f"{_EOF}"
     )
+
+
+def _patchable(old: str, new: str) -> bool:
+    """Whether a change can be a patch: whole lines (Codex's patches replace lines; a part of
+    a line, or a last line without its newline, goes by the plain-shell edit) and no line that
+    would end the here-document."""
+    texts = [t for t in (old, new) if t]
+    return bool(texts) and all(t.endswith("\n") and _EOF not in t.split("\n") for t in texts)
+
+
+def _patch_command(kind: str, path: str, old: str, new: str) -> str:
+    """Codex's ``apply_patch`` here-document: ``Update`` replaces the lines of ``old`` (unique
+    in the file, as every planned edit's old text is) with those of ``new``; ``Add`` creates
+    the file with ``new``."""
+    removed = [f"-{line}" for line in old.splitlines()]
+    added = [f"+{line}" for line in new.splitlines()]
+    hunk = ["@@", *removed, *added] if kind == "Update" else added
+    body = "\n".join(["*** Begin Patch", f"*** {kind} File: {path}", *hunk, "*** End Patch"])
+    return f"apply_patch <<'{_EOF}'\n{body}\n{_EOF}"
 
 
 def _literal(text: str) -> str:
