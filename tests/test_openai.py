@@ -443,13 +443,16 @@ def test_client_reuses_one_connection_across_turns(standalone: str) -> None:
     assert len(connections[0]) == 1
 
 
-def test_example_tasks_pass_on_the_openai_wire_with_reasoning(
-    pytester: pytest.Pytester, example_suite: Path
+@pytest.mark.parametrize("wire", ["openai", "responses"])
+def test_example_tasks_pass_on_the_openai_wires_with_reasoning(
+    pytester: pytest.Pytester, example_suite: Path, wire: str
 ) -> None:
+    """The built-in agent on Chat Completions and on the Responses API: the tasks pass, the
+    reasoning phase is there, the cache is read, phases add up to the wall time."""
     for name in (TASK, "document-slug-separator"):
         shutil.copytree(example_suite / name, pytester.path / name)
     result = pytester.runpytest_subprocess(
-        "--agentspeed-endpoint=sim:standard?api=openai",
+        f"--agentspeed-endpoint=sim:standard?api={wire}",
         "--agentspeed-time-scale=0.02",
         "--agentspeed-json=run.json",
         "-p",
@@ -457,9 +460,12 @@ def test_example_tasks_pass_on_the_openai_wire_with_reasoning(
     )
     result.assert_outcomes(passed=2)
     run = read_run(pytester.path / "run.json")
-    assert run["endpoints"][0]["api"] == "openai"
+    assert run["endpoints"][0]["api"] == wire
     for session in run["sessions"]:
         reasoning_turns = [t for t in session["turns"] if t["phases_s"]["reasoning"] > 0]
         assert reasoning_turns, session["id"]
         assert session["usage"]["thinking_tokens"] > 0
         assert session["usage"]["cache_read_tokens"] > 0
+        assert abs(sum(session["phases_s"].values()) - session["wall_s"]) < 1e-6
+        for turn in session["turns"]:
+            assert abs(sum(turn["phases_s"].values()) - turn["wall_s"]) < 1e-6
