@@ -13,9 +13,10 @@ instead, so that (at a gap well above the client's cost) every read holds one ev
 event then also pays the reader thread's hand-over (use fewer deltas: the stream takes
 deltas x gap).
 
-Rows, per wire: the project's client; the official SDK's raw stream
-(``create(stream=True)``, one model object per event) and its helper (``messages.stream()``,
-``chat.completions.stream()``, which also accumulate the message); and a minimal httpx2 loop
+Rows, per wire (Anthropic Messages, Chat Completions, Responses): the project's client; the
+official SDK's raw stream (``create(stream=True)``, one model object per event) and its helper
+(``messages.stream()``, ``chat.completions.stream()``, ``responses.stream()``, which also
+accumulate the message); and a minimal httpx2 loop
 (``iter_lines`` + ``json.loads``), the floor for pure-Python parsing. Exits 1 when a project
 client costs more than 10 us per event.
 
@@ -97,6 +98,57 @@ def openai_events(deltas: int) -> list[bytes]:
     return [*out, b"data: [DONE]\n\n"]
 
 
+def responses_events(deltas: int) -> list[bytes]:
+    """A message item of ``deltas`` one-word ``output_text`` deltas, framed as the Responses API
+    sends it: lifecycle events, the item and its part opened and closed, then
+    ``response.completed`` with the output and usage."""
+    seq = iter(range(deltas + 16))
+    text = " word" * deltas
+    item = {"id": "msg_b", "type": "message", "role": "assistant", "status": "in_progress"}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    done_item = dict(item, status="completed", content=[dict(part, text=text)])
+
+    def response(status: str, **more: Any) -> dict[str, Any]:
+        return {
+            "id": "resp_bench",
+            "object": "response",
+            "created_at": 1,
+            "status": status,
+            "model": "bench",
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            **more,
+        }
+
+    def event(kind: str, **data: Any) -> bytes:
+        body = json.dumps({"type": kind, **data, "sequence_number": next(seq)})
+        return f"event: {kind}\ndata: {body}\n\n".encode()
+
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": deltas,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 10 + deltas,
+    }
+    where = {"item_id": "msg_b", "output_index": 0, "content_index": 0}
+    return [
+        event("response.created", response=response("in_progress")),
+        event("response.in_progress", response=response("in_progress")),
+        event("response.output_item.added", output_index=0, item=dict(item, content=[])),
+        event("response.content_part.added", part=part, **where),
+        *[event("response.output_text.delta", delta=" word", logprobs=[], **where)] * deltas,
+        event("response.output_text.done", text=text, logprobs=[], **where),
+        event("response.content_part.done", part=dict(part, text=text), **where),
+        event("response.output_item.done", output_index=0, item=done_item),
+        event(
+            "response.completed", response=response("completed", output=[done_item], usage=usage)
+        ),
+    ]
+
+
 # -- the server (a process of its own: its CPU must not count) -----------------------------
 
 
@@ -126,9 +178,11 @@ def serve(gap_s: float) -> None:
                 body += conn.recv(65536)
             path = head.split(b" ", 2)[1].decode()
             deltas = int(path.split("/")[1][1:])
-            wire = "openai" if path.endswith("/chat/completions") else "anthropic"
+            wire = path.rsplit("/", 1)[1]  # messages, completions or responses
             if (wire, deltas) not in cache:
-                make = openai_events if wire == "openai" else anthropic_events
+                make = {"completions": openai_events, "responses": responses_events}.get(
+                    wire, anthropic_events
+                )
                 cache[wire, deltas] = make(deltas)
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
@@ -168,6 +222,19 @@ def project_openai(base: str, deltas: int) -> None:
     from pytest_agentspeed.timing import EventLog
 
     client = OpenAIClient(model="bench", base_url=f"{base}/n{deltas}/v1", api_key="k")
+    request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
+    try:
+        client.complete(request, EventLog())
+    finally:
+        client.close()
+
+
+def project_responses(base: str, deltas: int) -> None:
+    from pytest_agentspeed.clients import TurnRequest
+    from pytest_agentspeed.clients.responses_client import ResponsesClient
+    from pytest_agentspeed.timing import EventLog
+
+    client = ResponsesClient(model="bench", base_url=f"{base}/n{deltas}/v1", api_key="k")
     request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
     try:
         client.complete(request, EventLog())
@@ -224,6 +291,26 @@ def openai_helper(base: str, deltas: int) -> None:
         stream.get_final_completion()
 
 
+def responses_raw(base: str, deltas: int) -> None:
+    import openai
+
+    with openai.OpenAI(base_url=f"{base}/n{deltas}/v1", api_key="k") as client:
+        for _ in client.responses.create(model="bench", input="hi", stream=True):
+            pass
+
+
+def responses_helper(base: str, deltas: int) -> None:
+    import openai
+
+    with (
+        openai.OpenAI(base_url=f"{base}/n{deltas}/v1", api_key="k") as client,
+        client.responses.stream(model="bench", input="hi") as stream,
+    ):
+        for _ in stream:
+            pass
+        stream.get_final_response()
+
+
 def minimal_loop(path: str) -> Consumer:
     def consume(base: str, deltas: int) -> None:
         import httpx2
@@ -255,6 +342,10 @@ ROWS = (
     Row("openai", "SDK create(stream=True), raw chunks", openai_raw),
     Row("openai", "SDK chat.completions.stream() helper", openai_helper),
     Row("openai", "httpx2 iter_lines + json.loads", minimal_loop("/v1/chat/completions")),
+    Row("responses", "project client", project_responses, project=True),
+    Row("responses", "SDK create(stream=True), raw events", responses_raw),
+    Row("responses", "SDK responses.stream() helper", responses_helper),
+    Row("responses", "httpx2 iter_lines + json.loads", minimal_loop("/v1/responses")),
 )
 
 

@@ -122,6 +122,7 @@ def test_client_cost_serves_valid_streams_and_subtracts_the_baseline() -> None:
     from pytest_agentspeed.clients import TurnRequest
     from pytest_agentspeed.clients.anthropic_client import AnthropicClient
     from pytest_agentspeed.clients.openai_client import OpenAIClient
+    from pytest_agentspeed.clients.responses_client import ResponsesClient
     from pytest_agentspeed.clients.sse import SSEParser
     from pytest_agentspeed.timing import EventLog
 
@@ -129,28 +130,34 @@ def test_client_cost_serves_valid_streams_and_subtracts_the_baseline() -> None:
     # (median 2.5 s - median 0.5 s) over 20,000 more deltas: 100 us each.
     assert cost.per_event_us([3.0, 2.0, 2.5], [0.5, 0.6, 0.4], 20_001) == pytest.approx(100.0)
 
+    clients = {
+        "anthropic": lambda t: AnthropicClient(
+            model="m", base_url="http://b.invalid", api_key="k", transport=t
+        ),
+        "openai": lambda t: OpenAIClient(
+            model="m", base_url="http://b.invalid/v1", api_key="k", transport=t
+        ),
+        "responses": lambda t: ResponsesClient(
+            model="m", base_url="http://b.invalid/v1", api_key="k", transport=t
+        ),
+    }
     for wire, make, expected in (
         ("anthropic", cost.anthropic_events, 8),
         ("openai", cost.openai_events, 7),
+        ("responses", cost.responses_events, 11),
     ):
         writes = make(3)
         parser = SSEParser()
         assert [len(parser.feed(w, k)) for k, w in enumerate(writes)] == [1] * expected
         body = b"".join(writes)
         transport = httpx2.MockTransport(lambda _, body=body: httpx2.Response(200, content=body))
-        client = (
-            AnthropicClient(
-                model="m", base_url="http://b.invalid", api_key="k", transport=transport
-            )
-            if wire == "anthropic"
-            else OpenAIClient(
-                model="m", base_url="http://b.invalid/v1", api_key="k", transport=transport
-            )
-        )
+        client = clients[wire](transport)
         request = TurnRequest(system=[], messages=[], tools=[], max_tokens=1, session_id="s")
         reply = client.complete(request, EventLog())
         client.close()
-        assert reply.content == [{"type": "text", "text": " word" * 3}], wire
+        # The Responses client also keeps each output item as it came ("item").
+        content = [{k: v for k, v in b.items() if k != "item"} for b in reply.content]
+        assert content == [{"type": "text", "text": " word" * 3}], wire
         assert (reply.stop_reason, reply.usage.output_tokens) == ("end_turn", 3), wire
 
 
