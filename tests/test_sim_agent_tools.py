@@ -191,6 +191,29 @@ def test_codex_gets_its_patches_for_whole_lines_and_new_files() -> None:
     ]
 
 
+def test_one_replys_changes_of_one_file_are_one_command() -> None:
+    """Codex runs a reply's calls at once: two commands changing one file would race, so each
+    file's changes go as one command (one patch of several hunks, in the planned order)."""
+    edits = [
+        ToolUse(name="edit_file", input={"path": "m.py", "old_text": "a\n", "new_text": "A\n"}),
+        ToolUse(name="read_file", input={"path": "n.py"}),
+        ToolUse(name="edit_file", input={"path": "m.py", "old_text": "c\n", "new_text": ""}),
+    ]
+    turn = PlannedTurn(tool_uses=tuple(edits))
+    patched = speak(turn, Toolset(kind="shell", shell="exec_command", field="cmd", patch=True))
+    assert [dict(u.input) for u in patched.tool_uses] == [
+        {
+            "cmd": "apply_patch <<'AGENTSPEED_EOF'\n*** Begin Patch\n*** Update File: m.py\n"
+            "@@\n-a\n+A\n@@\n-c\n*** End Patch\nAGENTSPEED_EOF"
+        },
+        {"cmd": "cat n.py"},
+    ]
+    plain = speak(turn, Toolset(kind="shell", shell="sh", field="cmd"))
+    first, second = plain.tool_uses
+    assert first.input["cmd"].count("python3 - <<'AGENTSPEED_EOF'") == 2
+    assert second.input == {"cmd": "cat n.py"}
+
+
 def test_a_generic_shell_tool_gets_plain_shell() -> None:
     toolset = Toolset(kind="shell", shell="shell", field="cmd")
     assert spoken(toolset) == [
@@ -257,7 +280,8 @@ def test_shell_edits_and_writes_do_what_the_plan_says(tmp_path: Path) -> None:
             ["bash", "-c", use.input["cmd"]], cwd=tmp_path, capture_output=True, text=True
         )
         codes.append(done.returncode)
-    assert codes == [0, 0, 0, 1]
+    # e.txt's write and its edit are one command (the edit fails: its status is the last).
+    assert codes == [0, 0, 1]
     assert (tmp_path / "a.py").read_text() == "s = 'é'\nx = 1\n"
     assert (tmp_path / "d/n.txt").read_text() == "no newline at end"
     assert (tmp_path / "e.txt").read_text() == "AGENTSPEED_EOF\n"

@@ -74,6 +74,8 @@ _SHELL_WORDS: Final = ("bash", "shell", "exec", "command", "run", "terminal", "s
 _LIST: Final = "find {path} -type f -not -path '*/.git/*' -not -path '*/__pycache__/*' | sort"
 #: Here-document delimiter of shell writes and edits.
 _EOF: Final = "AGENTSPEED_EOF"
+#: The planned calls that change a file.
+_CHANGES: Final = frozenset({"edit_file", "write_file"})
 #: What Codex's instructions say of its patch tool, which it reads from a shell command.
 _PATCH_WORDS: Final = ("apply_patch", "*** Begin Patch")
 _RESULT: Final = re.compile(r"exit code: (-?\d+)")
@@ -236,7 +238,10 @@ class _Speaker:
 
     def turn(self, turn: PlannedTurn) -> PlannedTurn:
         read: list[str] = []
-        uses = [self._use(use, read) for use in turn.tool_uses]
+        if self.toolset.kind == "shell":
+            uses = self._shell_turn(turn.tool_uses)
+        else:
+            uses = [self._use(use, read) for use in turn.tool_uses]
         # Parallel reads of one reply count from the next reply on: a read and an edit of the
         # same file in one reply may run in either order.
         self.known.update(read)
@@ -263,8 +268,6 @@ class _Speaker:
                 self.known.add(path)
                 return ToolUse(name="Write", input={"file_path": absolute, "content": content})
             self.known.discard(path)
-            if self.toolset.patch and new_file and _patchable("", content):
-                return self._shell(_patch_command("Add", path, "", content), f"Add {path}")
             return self._shell(_write_command(path, content), f"Write {path}")
         if use.name == "edit_file":
             old, new = str(args.get("old_text", "")), str(args.get("new_text", ""))
@@ -273,8 +276,6 @@ class _Speaker:
                     name="Edit", input={"file_path": absolute, "old_string": old, "new_string": new}
                 )
             self.known.discard(path)
-            if self.toolset.patch and old and _patchable(old, new):
-                return self._shell(_patch_command("Update", path, old, new), f"Edit {path}")
             return self._shell(_edit_command(path, old, new), f"Edit {path}")
         if use.name == "run_command":
             command = str(args.get("command", ""))
@@ -284,6 +285,39 @@ class _Speaker:
                 extra["timeout"] = int(timeout * 1000)
             return self._shell(command + EXIT_MARKER, f"Run {_head(command)}", **extra)
         return use
+
+    def _shell_turn(self, planned: Sequence[ToolUse]) -> list[ToolUse]:
+        """A reply's calls in a shell tool, every change of one file in one command, at the
+        place of the file's first change: an agent may run a reply's calls at once (Codex
+        does), and two commands changing one file at once would lose one of the changes."""
+        changes: dict[str, list[ToolUse]] = {}
+        for use in planned:
+            if use.name in _CHANGES:
+                changes.setdefault(_norm(str(use.input.get("path", "."))), []).append(use)
+        out = []
+        for use in planned:
+            if use.name not in _CHANGES:
+                out.append(self._use(use, []))
+            elif (group := changes.pop(_norm(str(use.input.get("path", "."))), None)) is not None:
+                out.append(self._file_changes(_norm(str(use.input.get("path", "."))), group))
+        return out
+
+    def _file_changes(self, path: str, group: Sequence[ToolUse]) -> ToolUse:
+        """One file's changes in one reply as one shell command: Codex's patch when they can
+        be one, else the plain-shell writes and edits one after the other."""
+        new_file = path not in self.existing
+        self.existing.add(path)
+        if self.toolset.patch and (patch := _patch(path, group, new_file=new_file)):
+            return self._shell(patch, f"Change {path}")
+        commands = [
+            _write_command(path, str(use.input.get("content", "")))
+            if use.name == "write_file"
+            else _edit_command(
+                path, str(use.input.get("old_text", "")), str(use.input.get("new_text", ""))
+            )
+            for use in group
+        ]
+        return self._shell("\n".join(commands), f"Change {path}")
 
     def _absolute(self, path: str) -> str | None:
         workspace = self.toolset.workspace
@@ -337,6 +371,28 @@ def _edit_command(path: str, old: str, new: str) -> str:
     )
 
 
+def _patch(path: str, group: Sequence[ToolUse], *, new_file: bool) -> str | None:
+    """Codex's patch for one file's changes in a reply, or ``None`` when they cannot be one:
+    a new file written whole (``Add``), or edits of whole lines (``Update``, one hunk each, in
+    the order planned, which is the file's order for planned edits: Codex looks for each hunk
+    after the one before)."""
+    if len(group) == 1 and group[0].name == "write_file":
+        content = str(group[0].input.get("content", ""))
+        return (
+            _patch_command("Add", path, [("", content)])
+            if new_file and _patchable("", content)
+            else None
+        )
+    hunks = [
+        (str(use.input.get("old_text", "")), str(use.input.get("new_text", "")))
+        for use in group
+        if use.name == "edit_file"
+    ]
+    if len(hunks) < len(group) or not all(old and _patchable(old, new) for old, new in hunks):
+        return None
+    return _patch_command("Update", path, hunks)
+
+
 def _patchable(old: str, new: str) -> bool:
     """Whether a change can be a patch: whole lines (Codex's patches replace lines; a part of
     a line, or a last line without its newline, goes by the plain-shell edit) and no line that
@@ -345,14 +401,17 @@ def _patchable(old: str, new: str) -> bool:
     return bool(texts) and all(t.endswith("\n") and _EOF not in t.split("\n") for t in texts)
 
 
-def _patch_command(kind: str, path: str, old: str, new: str) -> str:
-    """Codex's ``apply_patch`` here-document: ``Update`` replaces the lines of ``old`` (unique
-    in the file, as every planned edit's old text is) with those of ``new``; ``Add`` creates
-    the file with ``new``."""
-    removed = [f"-{line}" for line in old.splitlines()]
-    added = [f"+{line}" for line in new.splitlines()]
-    hunk = ["@@", *removed, *added] if kind == "Update" else added
-    body = "\n".join(["*** Begin Patch", f"*** {kind} File: {path}", *hunk, "*** End Patch"])
+def _patch_command(kind: str, path: str, hunks: Sequence[tuple[str, str]]) -> str:
+    """Codex's ``apply_patch`` here-document: ``Update`` replaces, hunk by hunk, the lines of
+    each old text (unique in the file, as every planned edit's old text is) with those of its
+    new text; ``Add`` creates the file with the one hunk's new text."""
+    lines = []
+    for old, new in hunks:
+        if kind == "Update":
+            lines.append("@@")
+        lines += [f"-{line}" for line in old.splitlines()]
+        lines += [f"+{line}" for line in new.splitlines()]
+    body = "\n".join(["*** Begin Patch", f"*** {kind} File: {path}", *lines, "*** End Patch"])
     return f"apply_patch <<'{_EOF}'\n{body}\n{_EOF}"
 
 
