@@ -203,43 +203,31 @@ def serve(gap_s: float) -> None:
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def project_anthropic(base: str, deltas: int) -> None:
-    from pytest_agentspeed.clients import TurnRequest
-    from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-    from pytest_agentspeed.timing import EventLog
+def project_client(wire: str) -> Consumer:
+    """The package's own client of ``wire`` (``anthropic``, ``openai``, ``responses``)."""
 
-    client = AnthropicClient(model="bench", base_url=f"{base}/n{deltas}", api_key="k")
-    request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
-    try:
-        client.complete(request, EventLog())
-    finally:
-        client.close()
+    def consume(base: str, deltas: int) -> None:
+        from pytest_agentspeed.clients import ModelClient, TurnRequest
+        from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+        from pytest_agentspeed.clients.openai_client import OpenAIClient
+        from pytest_agentspeed.clients.responses_client import ResponsesClient
+        from pytest_agentspeed.timing import EventLog
 
+        url = f"{base}/n{deltas}"
+        client: ModelClient = (
+            AnthropicClient(model="bench", base_url=url, api_key="k")
+            if wire == "anthropic"
+            else (OpenAIClient if wire == "openai" else ResponsesClient)(
+                model="bench", base_url=f"{url}/v1", api_key="k"
+            )
+        )
+        request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
+        try:
+            client.complete(request, EventLog())
+        finally:
+            client.close()
 
-def project_openai(base: str, deltas: int) -> None:
-    from pytest_agentspeed.clients import TurnRequest
-    from pytest_agentspeed.clients.openai_client import OpenAIClient
-    from pytest_agentspeed.timing import EventLog
-
-    client = OpenAIClient(model="bench", base_url=f"{base}/n{deltas}/v1", api_key="k")
-    request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
-    try:
-        client.complete(request, EventLog())
-    finally:
-        client.close()
-
-
-def project_responses(base: str, deltas: int) -> None:
-    from pytest_agentspeed.clients import TurnRequest
-    from pytest_agentspeed.clients.responses_client import ResponsesClient
-    from pytest_agentspeed.timing import EventLog
-
-    client = ResponsesClient(model="bench", base_url=f"{base}/n{deltas}/v1", api_key="k")
-    request = TurnRequest(system=[], messages=MESSAGES, tools=[], max_tokens=10, session_id="s")
-    try:
-        client.complete(request, EventLog())
-    finally:
-        client.close()
+    return consume
 
 
 def anthropic_raw(base: str, deltas: int) -> None:
@@ -334,15 +322,15 @@ class Row:
 
 
 ROWS = (
-    Row("anthropic", "project client", project_anthropic, project=True),
+    Row("anthropic", "project client", project_client("anthropic"), project=True),
     Row("anthropic", "SDK create(stream=True), raw events", anthropic_raw),
     Row("anthropic", "SDK messages.stream() helper", anthropic_helper),
     Row("anthropic", "httpx2 iter_lines + json.loads", minimal_loop("/v1/messages")),
-    Row("openai", "project client", project_openai, project=True),
+    Row("openai", "project client", project_client("openai"), project=True),
     Row("openai", "SDK create(stream=True), raw chunks", openai_raw),
     Row("openai", "SDK chat.completions.stream() helper", openai_helper),
     Row("openai", "httpx2 iter_lines + json.loads", minimal_loop("/v1/chat/completions")),
-    Row("responses", "project client", project_responses, project=True),
+    Row("responses", "project client", project_client("responses"), project=True),
     Row("responses", "SDK create(stream=True), raw events", responses_raw),
     Row("responses", "SDK responses.stream() helper", responses_helper),
     Row("responses", "httpx2 iter_lines + json.loads", minimal_loop("/v1/responses")),
