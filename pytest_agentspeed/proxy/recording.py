@@ -5,9 +5,8 @@ body here, stamped with the moment it was read, *after* sending it on to the age
 recording never delays the agent. A streamed body goes through the clients' own
 :class:`~pytest_agentspeed.clients.sse.SSEParser` and event-to-mark mapping
 (:mod:`pytest_agentspeed.clients.streams`, :mod:`pytest_agentspeed.clients.responses_stream`);
-a whole body is parsed once it has ended. The
-request body is read for its facts (model, tools, ...) only after the response, for the same
-reason.
+a whole body is parsed once it has ended. The request body is read for its facts (model,
+tools, ...) only after the response, for the same reason.
 """
 
 from __future__ import annotations
