@@ -206,7 +206,7 @@ def test_sdk_sync_streams_and_whole_replies(
     assert texts == "".join(c.text for i in whole.output if i.type == "message" for c in i.content)
 
 
-@pytest.mark.parametrize("shape", ["text and a tool call", "reasoning summary"])
+@pytest.mark.parametrize("shape", list(SHAPES))
 def test_sdk_async_streams_and_whole_replies(
     sim: SimulatorProcess, instruction: str, shape: str
 ) -> None:
@@ -433,6 +433,50 @@ def test_mid_stream_faults_as_the_sdk_sees_them(sim: SimulatorProcess) -> None:
     entry = sim.schedule()[-1]
     assert entry["fault"] == "stall"
     assert entry["planned"]["stall_s"] == pytest.approx(STALL_S * SCALE)
+
+
+def test_every_fault_kind_under_the_async_sdk(sim: SimulatorProcess) -> None:
+    """The async client raises, and completes, as the sync one does for each fault kind."""
+    body = {"model": "sim", "input": "Say hello, at some length."}
+
+    def sdk(mount: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key="sim", base_url=sim.base_url(mount) + "/v1", max_retries=0
+        )
+
+    async def drain(mount: str, *, helper: bool = False) -> Any:
+        async with sdk(mount) as client:
+            if helper:
+                async with client.responses.stream(**body) as stream:
+                    async for _ in stream:
+                        pass
+                    return await stream.get_final_response()
+            return [e async for e in await client.responses.create(**body, stream=True)]
+
+    async def outcome(mount: str, *, helper: bool = False) -> str:
+        try:
+            await drain(mount, helper=helper)
+        except openai.APIStatusError as exc:  # before the stream: its status
+            return f"{type(exc).__name__} {exc.status_code}"
+        except openai.APIError as exc:  # in the stream, or no response at all
+            return type(exc).__name__
+        return "completed"
+
+    async def main() -> dict[str, str]:
+        kinds = ("429", "529", "error", "drop", "stall")
+        seen = {kind: await outcome(kind) for kind in kinds}
+        seen["error, stream helper"] = await outcome("error", helper=True)
+        return seen
+
+    assert set(FAULT_KINDS) == {"429", "529", "error", "drop", "stall"}
+    assert asyncio.run(main()) == {
+        "429": "RateLimitError 429",
+        "529": "InternalServerError 529",
+        "error": "APIError",
+        "drop": "APIConnectionError",
+        "stall": "completed",
+        "error, stream helper": "APIError",
+    }
 
 
 def raw_events(url: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
