@@ -224,7 +224,12 @@ class _FileValues:
         for name, table in tables.items():
             spec = agent_from_table(name, table, path=self.path, sandbox=sandbox)
             try:
-                register_agent(name, partial(ExternalAgent, spec), description=spec.description)
+                register_agent(
+                    name,
+                    partial(ExternalAgent, spec),
+                    description=spec.description,
+                    wire=spec.api,
+                )
             except ConfigError as exc:
                 raise ConfigError(f"{self.path}: [tool.agentspeed.agents.{name}]: {exc}") from None
 

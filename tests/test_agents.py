@@ -21,6 +21,7 @@ from pytest_agentspeed.agents import (
     AgentContext,
     AgentRun,
     agent_names,
+    agent_wire,
     make_agent,
     register_agent,
 )
@@ -352,3 +353,10 @@ def test_reading_the_options_loads_no_agent() -> None:
         "'pytest_agentspeed.agents.seam', 'pytest_agentspeed.agents.tools', "
         "'pytest_agentspeed.clients']",
     ]
+
+
+def test_the_wire_of_an_agent_is_known_without_making_it() -> None:
+    assert [agent_wire(n) for n in BUILT_IN] == [
+        None, None, None, "anthropic", "responses", "openai",
+    ]  # fmt: skip
+    assert agent_wire("no-such-agent") is None

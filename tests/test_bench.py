@@ -7,6 +7,8 @@ must write, byte for byte, what the code before them wrote (``tests/golden``).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +211,36 @@ def test_the_exporters_write_what_the_code_before_them_wrote(tmp_path: Path) -> 
     assert step_summary.read_bytes() == b"## an earlier step\n\n" + golden("summary.md")
     assert (tmp_path / "report.html").read_bytes() == golden("report.html")
     assert (tmp_path / "junit.json").read_bytes() == golden("junit.json")
+
+
+def test_simulated_endpoints_that_name_no_wire_speak_the_external_agents(
+    tmp_path: Path,
+) -> None:
+    """The wire comes from the agent registry, without making the agent (which would import it
+    in every pytest run): the bench of a codex run has its open simulated endpoints on the
+    Responses wire, a named wire and a real endpoint as they were."""
+    specs = ["sim:standard", "sim:ultraspeed?api=openai", "openai:m@http://127.0.0.1:1/v1"]
+    bench = Bench(settings(tmp_path, endpoint=specs, agent="codex"), Lines())
+    try:
+        assert [e.api for e in bench.settings.endpoints] == ["responses", "openai", "openai"]
+        assert bench.endpoints["sim:standard"].api == "responses"
+    finally:
+        bench.close()
+    # Making a bench (every pytest run does) imports no agent.
+    code = (
+        "import sys, pathlib\n"
+        "from pytest_agentspeed.run.bench import Bench\n"
+        "from pytest_agentspeed.settings import Settings\n"
+        "s = Settings.resolve({'agent': 'codex'}.get, rootdir=pathlib.Path(sys.argv[1]))\n"
+        "Bench(s, None).close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pytest_agentspeed.agents.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "['pytest_agentspeed.agents.seam']"
+    builtin = Bench(settings(tmp_path, endpoint=specs), Lines())
+    try:
+        assert [e.api for e in builtin.settings.endpoints] == ["anthropic", "openai", "openai"]
+    finally:
+        builtin.close()

@@ -26,7 +26,13 @@ from typing import Any, Literal
 import pytest
 
 import pytest_agentspeed.agents as registry
-from pytest_agentspeed.agents import AgentContext, SessionTimeline, agent_names, make_agent
+from pytest_agentspeed.agents import (
+    AgentContext,
+    SessionTimeline,
+    agent_names,
+    agent_wire,
+    make_agent,
+)
 from pytest_agentspeed.agents.external import AgentCommand, ExternalAgent
 from pytest_agentspeed.agents.presets import CLAUDE_CODE, MINI_SWE_AGENT
 from pytest_agentspeed.errors import ConfigError
@@ -656,6 +662,17 @@ def test_mini_swe_agent_runs_a_session_through_the_proxy(workspace: Path) -> Non
 def resolve(tmp_path: Path, toml: str, **options: Any) -> Settings:
     (tmp_path / "pyproject.toml").write_text(toml)
     return Settings.resolve(options.get, rootdir=tmp_path)
+
+
+def test_a_defined_agents_wire_is_registered_and_open_simulated_endpoints_speak_it(
+    tmp_path: Path,
+) -> None:
+    from pytest_agentspeed.run.slots import speaking_agents_wire
+
+    toml = '[tool.agentspeed.agents.mine]\ncommand = ["x"]\napi = "responses"\n'
+    settings = resolve(tmp_path, toml, agent="mine", endpoint=["sim:standard"])
+    assert agent_wire("mine") == "responses"
+    assert [e.api for e in speaking_agents_wire(settings).endpoints] == ["responses"]
 
 
 def test_a_defined_agent_is_selectable_and_a_redefinition_replaces_it(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ __all__ = [
     "Stopped",
     "agent_choices",
     "agent_names",
+    "agent_wire",
     "check_agent_name",
     "make_agent",
     "register_agent",
@@ -67,6 +68,9 @@ AgentFactory = Callable[[], Agent]
 class _Registered:
     factory: AgentFactory
     description: str | None
+    #: The wire a program behind the recording proxy speaks; ``None`` for agents in this
+    #: process, whose clients follow each endpoint's wire.
+    wire: str | None = None
 
 
 # The one list of agent names. A module-level registry, like the codecs registry: names must
@@ -74,7 +78,9 @@ class _Registered:
 _REGISTRY: dict[str, _Registered] = {}
 
 
-def register_agent(name: str, factory: AgentFactory, *, description: str | None = None) -> None:
+def register_agent(
+    name: str, factory: AgentFactory, *, description: str | None = None, wire: str | None = None
+) -> None:
     """Make ``--agentspeed-agent=NAME`` (and ``[tool.agentspeed] agent``) select an agent.
 
     Register from a plugin module or a ``conftest.py``: the name is checked when the settings
@@ -82,6 +88,9 @@ def register_agent(name: str, factory: AgentFactory, *, description: str | None 
 
     :param factory: makes the agent; import heavy modules inside it, not at registration.
     :param description: a few words for ``--help``, e.g. ``"does nothing"``.
+    :param wire: for an agent that is a program reaching the endpoint through the recording
+        proxy, the wire it speaks (``anthropic``, ``openai``, ``responses``): simulated
+        endpoints whose spec names no wire speak it. Known without making the agent.
     Registering a name again replaces the earlier registration: a ``conftest.py`` is imported
     again by every in-process pytest run (``pytester``), and must not fail the second time.
 
@@ -91,7 +100,7 @@ def register_agent(name: str, factory: AgentFactory, *, description: str | None 
         raise ConfigError(f"agent name {name!r}: expected a non-empty name")
     if name in _BUILT_IN:
         raise ConfigError(f"agent {name!r} comes with agentspeed and cannot be replaced")
-    _REGISTRY[name] = _Registered(factory, description)
+    _REGISTRY[name] = _Registered(factory, description, wire)
 
 
 def agent_names() -> tuple[str, ...]:
@@ -106,6 +115,13 @@ def agent_choices() -> str:
         name if entry.description is None else f"{name} ({entry.description})"
         for name, entry in _REGISTRY.items()
     )
+
+
+def agent_wire(name: str) -> str | None:
+    """The wire the agent registered as ``name`` speaks, if it is a program behind the proxy
+    (see :func:`register_agent`); ``None`` for other agents and unknown names."""
+    entry = _REGISTRY.get(name)
+    return None if entry is None else entry.wire
 
 
 def check_agent_name(value: object) -> str:
@@ -168,9 +184,13 @@ _REGISTRY.update(
     nop=_Registered(_nop, "does nothing"),
     # Descriptions written here, not read from the presets: the registry stays light.
     **{
-        "claude-code": _Registered(_preset("claude-code"), "runs claude, anthropic wire"),
-        "codex": _Registered(_preset("codex"), "runs codex exec, responses wire"),
-        "mini-swe-agent": _Registered(_preset("mini-swe-agent"), "runs mini, openai wire"),
+        "claude-code": _Registered(
+            _preset("claude-code"), "runs claude, anthropic wire", "anthropic"
+        ),
+        "codex": _Registered(_preset("codex"), "runs codex exec, responses wire", "responses"),
+        "mini-swe-agent": _Registered(
+            _preset("mini-swe-agent"), "runs mini, openai wire", "openai"
+        ),
     },
 )
 #: The agents that come with the package: a plugin may add agents, not replace these.

@@ -60,7 +60,6 @@ __all__ = [
     "ExternalAgent",
     "SessionTimelineFn",
     "default_env_names",
-    "wire_of",
 ]
 
 #: The wires an external agent can speak (those of ``endpoints.Api``, which this layer may not
@@ -396,12 +395,6 @@ def _redact(text: str, secrets: Sequence[str], *, cut: bool) -> str:
                     break
         text = marker + newline + rest
     return text
-
-
-def wire_of(agent: object) -> Api | None:
-    """The wire ``agent`` speaks when it is a program (``None`` for an agent in this process,
-    whose client follows each endpoint's wire)."""
-    return agent.spec.api if isinstance(agent, ExternalAgent) else None
 
 
 def cannot_run(agent: object, endpoints: Sequence[tuple[str, str]]) -> str | None:

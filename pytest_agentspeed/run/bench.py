@@ -101,9 +101,8 @@ class Bench:
         shared_sim_file: str | None = None,
     ) -> None:
         self.console = console
-        self.settings = settings  # what self.agent is made from
         # Simulated endpoints that left the wire open speak an external agent's.
-        self.settings = settings = speaking_agents_wire(settings, self.agent)
+        self.settings = settings = speaking_agents_wire(settings)
         from pytest_agentspeed.run.spool import new_run_id
 
         self.run_id = run_id or new_run_id()

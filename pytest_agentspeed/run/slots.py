@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from pytest_agentspeed.endpoints import Endpoint
+from pytest_agentspeed.agents import agent_wire
+from pytest_agentspeed.endpoints import APIS, Endpoint
 
 if TYPE_CHECKING:
     from pytest_agentspeed.settings import Settings
@@ -41,11 +42,13 @@ def plan_slots(
     return [Slot(ep.name, r, i) for r in range(repeat) for i, ep in enumerate(endpoints)]
 
 
-def speaking_agents_wire(settings: Settings, agent: object) -> Settings:
+def speaking_agents_wire(settings: Settings) -> Settings:
     """``settings`` with each simulated endpoint whose spec left the wire open speaking the
-    wire of ``agent`` when it is an external agent (:meth:`Endpoint.speaking`): the default
-    ``sim:standard`` serves Codex the Responses wire, mini-swe-agent Chat Completions."""
-    from pytest_agentspeed.agents.external import wire_of
-
-    wire = wire_of(agent)
+    wire of the run's agent when it is a program behind the proxy (:meth:`Endpoint.speaking`):
+    the default ``sim:standard`` serves Codex the Responses wire, mini-swe-agent Chat
+    Completions. The wire comes from the agent registry: making the agent here would import
+    it in every pytest run."""
+    wire = agent_wire(settings.agent)
+    if wire not in APIS:
+        return settings
     return replace(settings, endpoints=tuple(e.speaking(wire) for e in settings.endpoints))
