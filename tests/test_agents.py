@@ -360,3 +360,9 @@ def test_the_wire_of_an_agent_is_known_without_making_it() -> None:
         None, None, None, "anthropic", "responses", "openai",
     ]  # fmt: skip
     assert agent_wire("no-such-agent") is None
+    # The registry says of each preset what the preset itself says.
+    from pytest_agentspeed.agents.presets import PRESETS
+
+    assert {name: agent_wire(name) for name in PRESETS} == {
+        name: spec.api for name, spec in PRESETS.items()
+    }

@@ -220,19 +220,27 @@ def test_codex_on_a_named_endpoint_never_gets_the_key(
     )
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{wrapper_dir}:{os.environ['PATH']}")
-    with _named_endpoint(suite, "responses") as seen:
-        result, session = _one_session(
-            pytester, "codex", "gateway", "--agentspeed-html=report.html"
-        )
-        with_key = bytes(seen)
-    assert session["agent"] == "codex"
-    assert SECRET.encode() in with_key
-    codex_saw = json.loads(dump.read_text())
-    assert SECRET not in json.dumps(codex_saw)
+    codex_saw = _keeps_the_key_out(suite, pytester, "codex", "responses", dump)
     assert codex_saw["env"]["OPENAI_API_KEY"] == "sk-agentspeed-placeholder"
+
+
+def _keeps_the_key_out(
+    suite: Path, pytester: pytest.Pytester, agent: str, wire: str, dump: Path
+) -> dict[str, Any]:
+    """Run ``agent`` once on the named endpoint ``gateway`` (:func:`_named_endpoint`): the
+    endpoint receives the real key; the agent's environment and argv (dumped to ``dump``),
+    the run file, the report and pytest's output never hold it. What the agent saw."""
+    with _named_endpoint(suite, wire) as seen:
+        result, session = _one_session(pytester, agent, "gateway", "--agentspeed-html=report.html")
+        with_key = bytes(seen)
+    assert session["agent"] == agent
+    assert SECRET.encode() in with_key
+    agent_saw: dict[str, Any] = json.loads(dump.read_text())
+    assert SECRET not in json.dumps(agent_saw)
     for output in ("run.json", "report.html"):
         assert SECRET not in (suite / output).read_text(), output
     assert SECRET not in result.stdout.str() + result.stderr.str()
+    return agent_saw
 
 
 @contextmanager
@@ -301,22 +309,9 @@ api = "{wire}"
 env = {{ SHELL_AGENT_DUMP = "{dump}" }}
 """
     )
-    with _named_endpoint(suite, wire) as seen:
-        result, session = _one_session(
-            pytester, "sdk-agent", "gateway", "--agentspeed-html=report.html"
-        )
-        with_key = bytes(seen)
-    assert session["agent"] == "sdk-agent"
-    # The endpoint received the real key ...
-    assert SECRET.encode() in with_key
-    # ... and the agent's environment and argv, the run file and the report never held it.
-    agent_saw = json.loads(dump.read_text())
-    assert SECRET not in json.dumps(agent_saw)
+    agent_saw = _keeps_the_key_out(suite, pytester, "sdk-agent", wire, dump)
     assert not any(SECRET in value for value in agent_saw["env"].values())
     assert agent_saw["env"]["ANTHROPIC_API_KEY" if wire == "anthropic" else "OPENAI_API_KEY"]
-    for output in ("run.json", "report.html"):
-        assert SECRET not in (suite / output).read_text(), output
-    assert SECRET not in result.stdout.str() + result.stderr.str()
 
 
 def test_claude_codes_title_request_is_a_side_request_beside_turn_one(
