@@ -7,7 +7,8 @@ them all without catching programming errors::
     ├── ConfigError       an option, endpoint spec or setting is wrong; shown as a usage error
     ├── TaskError         a task definition (agenttask.toml, trajectory.toml, Task) is wrong
     ├── EndpointError     the endpoint could not serve a turn (after the SDK's own retries)
-    └── RunFileError      a run file is missing, corrupt or of an unknown schema
+    ├── RunFileError      a run file is missing, corrupt or of an unknown schema
+    └── RecordingError    a recording is missing, corrupt, of a future schema or on another wire
 
 Messages are written for the user: they say what was wrong, where, and what is accepted, and
 they never contain secrets.
@@ -71,3 +72,8 @@ class EndpointError(AgentSpeedError):
 
 class RunFileError(AgentSpeedError):
     """A run file cannot be read: missing, not JSON, or of an unknown schema."""
+
+
+class RecordingError(AgentSpeedError):
+    """A recording cannot be read or replayed: missing, corrupt, truncated, of a future
+    schema, or made on a wire the endpoint does not speak. One line that names the file."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pytest_agentspeed.clients import ModelClient
     from pytest_agentspeed.exchanges import Exchange
     from pytest_agentspeed.records import ProcessRecord, SideRequestRecord, TurnRecord, Usage
+    from pytest_agentspeed.sent import SentLog
     from pytest_agentspeed.tasks import Task
 
 Stopped = Literal["end_turn", "max_turns", "timeout", "error", "no_model", "no_solution"]
@@ -85,6 +86,10 @@ class AgentRun:
     timeline: SessionTimeline | None = None
     #: An external agent's process: exit status, start-up and wind-down, its output's tail.
     process: ProcessRecord | None = None
+    #: What the session sent, byte for byte: the material of its recording
+    #: (``--agentspeed-record``, :mod:`pytest_agentspeed.replay`). ``None`` for an agent that
+    #: sends nothing (``oracle``, ``nop``).
+    sent: SentLog | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,31 @@ class ModelResponse:
     usage_raw: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawRequest:
+    """A request body to send as it is, on the client's own wire (a replay's)."""
+
+    #: From ``/v1/`` on, with the query: ``/v1/messages?beta=true``, ``/v1/chat/completions``,
+    #: ``/v1/responses``. It must be the client's wire's path.
+    path: str
+    #: The whole body, sent as it is; it asks for a streamed answer.
+    body: dict[str, Any]
+
+
+class RawSender(Protocol):
+    """Sends a body as it is, with the same marks, retries and errors as a turn."""
+
+    retry_wait_s: float
+
+    def send_raw(self, request: RawRequest, log: EventLog) -> ModelResponse:
+        """Send ``request`` and return the reply, marking ``log`` as :meth:`ModelClient.complete`
+        does.
+
+        :raises pytest_agentspeed.errors.EndpointError: when the endpoint could not serve it.
+        """
+        ...
+
+
 class ModelClient(Protocol):
     """Sends turns to one endpoint, recording timing events as it goes."""
 
