@@ -19,7 +19,8 @@ the share it FAILs (p < alpha and a ratio beyond the tolerance). The sessions ne
 smallest n with 80%. Printed: the measured ratios, the spread of the pairs' log ratios, the
 power curve and n80 of each design, and their ratio.
 
-    python benchmarks/replay_power.py [--repeat 4] [--trials 400] [--max-n 120] [--keep DIR]
+    python benchmarks/replay_power.py [--repeat 8] [--time-scale 0.25] [--trials 400]
+        [--max-n 120] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ SUITE = ROOT / "example_suite"
 BASE = "sim:standard?seed=7"
 SLOWER = "sim:standard?seed=7&speed=0.9"
 VARIED = "&paths=varied"
+#: Simulated delays x this (the example suite's own 0.05 would leave the model a sliver of
+#: each session, and a 10% slower endpoint almost nothing to show); set from --time-scale.
+TIME_SCALE = [0.25]
 
 
 def pytest_run(args: list[str], json_path: Path) -> RunRecord:
     """Run pytest in a process of its own; its run file."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     command += ["--agentspeed-allow-task-failures", f"--agentspeed-json={json_path}"]
+    command += [f"--agentspeed-time-scale={TIME_SCALE[0]}"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     print(
@@ -129,12 +134,14 @@ def n80(base: list[SessionRecord], cand: list[SessionRecord], args: argparse.Nam
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=8)
+    parser.add_argument("--time-scale", type=float, default=0.25)
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--max-n", type=int, default=120)
     parser.add_argument("--keep", type=Path, default=None, help="keep the run files here")
     args = parser.parse_args()
     args.found = []
+    TIME_SCALE[0] = args.time_scale
     work = args.keep or Path(tempfile.mkdtemp(prefix="agentspeed-power-"))
     work.mkdir(parents=True, exist_ok=True)
     recordings = work / "recordings"
