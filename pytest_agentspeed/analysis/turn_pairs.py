@@ -22,7 +22,6 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from pytest_agentspeed.analysis import stats
 from pytest_agentspeed.analysis.metrics import decode_rate
 from pytest_agentspeed.records import SessionRecord, TurnGroup, TurnPairs, TurnPoint, TurnRecord
 
@@ -168,6 +167,9 @@ def _across(
 ) -> tuple[float | None, tuple[float, float] | None]:
     """The Hodges-Lehmann ratio over the session pairs' median ratios, and its CI when the
     pairs are enough to bound it (the signed-rank test's, as the gate's)."""
+    # Here, not at the top: the text outputs import this module for its words, not numpy.
+    from pytest_agentspeed.analysis import stats
+
     logs = [math.log(r) for r in ratios if r is not None]
     if not logs:
         return None, None

@@ -125,12 +125,7 @@ def scatter(pairs: TurnPairs, *, title: str) -> Markup:
         parts.append(f'<g class="series-{key}" stroke="{colour}">{"".join(marks)}</g>')
     parts.append(
         _x_axis(
-            x_ticks,
-            x,
-            bottom,
-            "context length of the turn (input tokens, log scale)",
-            fmt_number,
-            left=LEFT,
+            x_ticks, x, bottom, "context length of the turn (input tokens, log scale)", tokens, LEFT
         )
     )
     legend_y = bottom + 56
@@ -164,6 +159,13 @@ def _marker(
     return (
         f'<rect x="{cx - 3:.1f}" y="{cy - 3:.1f}" width="6" height="6" fill="{fill}">{tip}</rect>'
     )
+
+
+def tokens(count: float) -> str:
+    """A token count as context windows are quoted: ``800``, ``8k``, ``128k``, ``1M``."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:g}M"
+    return f"{count / 1000:g}k" if count >= 1000 else f"{count:g}"
 
 
 def _decades(low: float, high: float) -> list[float]:
