@@ -35,7 +35,7 @@ PLOT_H = 260
 RATIO_LIMIT = 32.0
 #: Up to this many points each carry a tooltip; beyond, the report would grow by ~100 bytes a
 #: turn for little use.
-MAX_TITLED = 1500
+MAX_TITLED = 600
 #: (series, what is plotted, colour, marker).
 _SERIES = (
     ("ttft", "TTFT ratio (candidate / baseline; below 1: faster)", ARM_COLOURS[0], "circle"),
