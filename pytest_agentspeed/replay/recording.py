@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -237,13 +236,16 @@ def _split(
     total = total_ns / 1e9
     if part is None:
         return total, {rest: total}
-    first = min(part_ns, total_ns) / 1e9
-    second = total - first
-    # total - first can round so that first + second misses total by an ulp: step onto it.
-    for _ in range(4):
-        if first + second == total:
-            break
-        second = math.nextafter(second, math.inf if first + second < total else -math.inf)
+    part_ns = min(part_ns, total_ns)
+    # The larger share from its nanoseconds, the smaller as what is left: total - larger is
+    # exact (Sterbenz: larger >= total / 2), so the two add up to the total exactly, as
+    # floats, which adjusting the smaller share's rounding could not always achieve.
+    if part_ns * 2 >= total_ns:
+        first = part_ns / 1e9
+        second = total - first
+    else:
+        second = (total_ns - part_ns) / 1e9
+        first = total - second
     return total, {part: first, rest: second}
 
 
