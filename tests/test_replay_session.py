@@ -542,3 +542,39 @@ def test_a_broken_stream_is_sent_again_with_the_agents_back_off() -> None:
 def test_a_recording_of_another_wire_is_refused() -> None:
     with pytest.raises(ValueError, match="openai wire"):
         replay_session(recording("openai"), Flaky(0), endpoint=sim_endpoint("anthropic"), repeat=0)
+
+
+def test_a_side_request_is_replayed_in_its_place_and_recorded_beside_the_turns(
+    sim: SimulatorProcess,
+) -> None:
+    wire: Api = "anthropic"
+    title = recorded(wire, 0, output=6, kind="side")
+    title = replace(title, body={k: v for k, v in title.body.items() if k != "tools"})
+    requests = (recorded(wire, 0, output=3), title, recorded(wire, 1, output=5))
+    client = client_for(wire, sim.base_url("r"))
+    try:
+        result = replay_session(
+            recording(wire, requests), client, endpoint=sim_endpoint(wire), repeat=0
+        )
+    finally:
+        client.close()
+    record = result.record
+    assert record.outcome == "passed"
+    assert [t.index for t in record.turns] == [0, 1]
+    (side,) = record.side_requests
+    assert (side.why, side.model, side.path, side.status) == (
+        "no tools",
+        "sim-model",
+        PATHS[wire],
+        200,
+    )
+    assert side.usage.output_tokens == 6
+    assert record.usage.output_tokens == 3 + 6 + 5
+    first, second = record.turns
+    assert first.start_s is not None
+    assert second.start_s is not None
+    assert first.start_s + first.wall_s <= side.start_s <= second.start_s - side.wall_s
+    # In its recorded place: the server saw the side request (its conversation that of turn 0,
+    # its pinned length 6) between the turns.
+    assert [(e["turn"], e["output_tokens"]) for e in sim.schedule()] == [(0, 3), (0, 6), (1, 5)]
+    assert sum(record.phases_s.values()) == pytest.approx(record.wall_s, abs=1e-9)

@@ -52,6 +52,8 @@ from pytest_agentspeed.timing import EventLog
 
 #: SDK retries (429, 5xx, 529, connection errors) stay on; each attempt is recorded.
 DEFAULT_MAX_RETRIES = 2
+#: The keys the SDK's ``messages.create`` takes as parameters of their own (required).
+_REQUIRED = ("model", "max_tokens", "messages")
 
 
 class AnthropicClient:
@@ -144,7 +146,7 @@ class AnthropicClient:
         applied: the body is the whole request.
 
         :raises ValueError: when the path is not ``/v1/messages`` (with or without a query),
-            or the body does not ask for a streamed answer.
+            or the body does not ask for a streamed answer or lacks a required key.
         """
         path, _, query = request.path.partition("?")
         if path != "/v1/messages":
@@ -152,7 +154,10 @@ class AnthropicClient:
         body = dict(request.body)
         if body.pop("stream", None) is not True:
             raise ValueError("the body does not ask for a streamed answer (stream: true)")
-        params = {key: body.pop(key) for key in ("model", "max_tokens", "messages")}
+        missing = [key for key in _REQUIRED if key not in body]
+        if missing:
+            raise ValueError(f"the body has no {', '.join(missing)}")
+        params = {key: body.pop(key) for key in _REQUIRED}
         extra_query = dict(parse_qsl(query, keep_blank_values=True)) or None
         return self._stream(params, body, log, extra_query)
 
