@@ -6,10 +6,19 @@ import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import numpy as np
 
 from pytest_agentspeed.agents.timeline import process_spans, session_timeline
+from pytest_agentspeed.clients.anthropic_client import AnthropicClient
+from pytest_agentspeed.clients.openai_client import OpenAIClient, to_openai_messages, to_openai_tool
+from pytest_agentspeed.clients.responses_client import (
+    ResponsesClient,
+    to_responses_input,
+    to_responses_tool,
+)
+from pytest_agentspeed.endpoints import Api, Endpoint, SimOptions
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.records import (
     EndpointRecord,
@@ -20,6 +29,7 @@ from pytest_agentspeed.records import (
     TurnRecord,
     Usage,
 )
+from pytest_agentspeed.replay.recording import RecordedRequest, Recording
 from pytest_agentspeed.timing import MARKS, PHASES, Event
 
 TASKS = 5
@@ -292,3 +302,144 @@ def tcp_relay(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
             thread.join(timeout=5)
         for sock in opened:
             sock.close()
+
+
+# Recorded sessions, shaped like the built-in agent's on each wire, and what replays them.
+
+
+WIRES: tuple[Api, ...] = ("anthropic", "openai", "responses")
+PATHS: dict[Api, str] = {
+    "anthropic": "/v1/messages?beta=true",
+    "openai": "/v1/chat/completions",
+    "responses": "/v1/responses",
+}
+TOOLS = [
+    {
+        "name": "read_file",
+        "description": "Read a file.",
+        "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+    }
+]
+SYSTEM = [{"type": "text", "text": "You are a careful coding agent."}]
+
+
+def conversation(turns: int) -> list[dict[str, Any]]:
+    """The Anthropic-shaped conversation before turn ``turns``: the task, then one tool call
+    and its result per earlier turn (so the simulator counts ``turns`` assistant messages)."""
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "text", "text": "Fix the bug in app.py."}]}
+    ]
+    for k in range(turns):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"Looking at part {k}."},
+                    {"type": "tool_use", "id": f"toolu_{k}", "name": "read_file", "input": {}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"toolu_{k}", "content": f"line {k}"}
+                ],
+            }
+        )
+    return messages
+
+
+def wire_body(wire: Api, turns: int, *, max_tokens: int = 4096) -> dict[str, Any]:
+    """The body the wire's live client would have sent for turn ``turns``."""
+    messages = conversation(turns)
+    if wire == "anthropic":
+        return {
+            "model": "recorded-model",
+            "max_tokens": max_tokens,
+            "system": SYSTEM,
+            "messages": messages,
+            "tools": TOOLS,
+            "metadata": {"user_id": "recorded-session"},
+            "stream": True,
+        }
+    if wire == "openai":
+        return {
+            "model": "recorded-model",
+            "messages": to_openai_messages(SYSTEM, messages),
+            "tools": [to_openai_tool(t) for t in TOOLS],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "user": "recorded-session",
+        }
+    return {
+        "model": "recorded-model",
+        "instructions": SYSTEM[0]["text"],
+        "input": to_responses_input(messages),
+        "tools": [to_responses_tool(t) for t in TOOLS],
+        "max_output_tokens": max_tokens,
+        "stream": True,
+        "store": False,
+        "prompt_cache_key": "recorded-session",
+    }
+
+
+def recorded(wire: Api, index: int, *, output: int, gap: float = 0.0, **kw: Any) -> RecordedRequest:
+    """Request ``index`` of a recorded session (a turn unless ``kind`` says otherwise),
+    answered with ``output`` tokens after a gap of ``gap`` s (3/4 tool after the first);
+    ``kw`` overrides any field."""
+    fields: dict[str, Any] = {
+        "kind": "turn",
+        "index": index,
+        "method": "POST",
+        "path": PATHS[wire],
+        "header_names": ("content-type",),
+        "body": wire_body(wire, index),
+        "gap_s": gap,
+        "gap_phases": {"tool": gap * 0.75, "overhead": gap * 0.25} if index else {"overhead": gap},
+        "wall_s": 0.5,
+        "status": 200,
+        "usage": Usage(input_tokens=100, output_tokens=output),
+        "stop_reason": "tool_use",
+    }
+    return RecordedRequest(**(fields | kw))
+
+
+def recording(
+    wire: Api, requests: tuple[RecordedRequest, ...], *, tail_s: float = 0.0
+) -> Recording:
+    """A recorded session of ``requests`` on ``wire``; its tail half tool, half overhead."""
+    return Recording(
+        name=f"fix-{wire}.rec-r0",
+        session=f"fix-{wire}[rec-r0]",
+        task=f"fix-{wire}",
+        agent="builtin",
+        wire=wire,
+        model="recorded-model",
+        endpoint="rec",
+        recorded_at=0.0,
+        outcome="passed",
+        wall_s=3.0,
+        requests=requests,
+        tail_s=tail_s,
+        tail_phases={"tool": tail_s / 2, "overhead": tail_s / 2},
+    )
+
+
+def sim_endpoint(wire: Api, name: str = "sim") -> Endpoint:
+    """A simulated endpoint on ``wire`` (ultraspeed, time scale 0.01, no jitter)."""
+    return Endpoint(
+        name=name,
+        api=wire,
+        model="sim-model",
+        sim=SimOptions(profile="ultraspeed", time_scale=0.01, jitter=False, api_given=True),
+    )
+
+
+def client_for(wire: Api, base_url: str, **options: Any) -> Any:
+    """The wire's client for a server at ``base_url`` (its root, without ``/v1``)."""
+    if wire == "anthropic":
+        return AnthropicClient(model="unused", base_url=base_url, api_key="sk-test", **options)
+    cls = OpenAIClient if wire == "openai" else ResponsesClient
+    return cls(model="unused", base_url=f"{base_url}/v1", api_key=None, **options)

@@ -181,6 +181,8 @@ class ScriptedServer:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: The request paths, with their queries.
+        self.paths: list[str] = []
         #: Per request, in arrival order: when it arrived (``time.perf_counter()``) and, in
         #: seconds after that, when each event of its reply had been written and flushed.
         self.arrivals: list[float] = []
@@ -211,6 +213,7 @@ class ScriptedServer:
                 with script.lock:
                     script.requests.append(body)
                     script.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    script.paths.append(self.path)
                     script.arrivals.append(arrival)
                     sent: list[float] = []
                     script.sent.append(sent)

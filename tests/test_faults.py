@@ -14,8 +14,8 @@ import pytest
 from test_plugin import make_task, read_run
 
 from pytest_agentspeed.agents import AgentContext, builtin
-from pytest_agentspeed.agents.builtin import STREAM_RETRIES, BuiltinAgent
-from pytest_agentspeed.clients import ModelResponse, TurnRequest
+from pytest_agentspeed.agents.builtin import BuiltinAgent
+from pytest_agentspeed.clients import STREAM_RETRIES, ModelResponse, TurnRequest
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
 from pytest_agentspeed.clients.openai_client import OpenAIClient
 from pytest_agentspeed.errors import EndpointError

@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_agentspeed.agents.seam import AgentContext, AgentRun, Stopped
 from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox
-from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
+from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest, resend_broken_stream
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import TurnRecord, turn_record
 from pytest_agentspeed.sent import SentLog, SentRequest
@@ -30,10 +30,6 @@ change files and run commands. Make the smallest change that solves the task, ch
 by running the project's tests, and do not modify tests unless asked to. When the task is done, \
 reply with a short summary of what you changed and call no tool. Each user message tells you \
 how many turns and seconds you have left; finish before they run out."""
-
-#: Times the agent loop sends a turn again after its stream broke off (the SDKs' own retries
-#: of failed requests come on top, inside each try).
-STREAM_RETRIES = 2
 
 #: Appended when a reply was cut off by max_tokens, so the model continues more briefly.
 CUT_OFF_NOTE = "Your last reply was cut off at the max_tokens limit. Continue, more briefly."
@@ -187,20 +183,8 @@ def _sent(index: int, log: EventLog) -> list[SentRequest]:
 
 
 def _complete(client: ModelClient, request: TurnRequest, log: EventLog) -> ModelResponse:
-    """One turn's reply, sending the turn again when its stream broke off.
-
-    A broken stream (an error event, a dropped connection) is not retried by the SDKs, and
-    giving up on the session for it would count a passing hiccup as an endpoint failure. The
-    failed tries stay in the turn's log as attempts; their time is ``retry_wait``.
-    """
-    for retry in range(STREAM_RETRIES + 1):
-        try:
-            return client.complete(request, log)
-        except EndpointError as exc:
-            if not exc.mid_stream or retry == STREAM_RETRIES:
-                raise
-            time.sleep(client.retry_wait_s * 2**retry)
-    raise AssertionError("unreachable")
+    """One turn's reply, sending the turn again when its stream broke off."""
+    return resend_broken_stream(lambda: client.complete(request, log), client.retry_wait_s)
 
 
 def _budget(turns_left: int, secs_left: float) -> str:

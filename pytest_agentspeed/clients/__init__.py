@@ -7,12 +7,18 @@ records. :class:`ModelClient` is the seam the agent loop depends on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import Usage
 from pytest_agentspeed.timing import EventLog
+
+#: Times a request whose stream broke off is sent again (the SDKs' own retries of failed
+#: requests come on top, inside each try): the built-in agent's turns and a replay's requests.
+STREAM_RETRIES = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,3 +98,28 @@ class ModelClient(RawSender, Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def resend_broken_stream(
+    send: Callable[[], ModelResponse],
+    retry_wait_s: float,
+    sleep: Callable[[float], None] | None = None,
+) -> ModelResponse:
+    """``send()``'s reply, calling it again (up to :data:`STREAM_RETRIES` times) when its
+    stream broke off, after ``retry_wait_s`` doubled for each further try.
+
+    A broken stream (an error event, a dropped connection) is not retried by the SDKs, and
+    giving up on the session for it would count a passing hiccup as an endpoint failure. The
+    failed tries stay in the request's log as attempts; their time is ``retry_wait``.
+
+    :param sleep: how to wait (``time.sleep``, looked up when called, by default).
+    :raises EndpointError: an error that was not a broken stream, or the last try's.
+    """
+    for retry in range(STREAM_RETRIES + 1):
+        try:
+            return send()
+        except EndpointError as exc:
+            if not exc.mid_stream or retry == STREAM_RETRIES:
+                raise
+            (sleep or time.sleep)(retry_wait_s * 2**retry)
+    raise AssertionError("unreachable")

@@ -33,11 +33,12 @@ import functools
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anthropic
 import httpx2
 
-from pytest_agentspeed.clients import ModelResponse, TurnRequest
+from pytest_agentspeed.clients import ModelResponse, RawRequest, TurnRequest
 from pytest_agentspeed.clients.sse import SSEParser
 from pytest_agentspeed.clients.streams import AnthropicStream, StreamProtocolError
 from pytest_agentspeed.clients.transport import (
@@ -51,6 +52,8 @@ from pytest_agentspeed.timing import EventLog
 
 #: SDK retries (429, 5xx, 529, connection errors) stay on; each attempt is recorded.
 DEFAULT_MAX_RETRIES = 2
+#: The keys the SDK's ``messages.create`` takes as parameters of their own (required).
+_REQUIRED = ("model", "max_tokens", "messages")
 
 
 class AnthropicClient:
@@ -131,8 +134,42 @@ class AnthropicClient:
                 # Thinking counts toward max_tokens; keep the task's budget for the answer.
                 max_tokens += self.thinking_budget
         params["max_tokens"] = max_tokens
+        return self._stream(params, self.extra_body, log)
+
+    def send_raw(self, request: RawRequest, log: EventLog) -> ModelResponse:
+        """Stream ``request``'s body as it is; see :class:`~pytest_agentspeed.clients.RawSender`.
+
+        The SDK still sends it, with its headers and retries: ``model``, ``max_tokens`` and
+        ``messages`` go as its parameters and every other key through ``extra_body``, so the
+        JSON sent equals the body; the path's query (``?beta=true``) goes as ``extra_query``.
+        The client's own request options (``extra_body``, thinking, ``max_tokens``) are not
+        applied: the body is the whole request.
+
+        :raises ValueError: when the path is not ``/v1/messages`` (with or without a query),
+            or the body does not ask for a streamed answer or lacks a required key.
+        """
+        path, _, query = request.path.partition("?")
+        if path != "/v1/messages":
+            raise ValueError(f"{request.path} is not a path of the Anthropic Messages wire")
+        body = dict(request.body)
+        if body.pop("stream", None) is not True:
+            raise ValueError("the body does not ask for a streamed answer (stream: true)")
+        missing = [key for key in _REQUIRED if key not in body]
+        if missing:
+            raise ValueError(f"the body has no {', '.join(missing)}")
+        params = {key: body.pop(key) for key in _REQUIRED}
+        extra_query = dict(parse_qsl(query, keep_blank_values=True)) or None
+        return self._stream(params, body, log, extra_query)
+
+    def _stream(
+        self,
+        params: dict[str, Any],
+        extra_body: dict[str, Any] | None,
+        log: EventLog,
+        extra_query: dict[str, str] | None = None,
+    ) -> ModelResponse:
         with self._http.marking(log):
-            return _send(self._sdk, params, self.extra_body, log, self.base_url)
+            return _send(self._sdk, params, extra_body, log, self.base_url, extra_query)
 
 
 def _send(
@@ -141,11 +178,12 @@ def _send(
     extra_body: dict[str, Any] | None,
     log: EventLog,
     base_url: str,
+    extra_query: dict[str, str] | None = None,
 ) -> ModelResponse:
     """Send one request through the SDK and fold its stream into the reply."""
     try:
         with sdk.messages.with_streaming_response.create(
-            **params, stream=True, extra_body=extra_body
+            **params, stream=True, extra_body=extra_body, extra_query=extra_query
         ) as raw:
             message = AnthropicStream(log)
             try:

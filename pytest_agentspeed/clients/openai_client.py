@@ -53,7 +53,11 @@ class OpenAIClient(OpenAIWireClient):
             "user": request.session_id,
             **self.extra_body,
         }
-        return self.send(body, log, OpenAIStream)
+        return self.send(body, log, self.events)
+
+    def events(self, log: EventLog) -> OpenAIStream:
+        """See :meth:`~pytest_agentspeed.clients.openai_http.OpenAIWireClient.events`."""
+        return OpenAIStream(log)
 
 
 def to_openai_tool(tool: Mapping[str, Any]) -> dict[str, Any]:

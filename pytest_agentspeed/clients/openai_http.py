@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx2
 
-from pytest_agentspeed.clients import ModelResponse
+from pytest_agentspeed.clients import ModelResponse, RawRequest
 from pytest_agentspeed.clients.sse import SSEEvent, SSEParser
 from pytest_agentspeed.clients.transport import (
     MarkedHttp,
@@ -64,7 +64,8 @@ class EventStream(Protocol):
 
 class OpenAIWireClient:
     """Base of the clients of OpenAI's wires: the pooled HTTP client, the request options,
-    and :meth:`send`. A subclass names its :attr:`path` and builds the body in ``complete``.
+    :meth:`send` and :meth:`send_raw`. A subclass names its :attr:`path`, maps a response's
+    events (:meth:`events`) and builds the body in ``complete``.
 
     :param model: the model name sent in each request.
     :param base_url: the API base, including ``/v1`` (as the OpenAI SDK takes it).
@@ -111,6 +112,25 @@ class OpenAIWireClient:
     def close(self) -> None:
         """Release the pooled connections."""
         self._http.close()
+
+    def send_raw(self, request: RawRequest, log: EventLog) -> ModelResponse:
+        """Stream ``request``'s body as it is; see :class:`~pytest_agentspeed.clients.RawSender`.
+
+        The client's own request options (``extra_body``, ``max_tokens``) are not applied: the
+        body is the whole request.
+
+        :raises ValueError: when the path is not this wire's (``/v1`` + :attr:`path`), or the
+            body does not ask for a streamed answer.
+        """
+        if request.path != "/v1" + self.path:
+            raise ValueError(f"{request.path} is not the path of this wire (/v1{self.path})")
+        if request.body.get("stream") is not True:
+            raise ValueError("the body does not ask for a streamed answer (stream: true)")
+        return self.send(dict(request.body), log, self.events)
+
+    def events(self, log: EventLog) -> EventStream:
+        """A new mapping of one response's events on this wire, marking ``log``."""
+        raise NotImplementedError
 
     def send(
         self, body: dict[str, Any], log: EventLog, stream: Callable[[EventLog], EventStream]

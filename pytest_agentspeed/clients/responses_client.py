@@ -53,7 +53,11 @@ class ResponsesClient(OpenAIWireClient):
             "prompt_cache_key": request.session_id,
             **self.extra_body,
         }
-        return self.send(body, log, ResponsesStream)
+        return self.send(body, log, self.events)
+
+    def events(self, log: EventLog) -> ResponsesStream:
+        """See :meth:`~pytest_agentspeed.clients.openai_http.OpenAIWireClient.events`."""
+        return ResponsesStream(log)
 
 
 def to_responses_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
