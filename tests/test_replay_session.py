@@ -46,9 +46,7 @@ def replay_on(sim: SimulatorProcess, rec: Recording, **kw: Any) -> SessionRecord
     """``rec`` replayed to the simulator's mount on its own wire (repeat 0 unless given)."""
     client = client_for(rec.wire, sim.base_url("r"))
     try:
-        return replay_session(
-            rec, client, endpoint=sim_endpoint(rec.wire), **({"repeat": 0} | kw)
-        ).record
+        return replay_session(rec, client, endpoint=sim_endpoint(rec.wire), **({"repeat": 0} | kw))
     finally:
         client.close()
 
@@ -186,7 +184,7 @@ def replay_flaky(breaks: int) -> tuple[Flaky, Sleeps, Any]:
     result = replay_session(
         rec, sender, endpoint=sim_endpoint("anthropic"), repeat=0, gaps=0, sleep=sleeps
     )
-    return client, sleeps, result.record
+    return client, sleeps, result
 
 
 def test_a_broken_stream_is_sent_again_with_the_agents_back_off() -> None:

@@ -25,11 +25,11 @@ from pytest_agentspeed.records import (
     SideRequestRecord,
     TurnRecord,
     Usage,
+    session_id,
     turn_record,
 )
 from pytest_agentspeed.replay.body import Pin, pin_for, replay_body
 from pytest_agentspeed.replay.recording import RecordedRequest, Recording
-from pytest_agentspeed.run.runner import SessionResult, session_id
 from pytest_agentspeed.timing import ALL_PHASES, EventLog, TurnTiming, reduce_turn
 
 __all__ = ["Pin", "pin_for", "replay_body", "replay_session"]
@@ -51,7 +51,7 @@ def replay_session(
     gaps: float = 1.0,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> SessionResult:
+) -> SessionRecord:
     """Send ``recording``'s requests in order to ``endpoint`` through ``client``, each after
     its recorded gap times ``gaps`` (0: none), and measure them as a live session's turns.
 
@@ -159,7 +159,7 @@ def replay_session(
         turns=tuple(turns),
         side_requests=tuple(side),
     )
-    return SessionResult(record=record, check_output="", workspace=None)
+    return record
 
 
 def _sleep_gap(

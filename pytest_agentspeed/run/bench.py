@@ -282,15 +282,22 @@ class Bench:
 
         if self._reachability.given_up(slot.endpoint):
             return self._not_run(recording.name, "replay", slot, exporters)
+        from pytest_agentspeed.run.runner import SessionResult
+
         endpoint = self.endpoints[slot.endpoint]
-        session = functools.partial(
-            replay_session,
-            recording,
-            self.pool.client(endpoint),
-            endpoint=endpoint,
-            repeat=slot.repeat,
-            gaps=self.settings.replay_gaps,
-        )
+        client = self.pool.client(endpoint)
+
+        def session(progress: Progress) -> SessionResult:
+            record = replay_session(
+                recording,
+                client,
+                endpoint=endpoint,
+                repeat=slot.repeat,
+                gaps=self.settings.replay_gaps,
+                progress=progress,
+            )
+            return SessionResult(record=record, check_output="", workspace=None)
+
         return self._measured(session, slot, name or f"{recording.name}[{slot.label}]", exporters)
 
     def _not_run(
