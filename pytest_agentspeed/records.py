@@ -395,6 +395,11 @@ class ClockRecord:
         )
 
 
+def session_id(task_id: str, endpoint: str, repeat: int) -> str:
+    """The id of a session: ``<task>[<endpoint>-r<repeat>]``, also its pytest item id's shape."""
+    return f"{task_id}[{endpoint}-r{repeat}]"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionRecord:
     """One agent run of one task on one endpoint."""

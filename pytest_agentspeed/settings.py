@@ -79,6 +79,12 @@ class Settings:
     config_file: Path | None
     #: ``[tool.agentspeed] sandbox``: how every external agent is confined (``None``: not).
     sandbox: Sandbox | None = None
+    #: Where each session's recording is written (``--agentspeed-record``); ``None``: none.
+    record_dir: Path | None = None
+    #: The recordings to replay instead of running tasks (``--agentspeed-replay``).
+    replay_path: Path | None = None
+    #: The recorded gaps between a replay's requests are slept times this (0: not slept).
+    replay_gaps: float = 1.0
 
     @property
     def gate(self) -> GateSettings:
@@ -121,7 +127,7 @@ class Settings:
             given = opt(name)
             in_file = file.get(name, str)
             out = Path(given) if given else (path.parent / in_file if in_file and path else None)
-            if out is not None and out.is_dir():
+            if out is not None and out.is_dir() and name != "replay":
                 # Found now, not after an hour of sessions.
                 raise ConfigError(f"--agentspeed-{name} {out}: is a directory; give a file path")
             return out
@@ -136,6 +142,13 @@ class Settings:
             "inconclusive": opt("inconclusive") or file.get("inconclusive", parse_inconclusive),
         }
         _check_gate(gate["tolerance"], gate["margin"])
+        record_dir, replay_path = _record_dir(opt, file, rootdir), output_path("replay")
+        if record_dir is not None and replay_path is not None:
+            raise ConfigError(
+                "--agentspeed-record and --agentspeed-replay: a replay is not recorded again; "
+                "record live sessions, then replay their recordings"
+            )
+        gaps = _first(opt("replay_gaps"), file.get("replay_gaps", parse_replay_gaps), 1.0)
         return cls(
             endpoints=tuple(endpoints),
             repeat=opt("repeat") or file.get("repeat", parse_positive_int) or 1,
@@ -151,6 +164,9 @@ class Settings:
             rootdir=rootdir,
             config_file=path,
             sandbox=sandbox,
+            record_dir=record_dir,
+            replay_path=replay_path,
+            replay_gaps=gaps,
             **gate,
         )
 
@@ -174,7 +190,56 @@ _KEYS = (
     "inconclusive",
     "agents",
     "sandbox",
+    "record",
+    "replay",
+    "replay_gaps",
 )
+
+#: Where ``--agentspeed-record`` with no directory writes, under pytest's rootdir.
+RECORD_DIR = Path(".agentspeed") / "recordings"
+#: ``--agentspeed-record`` given without a directory.
+RECORD_DEFAULT = "<default>"
+
+
+def _record_dir(opt: Callable[[str], Any], file: _FileValues, rootdir: Path) -> Path | None:
+    """The recordings' directory: the option's (relative to the working directory), the
+    file's ``record`` (a directory relative to the file, or ``true``), else none."""
+    given = opt("record")
+    if given == RECORD_DEFAULT:
+        return rootdir / RECORD_DIR
+    if given:
+        return Path(given)
+    in_file = file.get("record", _directory_or_true)
+    if in_file is True:
+        return rootdir / RECORD_DIR
+    if isinstance(in_file, str) and file.path is not None:
+        return file.path.parent / in_file
+    return None
+
+
+def _directory_or_true(value: Any) -> str | bool | None:
+    if isinstance(value, bool):
+        return value or None
+    if isinstance(value, str) and value:
+        return value
+    raise ConfigError("expected a directory or true")
+
+
+def parse_replay_gaps(value: Any) -> float:
+    """``recorded`` (1), ``none`` (0) or a factor >= 0 for the replayed gaps."""
+    if value in ("recorded", 1):
+        return 1.0
+    if value in ("none", 0):
+        return 0.0
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"replay gaps {value!r}: expected recorded, none or a factor such as 0.5"
+        ) from None
+    if not factor >= 0 or factor == float("inf"):
+        raise ConfigError(f"replay gaps {value!r}: the factor must be 0 or more")
+    return factor
 
 
 class _FileValues:

@@ -26,7 +26,8 @@ from pytest_agentspeed.outputs.exporters import (
     run_finished,
 )
 from pytest_agentspeed.records import RunRecord, SessionRecord
-from pytest_agentspeed.run.bench import USAGE_ERROR_EXIT, Bench
+from pytest_agentspeed.run.bench import Bench
+from pytest_agentspeed.run.judge import USAGE_ERROR_EXIT
 from pytest_agentspeed.run.spool import SPOOL_DIR, read_spool
 from pytest_agentspeed.settings import Settings
 from pytest_agentspeed.tasks import load_task

@@ -44,16 +44,33 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tasks": frozenset({"errors", "trajectory_file"}),
     "runfile": frozenset({"errors", "records"}),
     "exchanges": frozenset({"errors", "records", "timing"}),
+    "sent": frozenset(),
     # The simulated endpoint: plain Python on the base, nothing of the plugin's core.
     "simulator": frozenset({"errors", "processes", "tasks", "trajectory_file"}),
     # What the run is made of.
     "endpoints": frozenset({"errors", "simulator"}),
-    "clients": frozenset({"errors", "records", "timing", "endpoints"}),
+    "clients": frozenset({"errors", "records", "timing", "sent", "endpoints"}),
     # The recording proxy in front of an external agent's endpoint: it maps the streams it
     # forwards with the clients' own code.
-    "proxy": frozenset({"errors", "records", "timing", "exchanges", "endpoints", "clients"}),
+    "proxy": frozenset(
+        {"errors", "records", "timing", "sent", "exchanges", "endpoints", "clients"}
+    ),
     "agents": frozenset(
-        {"errors", "processes", "records", "timing", "exchanges", "tasks", "clients"}
+        {"errors", "processes", "records", "timing", "sent", "exchanges", "tasks", "clients"}
+    ),
+    # Recordings and replaying one session: on the clients, below the run core.
+    "replay": frozenset(
+        {
+            "pytest_agentspeed",
+            "errors",
+            "records",
+            "timing",
+            "sent",
+            "runfile",
+            "endpoints",
+            "clients",
+            "agents",
+        }
     ),
     "analysis": frozenset({"errors", "records", "timing", "runfile"}),
     "outputs": frozenset({"errors", "records", "timing", "runfile", "analysis"}),
@@ -70,11 +87,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "tasks",
             "runfile",
             "exchanges",
+            "sent",
             "simulator",
             "endpoints",
             "clients",
             "proxy",
             "agents",
+            "replay",
             "analysis",
             "outputs",
             "settings",
@@ -91,11 +110,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "tasks",
             "runfile",
             "exchanges",
+            "sent",
             "simulator",
             "endpoints",
             "clients",
             "proxy",
             "agents",
+            "replay",
             "analysis",
             "outputs",
             "settings",

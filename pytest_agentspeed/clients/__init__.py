@@ -74,8 +74,9 @@ class RawSender(Protocol):
         ...
 
 
-class ModelClient(Protocol):
-    """Sends turns to one endpoint, recording timing events as it goes."""
+class ModelClient(RawSender, Protocol):
+    """Sends turns to one endpoint, recording timing events as it goes (and, for a replay,
+    bodies as they are: :class:`RawSender`)."""
 
     #: How long the agent loop waits before sending a turn whose stream broke off again
     #: (doubled for each further try). Scaled with a simulated endpoint's time scale.

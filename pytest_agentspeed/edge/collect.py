@@ -20,6 +20,7 @@ from pytest_agentspeed.run.slots import Slot
 from pytest_agentspeed.tasks import TASK_FILE, Task, load_task
 
 if TYPE_CHECKING:
+    from pytest_agentspeed.replay.recording import Recording
     from pytest_agentspeed.run.runner import SessionResult
 
 
@@ -116,3 +117,52 @@ def run_item(item: pytest.Item, task: Task, slot: Slot) -> SessionResult:
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+class Recordings(pytest.File):
+    """The recordings a run replays (``--agentspeed-replay PATH``): one item per recording
+    and slot, ``replay[<recording>][<endpoint>-r<repeat>]``, ordered like tasks' items."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        bench = self.config.stash[BENCH_KEY]
+        for recording in bench.recordings:
+            for slot in bench.slots:
+                name = f"replay[{recording.name}][{slot.label}]"
+                item = ReplayItem.from_parent(self, name=name, recording=recording, slot=slot)
+                item.stash[SLOT_KEY] = (recording.name, slot)
+                yield item
+
+
+class ReplayItem(pytest.Item):
+    """One replay of one recorded session on one endpoint."""
+
+    def __init__(self, *, recording: Recording, slot: Slot, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.recording = recording
+        self.slot = slot
+
+    def runtest(self) -> None:
+        from pytest_agentspeed.outputs.exporters import JUnitProperties
+
+        bench = self.config.stash[BENCH_KEY]
+        try:
+            result = bench.run_replay(
+                self.recording,
+                self.slot,
+                name=self.nodeid,
+                exporters=[JUnitProperties(self.user_properties)],
+            )
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if result.record.outcome != "passed":
+            raise SessionFailed(f"{self.name}: endpoint error: {result.record.error}")
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> str:
+        if isinstance(excinfo.value, SessionFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name

@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from pytest_agentspeed.edge.collect import (
     SLOT_KEY,
+    Recordings,
+    ReplayItem,
     TaskFile,
     TaskItem,
     inside_task_dir,
@@ -35,6 +37,7 @@ from pytest_agentspeed.tasks import TASK_FILE
 
 if TYPE_CHECKING:
     from pytest_agentspeed.run.bench import Bench, Finish
+    from pytest_agentspeed.run.slots import Slot
 
 
 class AgentSpeedHooks:
@@ -55,9 +58,34 @@ class AgentSpeedHooks:
         return None
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.File | None:
-        if file_path.name != TASK_FILE:
+        if file_path.name != TASK_FILE or self.bench.recordings:
+            # A replay run replays its recordings and runs no task live.
             return None
         return TaskFile.from_parent(parent, path=file_path)
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def add_replays(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """A replay run's items, collected (and counted, selected with ``-k``, ordered) like
+        any other: first, so that every other plugin's hook sees them."""
+        if not self.bench.recordings:
+            return
+        path = self.bench.settings.replay_path
+        assert path is not None
+        live = [item for item in items if "_agentspeed_slot" in _params(item)]
+        if live:
+            # Live sessions and replays in one comparison would pair unlike sessions.
+            config.hook.pytest_deselected(items=live)
+            items[:] = [item for item in items if SLOT_KEY not in item.stash]
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(
+                    f"agentspeed: a replay run runs no session live: {len(live)} tests that "
+                    f"use the agentspeed fixture deselected",
+                    yellow=True,
+                )
+        items.extend(session.genitems(Recordings.from_parent(session, path=path)))
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "agentspeed" in metafunc.fixturenames:
@@ -68,21 +96,19 @@ class AgentSpeedHooks:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         for item in items:
-            callspec = getattr(item, "callspec", None)
-            if callspec is not None and "_agentspeed_slot" in callspec.params:
-                item.stash[SLOT_KEY] = (
-                    item.nodeid.split("[")[0],
-                    callspec.params["_agentspeed_slot"],
-                )
+            params = _params(item)
+            if "_agentspeed_slot" in params:
+                slot = cast("Slot", params["_agentspeed_slot"])
+                item.stash[SLOT_KEY] = (item.nodeid.split("[")[0], slot)
         if not any(SLOT_KEY in item.stash for item in items):
             return
         order_items(items)
         agent_items = [item for item in items if SLOT_KEY in item.stash]
-        task_items = [item for item in agent_items if isinstance(item, TaskItem)]
+        task_items = [item for item in agent_items if isinstance(item, TaskItem | ReplayItem)]
         # Fixture tests name their tasks only when they run: then the task set is checked
         # after the run.
         planned = (
-            [(item.task.id, item.slot.endpoint) for item in task_items]
+            [(_task_id(item), item.slot.endpoint) for item in task_items]
             if len(task_items) == len(agent_items)
             else None
         )
@@ -160,6 +186,17 @@ class AgentSpeedHooks:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.bench.close()
+
+
+def _params(item: pytest.Item) -> dict[str, object]:
+    """A parametrized test's parameters (none for other items)."""
+    callspec = getattr(item, "callspec", None)
+    return {} if callspec is None else dict(callspec.params)
+
+
+def _task_id(item: TaskItem | ReplayItem) -> str:
+    """The task an item's session is recorded under: a replay's is its recording's name."""
+    return item.task.id if isinstance(item, TaskItem) else item.recording.name
 
 
 def _exit_code(status: int) -> int:

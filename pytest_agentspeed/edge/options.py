@@ -17,6 +17,7 @@ from pytest_agentspeed.agents import agent_choices
 from pytest_agentspeed.analysis.gate import GATE_METRICS, GateSettings
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.settings import (
+    RECORD_DEFAULT,
     Settings,
     parse_baseline_name,
     parse_endpoint_spec,
@@ -24,6 +25,7 @@ from pytest_agentspeed.settings import (
     parse_gate_metric,
     parse_inconclusive,
     parse_positive_int,
+    parse_replay_gaps,
     positive_float,
 )
 
@@ -111,6 +113,29 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         dest="agentspeed_compare",
         metavar="NAME|PATH",
         help="Compare this run with a stored baseline (a name, or a run file's path)",
+    )
+    addoption(
+        f"{prefix}record",
+        dest="agentspeed_record",
+        metavar="DIR",
+        nargs="?",
+        const=RECORD_DEFAULT,
+        help="Record every session's requests for replay into DIR (default .agentspeed/recordings)",
+    )
+    addoption(
+        f"{prefix}replay",
+        dest="agentspeed_replay",
+        metavar="PATH",
+        help="Replay the recordings in PATH (a directory or one file) on each endpoint "
+        "instead of running tasks live",
+    )
+    addoption(
+        f"{prefix}replay-gaps",
+        dest="agentspeed_replay_gaps",
+        metavar="GAPS",
+        type=arg_type(parse_replay_gaps),
+        help="Between a replay's requests sleep the recorded gaps (recorded, the default), "
+        "none, or the recorded gaps times a FACTOR",
     )
     add_gate_options(addoption, prefix=prefix, dest_prefix="agentspeed_")
 

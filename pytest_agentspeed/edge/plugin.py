@@ -28,15 +28,20 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_agentspeed.edge.hooks import AgentSpeedHooks
     from pytest_agentspeed.edge.keys import BENCH_KEY
     from pytest_agentspeed.edge.xdist import XdistHooks, is_xdist_worker, worker_input
+    from pytest_agentspeed.errors import ConfigError
     from pytest_agentspeed.run.bench import Bench
 
-    bench = Bench(
-        settings_from_config(config),
-        TerminalConsole(config),
-        run_id=worker_input(config, "agentspeed_run_id"),
-        process=worker_input(config, "workerid") or "main",
-        shared_sim_file=worker_input(config, "agentspeed_sim_file"),
-    )
+    try:
+        bench = Bench(
+            settings_from_config(config),
+            TerminalConsole(config),
+            run_id=worker_input(config, "agentspeed_run_id"),
+            process=worker_input(config, "workerid") or "main",
+            shared_sim_file=worker_input(config, "agentspeed_sim_file"),
+        )
+    except ConfigError as exc:
+        # The recordings to replay cannot be read, or cannot be replayed on an endpoint.
+        raise pytest.UsageError(str(exc)) from None
     config.stash[BENCH_KEY] = bench
     config.pluginmanager.register(AgentSpeedHooks(config, bench), "agentspeed-session")
     if config.pluginmanager.hasplugin("xdist") and not is_xdist_worker(config):

@@ -19,7 +19,6 @@ clients, statistics, outputs) is imported where first used."""
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,8 +26,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from pytest_agentspeed.endpoints import api_key
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.run.judge import judge
+from pytest_agentspeed.run.judge import exit_status, judge
 from pytest_agentspeed.run.pool import EndpointPool
+from pytest_agentspeed.run.reachability import NOT_RUN_REASON, Reachability
 from pytest_agentspeed.run.slots import Slot, plan_slots, speaking_agents_wire
 
 if TYPE_CHECKING:
@@ -36,19 +36,12 @@ if TYPE_CHECKING:
     from pytest_agentspeed.outputs.exporters import Exporter
     from pytest_agentspeed.proxy import ProxySession
     from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
+    from pytest_agentspeed.replay.recording import Recording
     from pytest_agentspeed.run.lateness import SessionClock
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.settings import Settings
     from pytest_agentspeed.tasks import Task
-
-#: After this many sessions in a row that could not reach their endpoint at all, the
-#: endpoint's remaining sessions are not run: each would spend the client's whole connect
-#: timeouts and retries (tens of seconds on a dead host) to learn the same thing.
-UNREACHABLE_AFTER = 3
-#: Exit statuses the run asks for; pytest's ``ExitCode.TESTS_FAILED`` and ``USAGE_ERROR``.
-TESTS_FAILED_EXIT = 1
-USAGE_ERROR_EXIT = 4
 
 
 class Console(Protocol):
@@ -101,6 +94,13 @@ class Bench:
         shared_sim_file: str | None = None,
     ) -> None:
         self.console = console
+        #: The recordings this run replays (``--agentspeed-replay``); empty when it runs tasks.
+        self.recordings: list[Recording] = []
+        if settings.replay_path is not None:
+            from pytest_agentspeed.run.replaying import load_recordings
+
+            # Simulated endpoints that left the wire open speak the recordings'.
+            settings, self.recordings = load_recordings(settings)
         # Simulated endpoints that left the wire open speak an external agent's.
         self.settings = settings = speaking_agents_wire(settings)
         from pytest_agentspeed.run.spool import new_run_id
@@ -117,8 +117,7 @@ class Bench:
             settings.endpoints, time_scale=settings.time_scale, shared_sim_file=shared_sim_file
         )
         self._spool: Spool | None = None
-        #: Per endpoint: sessions in a row that could not reach it (see UNREACHABLE_AFTER).
-        self._unreachable: dict[str, int] = {}
+        self._reachability = Reachability()
 
     @functools.cached_property
     def agent(self) -> Agent:
@@ -142,8 +141,17 @@ class Bench:
             return f"agentspeed: {count} sessions with the {s.agent} agent (no model)"
         names = ", ".join(e.name for e in s.endpoints)
         line = f"agentspeed: {count} sessions on {names}; {s.repeat} repeat(s); agent {s.agent}"
+        if self.recordings:
+            line = (
+                f"agentspeed: {count} replays of {s.replay_path} on {names}; {s.repeat} repeat(s)"
+            )
         if any(e.simulated for e in s.endpoints):
             line += f"; simulated delays x{s.time_scale:g}"
+        if self.recordings:
+            from pytest_agentspeed.run.replaying import cost_line
+
+            gaps = {1.0: "as recorded", 0.0: "none"}.get(s.replay_gaps, f"x{s.replay_gaps:g}")
+            line += f"; gaps {gaps}\n" + cost_line(self.recordings, len(s.endpoints), s.repeat)
         return line
 
     def know_task_dir(self, path: Path) -> None:
@@ -212,13 +220,9 @@ class Bench:
 
         if not (self.settings.rootdir / SPOOL_DIR).is_dir():
             return []
-        from pytest_agentspeed.run.spool import recover
+        from pytest_agentspeed.run.spool import recovered_lines
 
-        return [
-            f"agentspeed: recovered {count} sessions of an interrupted run into {path} "
-            f"(agentspeed show, report and merge read it)"
-            for path, count in recover(self.settings.rootdir, self.settings.gate)
-        ]
+        return recovered_lines(self.settings.rootdir, self.settings.gate)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -230,26 +234,18 @@ class Bench:
         name: str | None = None,
         exporters: Sequence[Exporter] = (),
     ) -> SessionResult:
-        """Run one session and keep its record (in :attr:`sessions` and the spool).
+        """Run one session and keep its record (in :attr:`sessions` and the spool), and its
+        recording when the run records.
 
         :param name: the session as progress lines name it (the pytest item's node id).
         :param exporters: told of this session once it is kept (the pytest item's JUnit
             properties).
         :raises ConfigError: when the endpoint's client or server cannot be set up.
         """
-        from pytest_agentspeed.run.lateness import collector_held
-        from pytest_agentspeed.run.runner import SessionResult, not_run, redacted, run_session
+        from pytest_agentspeed.run.runner import run_session
 
-        if self._unreachable.get(slot.endpoint, 0) >= UNREACHABLE_AFTER:
-            result = not_run(
-                task,
-                self.agent,
-                endpoint=slot.endpoint,
-                repeat=slot.repeat,
-                reason=f"connection_error: not run: the endpoint could not be reached in "
-                f"{UNREACHABLE_AFTER} sessions in a row",
-            )
-            return self._keep(result, exporters)
+        if self._reachability.given_up(slot.endpoint):
+            return self._not_run(task.id, self.agent.name, slot, exporters)
         client = None
         open_proxy: Callable[[Path], ProxySession] | None = None
         if self.agent.needs_endpoint:
@@ -261,25 +257,81 @@ class Bench:
                 client = self.pool.client(endpoint)
             if endpoint.simulated and task.source is None:
                 self.pool.register(task)
+        session = functools.partial(
+            run_session,
+            task,
+            self.agent,
+            client,
+            endpoint=slot.endpoint,
+            repeat=slot.repeat,
+            open_proxy=open_proxy,
+        )
+        return self._measured(session, slot, name or f"{task.id}[{slot.label}]", exporters)
+
+    def run_replay(
+        self,
+        recording: Recording,
+        slot: Slot,
+        *,
+        name: str | None = None,
+        exporters: Sequence[Exporter] = (),
+    ) -> SessionResult:
+        """Replay one recorded session on the slot's endpoint and keep its record, as
+        :meth:`run_task` keeps a live session's."""
+        from pytest_agentspeed.replay.session import replay_session
+
+        if self._reachability.given_up(slot.endpoint):
+            return self._not_run(recording.name, "replay", slot, exporters)
+        endpoint = self.endpoints[slot.endpoint]
+        session = functools.partial(
+            replay_session,
+            recording,
+            self.pool.client(endpoint),
+            endpoint=endpoint,
+            repeat=slot.repeat,
+            gaps=self.settings.replay_gaps,
+        )
+        return self._measured(session, slot, name or f"{recording.name}[{slot.label}]", exporters)
+
+    def _not_run(
+        self, task: str, agent: str, slot: Slot, exporters: Sequence[Exporter]
+    ) -> SessionResult:
+        from pytest_agentspeed.run.runner import not_run
+
+        result = not_run(
+            task, agent, endpoint=slot.endpoint, repeat=slot.repeat, reason=NOT_RUN_REASON
+        )
+        return self._keep(result, exporters)
+
+    def _measured(
+        self,
+        session: Callable[..., SessionResult],
+        slot: Slot,
+        name: str,
+        exporters: Sequence[Exporter],
+    ) -> SessionResult:
+        """Run ``session(progress=...)`` on the clock, then keep its record, redacted, and
+        write its recording when the run records."""
+        from pytest_agentspeed.run.lateness import collector_held
+        from pytest_agentspeed.run.runner import redacted
+
         clock = self._clock
         with collector_held():
             clock.start()
-            result = run_session(
-                task,
-                self.agent,
-                client,
-                endpoint=slot.endpoint,
-                repeat=slot.repeat,
-                progress=self.console.progress(name or f"{task.id}[{slot.label}]"),
-                open_proxy=open_proxy,
-            )
+            result = session(progress=self.console.progress(name))
             record = replace(result.record, clock=clock.stop())
-        self._note_reachability(slot.endpoint, record)
+        given_up = self._reachability.note(slot.endpoint, record)
+        if given_up is not None:
+            self.console.line(given_up, yellow=True)
         record = redacted(record, self._secrets)
-        result = SessionResult(
-            record=record, check_output=result.check_output, workspace=result.workspace
-        )
-        return self._keep(result, exporters)
+        record_dir = self.settings.record_dir
+        if record_dir is not None and result.sent is not None and slot.endpoint in self.endpoints:
+            from pytest_agentspeed.run.replaying import record_session
+
+            failed = record_session(record_dir, record, result.sent, self.endpoints[slot.endpoint])
+            if failed is not None:
+                self.console.line(failed, yellow=True)
+        return self._keep(replace(result, record=record, sent=None), exporters)
 
     @functools.cached_property
     def _clock(self) -> SessionClock:
@@ -300,24 +352,6 @@ class Bench:
         for exporter in exporters:
             exporter.session_finished(result.record)
         return result
-
-    def _note_reachability(self, endpoint: str, record: SessionRecord) -> None:
-        """Count sessions in a row that never got through to the endpoint."""
-        unreachable = (
-            record.outcome == "error"
-            and (record.error or "").startswith("connection_error")
-            and all(t.error is not None for t in record.turns)
-        )
-        if not unreachable:
-            self._unreachable[endpoint] = 0
-            return
-        self._unreachable[endpoint] = count = self._unreachable.get(endpoint, 0) + 1
-        if count == UNREACHABLE_AFTER:
-            self.console.line(
-                f"agentspeed: {endpoint} could not be reached in {count} sessions in a row; "
-                f"its remaining sessions are not run (recorded as errors)",
-                yellow=True,
-            )
 
     def _spooled(self, record: SessionRecord) -> None:
         """On disk before the item reports: a crash after this loses nothing of the session."""
@@ -355,7 +389,7 @@ class Bench:
         in :attr:`sessions`. When every output is written, the run's spool files go; after a
         write error they stay, and the message says where.
         """
-        from pytest_agentspeed.outputs.exporters import run_finished
+        from pytest_agentspeed.outputs.exporters import exporters_for, run_finished
         from pytest_agentspeed.run.baseline import Stored, read_stored
 
         self.sessions.sort(key=lambda s: s.started_at)
@@ -373,7 +407,9 @@ class Bench:
             )
             save = None
         output_error = None
-        failure = run_finished(self._exporters(stored, save=save), run)
+        failure = run_finished(
+            exporters_for(self.settings, stored, save=save, against=self.against), run
+        )
         if failure is not None:
             from pytest_agentspeed.run.spool import SPOOL_DIR
 
@@ -395,53 +431,10 @@ class Bench:
             notice=notice,
             baseline_error=baseline.error,
             output_error=output_error,
-            exit_status=self._exit_status(run, output_error, baseline.error),
+            exit_status=exit_status(
+                run, self.settings.gate.inconclusive, output_error, baseline.error
+            ),
         )
-
-    def _exit_status(
-        self, run: RunRecord, output_error: str | None, baseline_error: str | None
-    ) -> int | None:
-        """The first that holds: an output not written, a failed gate, a refused comparison,
-        an unreadable baseline."""
-        from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
-        from pytest_agentspeed.records import NOT_COMPARED
-
-        if output_error is not None:
-            return USAGE_ERROR_EXIT
-        if any(c.fails(self.settings.gate.inconclusive) for c in run.comparisons):
-            return TESTS_FAILED_EXIT
-        if any(c.verdict == NOT_COMPARED for c in run.comparisons):
-            return NOT_COMPARED_EXIT
-        if baseline_error is not None:
-            return USAGE_ERROR_EXIT
-        return None
-
-    def _exporters(self, stored: RunRecord | None, *, save: str | None) -> list[Exporter]:
-        """The outputs the settings ask for, in the order they are written."""
-        from pytest_agentspeed.outputs.exporters import HtmlReport, MarkdownSummary, RunFile
-        from pytest_agentspeed.runfile import baseline_path
-
-        s = self.settings
-        metric = s.gate.metric
-        out: list[Exporter] = []
-        if s.json_path is not None:
-            out.append(RunFile(s.json_path))
-        if save is not None:
-            out.append(RunFile(baseline_path(s.rootdir, save)))
-        if s.markdown_path is not None:
-            out.append(
-                MarkdownSummary(s.markdown_path, stored=stored, against=self.against, metric=metric)
-            )
-        if s.html_path is not None:
-            out.append(HtmlReport(s.html_path, stored=stored, against=self.against, gate=s.gate))
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if step_summary:
-            out.append(
-                MarkdownSummary(
-                    step_summary, stored=stored, against=self.against, metric=metric, append=True
-                )
-            )
-        return out
 
     def run_record(self, stored: RunRecord | None = None) -> RunRecord:
         """Everything measured, with the comparisons (with ``stored`` too, when the agent

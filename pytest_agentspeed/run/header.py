@@ -32,10 +32,15 @@ def run_header(settings: Settings, *, concurrency: int) -> RunRecord:
             "window_s": s.window_s,
             "repeat": s.repeat,
             "time_scale": s.time_scale if any(e.simulated for e in s.endpoints) else None,
-            "agent": s.agent,
+            "agent": s.agent if s.replay_path is None else "replay",
             # Which definition of each gate metric the numbers were recorded under.
             "metric_definitions": dict(METRIC_DEFINITIONS),
-        },
+        }
+        | (
+            {}
+            if s.replay_path is None
+            else {"replay": {"recordings": str(s.replay_path), "gaps": s.replay_gaps}}
+        ),
         endpoints=tuple(
             EndpointRecord(
                 name=e.name,

@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_agentspeed.agents import Agent
+    from pytest_agentspeed.records import RunRecord
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.slots import Slot
     from pytest_agentspeed.tasks import Task
+
+
+#: Exit statuses the run asks for; pytest's ``ExitCode.TESTS_FAILED`` and ``USAGE_ERROR``.
+TESTS_FAILED_EXIT = 1
+USAGE_ERROR_EXIT = 4
 
 
 class SessionFailed(Exception):
@@ -85,3 +91,23 @@ def failure_message(task: Task, slot: Slot, result: SessionResult, reasons: Sequ
     if result.workspace is not None:
         lines += ["", f"workspace kept for inspection: {result.workspace}"]
     return "\n".join(lines)
+
+
+def exit_status(
+    run: RunRecord, inconclusive: str, output_error: str | None, baseline_error: str | None
+) -> int | None:
+    """The exit status a finished run asks for; the first that holds: an output not written,
+    a failed gate (``inconclusive`` is the gate's policy for INCONCLUSIVE), a refused
+    comparison, an unreadable baseline. ``None``: leave it as it is."""
+    from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
+    from pytest_agentspeed.records import NOT_COMPARED
+
+    if output_error is not None:
+        return USAGE_ERROR_EXIT
+    if any(c.fails(inconclusive) for c in run.comparisons):
+        return TESTS_FAILED_EXIT
+    if any(c.verdict == NOT_COMPARED for c in run.comparisons):
+        return NOT_COMPARED_EXIT
+    if baseline_error is not None:
+        return USAGE_ERROR_EXIT
+    return None

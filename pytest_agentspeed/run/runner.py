@@ -20,7 +20,8 @@ from pytest_agentspeed.agents import Agent, AgentContext, AgentRun, Progress, Pr
 from pytest_agentspeed.clients import ModelClient
 from pytest_agentspeed.endpoints import redact
 from pytest_agentspeed.processes import run_command
-from pytest_agentspeed.records import Outcome, SessionRecord, Usage
+from pytest_agentspeed.records import Outcome, SessionRecord, Usage, session_id
+from pytest_agentspeed.sent import SentLog
 from pytest_agentspeed.tasks import Task
 from pytest_agentspeed.timing import PHASES
 
@@ -49,11 +50,9 @@ class SessionResult:
     #: The workspace, kept when the session did not pass and the agent changed it, so it can
     #: be inspected.
     workspace: Path | None
-
-
-def session_id(task_id: str, endpoint: str, repeat: int) -> str:
-    """The id of a session: also its pytest item id's shape."""
-    return f"{task_id}[{endpoint}-r{repeat}]"
+    #: What the session sent, byte for byte (its recording's material); ``None`` when the
+    #: agent sent nothing.
+    sent: SentLog | None = None
 
 
 def run_session(
@@ -145,7 +144,7 @@ def run_session(
     if outcome == "passed" or not changed:
         shutil.rmtree(workspace, ignore_errors=True)
         kept = None
-    return SessionResult(record=record, check_output=output, workspace=kept)
+    return SessionResult(record=record, check_output=output, workspace=kept, sent=run.sent)
 
 
 def tree_state(root: Path) -> dict[str, tuple[str, bytes | str]]:
@@ -178,20 +177,22 @@ def _outcome(run: AgentRun, exit_code: int | None) -> Outcome:
     return "passed" if exit_code == 0 else "failed"
 
 
-def not_run(task: Task, agent: Agent, *, endpoint: str, repeat: int, reason: str) -> SessionResult:
+def not_run(task: str, agent: str, *, endpoint: str, repeat: int, reason: str) -> SessionResult:
     """A session that was not run because its endpoint is down: an ``error`` with no turns.
 
     It counts in the arm's error rate like any session the endpoint could not serve; with no
     turns it has no session time or throughput, so it cannot pull those figures about.
+
+    :param task: the task's id (a replay's: its recording's name); ``agent``: the agent's name.
     """
     return SessionResult(
         record=SessionRecord(
-            id=session_id(task.id, endpoint, repeat),
-            task=task.id,
+            id=session_id(task, endpoint, repeat),
+            task=task,
             endpoint=endpoint,
             repeat=repeat,
-            slot=f"{task.id}/r{repeat}",
-            agent=agent.name,
+            slot=f"{task}/r{repeat}",
+            agent=agent,
             outcome="error",
             error=reason,
             started_at=time.time(),

@@ -216,6 +216,15 @@ def recover(rootdir: Path, gate: GateSettings) -> list[tuple[Path, int]]:
     return written
 
 
+def recovered_lines(rootdir: Path, gate: GateSettings) -> list[str]:
+    """:func:`recover`, and the lines that tell the user where the sessions went."""
+    return [
+        f"agentspeed: recovered {count} sessions of an interrupted run into {path} "
+        f"(agentspeed show, report and merge read it)"
+        for path, count in recover(rootdir, gate)
+    ]
+
+
 def new_run_id() -> str:
     """A run id that sorts by start time and does not collide between machines (it names the
     run's spool files)."""
