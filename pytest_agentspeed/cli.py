@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pytest_agentspeed.endpoints import parse_endpoint
-    from pytest_agentspeed.replay.capacity import parse_gaps, parse_levels
+    from pytest_agentspeed.run.capacity import parse_gaps, parse_levels
 
     replay = commands.add_parser(
         "replay",
@@ -235,18 +235,17 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _replay(args: argparse.Namespace) -> int:
     from pytest_agentspeed.outputs.capacity import capacity_lines
-    from pytest_agentspeed.replay.capacity import capacity_run, planned_line, sweep_endpoint
-    from pytest_agentspeed.replay.recording import read_recordings
+    from pytest_agentspeed.run import capacity as sweeps
     from pytest_agentspeed.runfile import write_run_file, write_text_atomic
 
     def say(line: str) -> None:
         print(f"agentspeed replay: {line}", flush=True)
 
-    recordings, endpoint = read_recordings(args.recordings), args.endpoint
+    recordings, endpoint = sweeps.recordings_at(args.recordings), args.endpoint
     if not endpoint.simulated:
         # A paid endpoint: say what the sweep will send before it sends anything.
-        say(planned_line(recordings, args.concurrency, args.sessions, endpoint.name))
-    records, capacity = sweep_endpoint(
+        say(sweeps.planned_line(recordings, args.concurrency, args.sessions, endpoint.name))
+    records, capacity = sweeps.sweep_endpoint(
         recordings,
         args.concurrency,
         endpoint=endpoint,
@@ -255,7 +254,7 @@ def _replay(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         progress=say,
     )
-    run = capacity_run(
+    run = sweeps.capacity_run(
         records, capacity, endpoint=endpoint, recordings=args.recordings, time_scale=args.time_scale
     )
     for line in capacity_lines(capacity):

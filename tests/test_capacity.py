@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from factories import session
@@ -23,7 +23,8 @@ from pytest_agentspeed.outputs.capacity import capacity_lines
 from pytest_agentspeed.records import Capacity, CapacityLevel, RunRecord, Usage
 from pytest_agentspeed.replay import recording as recording_module
 from pytest_agentspeed.replay import session as session_module
-from pytest_agentspeed.replay.capacity import (
+from pytest_agentspeed.replay.recording import RecordedRequest, Recording
+from pytest_agentspeed.run.capacity import (
     Replayed,
     knee,
     level_row,
@@ -31,7 +32,6 @@ from pytest_agentspeed.replay.capacity import (
     parse_levels,
     session_plan,
 )
-from pytest_agentspeed.replay.recording import RecordedRequest, Recording
 from pytest_agentspeed.run.runner import SessionResult, session_id
 
 # --------------------------------------------------------------------------------------------
@@ -489,7 +489,7 @@ def test_the_sweep_on_the_simulator_shows_its_load() -> None:
     """On ``sim:standard`` (load_slope 0.05: each other request in flight slows a response by
     5%), eight sessions at once are each slower than one alone: the server's own log shows the
     load it applied, and the sweep's throughput P50 falls with it."""
-    from pytest_agentspeed.replay.capacity import SweepClient, replay_endpoint, sweep
+    from pytest_agentspeed.run.capacity import replay_endpoint, sweep
     from pytest_agentspeed.run.pool import EndpointPool
 
     recordings = [_recording(name, turns=3) for name in ("a", "b", "c", "d")]
@@ -502,7 +502,7 @@ def test_the_sweep_on_the_simulator_shows_its_load() -> None:
             (1, 2, 4, 8),
             sessions=8,
             endpoint=endpoint,
-            clients=lambda: cast(SweepClient, pool.new_client(endpoint)),
+            clients=lambda: pool.new_client(endpoint),
             replay=session_module.replay_session,
             gaps=0.0,
         )

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_agentspeed.analysis.metrics import percentile, served_turns, summarize_run
-from pytest_agentspeed.clients import RawSender
+from pytest_agentspeed.clients import ModelClient, RawSender
 from pytest_agentspeed.endpoints import Endpoint
 from pytest_agentspeed.errors import ConfigError, RecordingError
 from pytest_agentspeed.records import (
@@ -34,9 +34,9 @@ from pytest_agentspeed.records import (
     RunRecord,
     SessionRecord,
 )
-from pytest_agentspeed.replay.recording import Recording
 
 if TYPE_CHECKING:
+    from pytest_agentspeed.replay.recording import Recording
     from pytest_agentspeed.run.runner import SessionResult
 
 #: A level whose session throughput P50 is more than this share below the lowest level's is
@@ -44,14 +44,6 @@ if TYPE_CHECKING:
 KNEE_DROP = 0.1
 #: What ``--gaps`` accepts besides a factor.
 GAP_WORDS = {"recorded": 1.0, "none": 0.0}
-
-
-class SweepClient(RawSender, Protocol):
-    """A client the sweep sends a replayed session through (one per session in flight)."""
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
 
 
 class ReplayFunction(Protocol):
@@ -135,7 +127,7 @@ def run_level(
     *,
     sessions: int,
     endpoint: Endpoint,
-    clients: Callable[[], SweepClient],
+    clients: Callable[[], ModelClient],
     replay: ReplayFunction,
     gaps: float,
     clock: Callable[[], float] = time.perf_counter,
@@ -155,7 +147,7 @@ def run_level(
     done: list[Replayed | None] = [None] * len(plan)
     failed = threading.Event()
 
-    def work(client: SweepClient) -> None:
+    def work(client: ModelClient) -> None:
         try:
             while not failed.is_set():
                 try:
@@ -170,7 +162,7 @@ def run_level(
             raise
 
     # Made here, not in the workers: the first one may start the simulated endpoint.
-    made: list[SweepClient] = []
+    made: list[ModelClient] = []
     try:
         for _ in range(concurrency):
             made.append(clients())
@@ -240,7 +232,7 @@ def sweep(
     *,
     sessions: int,
     endpoint: Endpoint,
-    clients: Callable[[], SweepClient],
+    clients: Callable[[], ModelClient],
     replay: ReplayFunction,
     gaps: float,
     progress: Callable[[str], None] = lambda line: None,
@@ -267,6 +259,17 @@ def sweep(
             f"{row.errors} ended in endpoint errors"
         )
     return records, Capacity(levels=tuple(rows), knee=knee(rows), drop=KNEE_DROP, gaps=gaps)
+
+
+def recordings_at(path: Path) -> list[Recording]:
+    """The recordings to sweep with: one file, or every one in a directory (the command reads
+    them through the run core, which sits above the recordings).
+
+    :raises RecordingError: one line that names the file.
+    """
+    from pytest_agentspeed.replay.recording import read_recordings
+
+    return read_recordings(path)
 
 
 def planned_line(
@@ -333,8 +336,7 @@ def sweep_endpoint(
             levels,
             sessions=sessions,
             endpoint=endpoint,
-            # The endpoint clients send recorded bodies as they are (``send_raw``).
-            clients=lambda: cast(SweepClient, pool.new_client(endpoint)),
+            clients=lambda: pool.new_client(endpoint),
             replay=replay,
             gaps=gaps,
             progress=progress,
