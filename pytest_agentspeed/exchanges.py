@@ -78,6 +78,11 @@ class Exchange:
     error: str | None = None
     #: The upstream's request id (``request-id`` / ``x-request-id``), when it sent one.
     request_id: str | None = None
+    #: The request body as the agent sent it, for the session's recording.
+    body: bytes = b""
+    #: The names of the request's headers as the agent sent them, lower case, in order; never
+    #: a value (the agent's placeholder key is one).
+    header_names: tuple[str, ...] = ()
 
     @property
     def is_model_request(self) -> bool:

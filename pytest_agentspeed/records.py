@@ -635,6 +635,140 @@ class RateCheck:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TurnGroup:
+    """Matched turns of replayed sessions taken together (a session pair, or a context bin):
+    their median candidate/baseline ratios, and how many turns each rests on."""
+
+    #: The session pair's slot, or the context bin (``<8k``, ``8k-32k``, ...).
+    label: str
+    #: For a context bin: its cold prefills (``True``) or its warm turns; ``None`` otherwise.
+    cold: bool | None
+    #: Turns with a TTFT ratio; turns with a decode ratio (enough output in both arms).
+    turns: int
+    decode_turns: int
+    #: ``exp`` of the median per-turn log ratio; ``None`` without such turns.
+    ttft_ratio: float | None
+    decode_ratio: float | None
+
+    def to_json(self) -> JSON:
+        return {
+            "label": self.label,
+            "cold": self.cold,
+            "turns": self.turns,
+            "decode_turns": self.decode_turns,
+            "ttft_ratio": self.ttft_ratio,
+            "decode_ratio": self.decode_ratio,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> TurnGroup:
+        cold = data.get("cold")
+        return cls(
+            label=str(data["label"]),
+            cold=None if cold is None else bool(cold),
+            turns=int(data["turns"]),
+            decode_turns=int(data.get("decode_turns", 0)),
+            ttft_ratio=_opt_float(data.get("ttft_ratio")),
+            decode_ratio=_opt_float(data.get("decode_ratio")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnPoint:
+    """One matched turn: where it stood (the baseline turn's context and output) and its
+    candidate/baseline ratios. The run file holds it as a list, in this field order."""
+
+    #: Index of its session pair in :attr:`TurnPairs.sessions`, and of the turn in it.
+    session: int
+    turn: int
+    #: The baseline turn's input tokens, cache reads and writes included; its output tokens.
+    context_tokens: int
+    output_tokens: int
+    #: The baseline turn read nothing from the prompt cache (a cold prefill).
+    cold: bool
+    ttft_ratio: float | None
+    decode_ratio: float | None
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.session,
+            self.turn,
+            self.context_tokens,
+            self.output_tokens,
+            int(self.cold),
+            self.ttft_ratio,
+            self.decode_ratio,
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> TurnPoint:
+        session, turn, context, output, cold, ttft, decode = data
+        return cls(
+            session=int(session),
+            turn=int(turn),
+            context_tokens=int(context),
+            output_tokens=int(output),
+            cold=bool(cold),
+            ttft_ratio=_opt_float(ttft),
+            decode_ratio=_opt_float(decode),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnPairs:
+    """The per-turn view of a comparison of replayed sessions, whose turns match one to one
+    (``analysis/turn_pairs.py``; ``docs/statistics.md``, Replays: paired turns). It describes;
+    the gate stays on sessions."""
+
+    #: The design in words: ``paired by session; 312 turns matched one to one``.
+    design: str
+    #: Matched turns with a TTFT ratio.
+    turns: int
+    #: Hodges-Lehmann estimate over the session pairs' median ratios, with its CI (``None``
+    #: when too few pairs bound it), for TTFT and for decode rate.
+    ttft_ratio: float | None
+    ttft_ci: tuple[float, float] | None
+    decode_ratio: float | None
+    decode_ci: tuple[float, float] | None
+    sessions: tuple[TurnGroup, ...]
+    #: By context bin, cold and warm apart (empty cells left out).
+    bins: tuple[TurnGroup, ...]
+    points: tuple[TurnPoint, ...]
+    #: Session pairs whose turns did not match, and why (one line each).
+    unmatched: tuple[str, ...] = ()
+
+    def to_json(self) -> JSON:
+        return {
+            "design": self.design,
+            "turns": self.turns,
+            "ttft_ratio": self.ttft_ratio,
+            "ttft_ci": None if self.ttft_ci is None else list(self.ttft_ci),
+            "decode_ratio": self.decode_ratio,
+            "decode_ci": None if self.decode_ci is None else list(self.decode_ci),
+            "sessions": [s.to_json() for s in self.sessions],
+            "bins": [b.to_json() for b in self.bins],
+            "unmatched": list(self.unmatched),
+            "points": [p.to_json() for p in self.points],
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> TurnPairs:
+        ttft_ci, decode_ci = data.get("ttft_ci"), data.get("decode_ci")
+        return cls(
+            design=str(data["design"]),
+            turns=int(data["turns"]),
+            ttft_ratio=_opt_float(data.get("ttft_ratio")),
+            ttft_ci=None if ttft_ci is None else (float(ttft_ci[0]), float(ttft_ci[1])),
+            decode_ratio=_opt_float(data.get("decode_ratio")),
+            decode_ci=None if decode_ci is None else (float(decode_ci[0]), float(decode_ci[1])),
+            sessions=tuple(TurnGroup.from_json(s) for s in data.get("sessions") or ()),
+            bins=tuple(TurnGroup.from_json(b) for b in data.get("bins") or ()),
+            points=tuple(TurnPoint.from_json(p) for p in data.get("points") or ()),
+            unmatched=tuple(str(u) for u in data.get("unmatched") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     """One candidate arm against one baseline arm: the numbers, the verdict and its reasons.
 
@@ -684,6 +818,9 @@ class Comparison:
     #: Why the baseline was refused (then ``verdict`` is ``NOT COMPARED`` and nothing was
     #: computed); empty for a comparison that was made.
     refused: tuple[str, ...] = ()
+    #: Replayed sessions: their turns paired one to one (``None`` for live sessions, and in run
+    #: files written before replays).
+    turn_pairs: TurnPairs | None = None
 
     @property
     def alternative(self) -> Literal["less", "greater"]:
@@ -730,16 +867,18 @@ class Comparison:
             "warnings": list(self.warnings),
             "refused": list(self.refused),
             "line": self.line,
-        }
+        } | ({} if self.turn_pairs is None else {"turn_pairs": self.turn_pairs.to_json()})
 
     @classmethod
     def from_json(cls, data: JSON) -> Comparison:
         """Read a comparison as any version wrote it: files from before the error-rate check
-        have no ``error_rate``, from before refusals no ``refused``."""
+        have no ``error_rate``, from before refusals no ``refused``, from before replays no
+        ``turn_pairs``."""
         ci = data.get("ci")
         welch = data.get("welch_log")
         error_rate = data.get("error_rate")
         needed = data.get("sessions_needed")
+        turn_pairs = data.get("turn_pairs")
         return cls(
             metric=str(data["metric"]),
             baseline=str(data["baseline"]),
@@ -769,6 +908,7 @@ class Comparison:
             reasons=tuple(str(r) for r in data["reasons"]),
             warnings=tuple(str(w) for w in data["warnings"]),
             refused=tuple(str(r) for r in data.get("refused") or ()),
+            turn_pairs=None if turn_pairs is None else TurnPairs.from_json(turn_pairs),
         )
 
 

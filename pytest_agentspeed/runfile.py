@@ -23,15 +23,21 @@ from pytest_agentspeed.records import RunRecord
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (its directory made if missing), with ``mode``, or
+    the mode a plain ``open()`` would give it when ``None``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
+        # mkstemp makes the file private (0600), which a private file keeps from its first byte.
+        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,14 +82,15 @@ def read_run_file(path: Path) -> RunRecord:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RunFileError(f"{path}: not valid JSON ({_json_problem(text, exc)})") from None
+        raise RunFileError(f"{path}: not valid JSON ({json_problem(text, exc)})") from None
     except RecursionError:
         raise RunFileError(f"{path}: not valid JSON (nested too deeply)") from None
     return RunRecord.from_json(data, source=str(path))
 
 
-def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
-    """What is wrong with a JSON document, telling a cut-off file from a corrupt one."""
+def json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON document, telling a cut-off file from a corrupt one (a run
+    file's, a recording's)."""
     # A file cut short (a killed writer, a partial copy) fails at its very end, or inside a
     # string that never closes; anything earlier is corruption, and "truncated?" would mislead.
     end = text.rstrip()

@@ -97,12 +97,29 @@ class Event:
     ok: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptRequest:
+    """The HTTP request of an attempt as it went out: what a recording keeps of it
+    (:class:`pytest_agentspeed.sent.SentRequest`)."""
+
+    method: str
+    #: From ``/v1/`` on, with the query string.
+    path: str
+    #: Lower case, in the order sent; never a value (one of them carries the key).
+    header_names: tuple[str, ...]
+    #: The body as sent.
+    body: bytes
+
+
 class EventLog:
     """Collects the events of one turn; the clock is injected so tests can drive it."""
 
     def __init__(self, clock: Clock = time.perf_counter_ns) -> None:
         self.clock = clock
         self.events: list[Event] = []
+        #: The request of the turn's latest attempt (set by the client's transport), for the
+        #: session's recording; ``None`` until one was sent.
+        self.request: AttemptRequest | None = None
 
     def add(
         self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 
 import numpy as np
 
@@ -234,3 +237,58 @@ def external_session(
             output_tail=output_tail,
         ),
     )
+
+
+# A relay that keeps what a server received.
+
+
+@contextmanager
+def tcp_relay(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
+    """A TCP relay on loopback in front of ``upstream_port`` that keeps every byte sent through
+    it: what the upstream received, headers included; yields its port and those bytes."""
+    seen = bytearray()
+    lock = threading.Lock()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    opened: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def pipe(src: socket.socket, dst: socket.socket, keep: bool) -> None:
+        with suppress(OSError):
+            while data := src.recv(65536):
+                if keep:
+                    with lock:
+                        seen.extend(data)
+                dst.sendall(data)
+        with suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(("127.0.0.1", upstream_port))
+            opened.extend((client, server))
+            for args in ((client, server, True), (server, client, False)):
+                thread = threading.Thread(target=pipe, args=args, daemon=True)
+                thread.start()
+                threads.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1], seen
+    finally:
+        stop.set()
+        acceptor.join()
+        listener.close()
+        for sock in opened:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=5)
+        for sock in opened:
+            sock.close()

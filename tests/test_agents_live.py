@@ -17,15 +17,14 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import tcp_relay
 
 from pytest_agentspeed import simulator
 
@@ -102,58 +101,6 @@ def test_mini_swe_agent_on_the_openai_wire(suite: Path, pytester: pytest.Pyteste
     # mini-swe-agent does not stream: its turns are flagged, their time is all TTFT.
     assert not any(t["streamed"] for t in session["turns"])
     assert session["phases_s"]["generation"] == 0
-
-
-@contextmanager
-def _key_sniffer(upstream_port: int) -> Iterator[tuple[int, bytearray]]:
-    """A TCP relay in front of the simulator that keeps every byte sent to it: what the
-    upstream received, headers included."""
-    seen = bytearray()
-    lock = threading.Lock()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-    opened: list[socket.socket] = []
-    threads: list[threading.Thread] = []
-
-    def pipe(src: socket.socket, dst: socket.socket, keep: bool) -> None:
-        with suppress(OSError):
-            while data := src.recv(65536):
-                if keep:
-                    with lock:
-                        seen.extend(data)
-                dst.sendall(data)
-        with suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            server = socket.create_connection(("127.0.0.1", upstream_port))
-            opened.extend((client, server))
-            for args in ((client, server, True), (server, client, False)):
-                thread = threading.Thread(target=pipe, args=args, daemon=True)
-                thread.start()
-                threads.append(thread)
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield listener.getsockname()[1], seen
-    finally:
-        stop.set()
-        acceptor.join()
-        listener.close()
-        for sock in opened:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join(timeout=5)
-        for sock in opened:
-            sock.close()
 
 
 @pytest.mark.parametrize(
@@ -258,7 +205,7 @@ def _named_endpoint(suite: Path, wire: str) -> Iterator[bytearray]:
         sim_url = handle.base_url("m")
         port = int(sim_url.split(":")[2].split("/")[0])
         path = sim_url.split(str(port), 1)[1]
-        with _key_sniffer(port) as (relay_port, seen):
+        with tcp_relay(port) as (relay_port, seen):
             v1 = "" if wire == "anthropic" else "/v1"
             pyproject = suite / "pyproject.toml"
             pyproject.write_text(

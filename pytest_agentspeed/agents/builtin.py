@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_agentspeed.agents.seam import AgentContext, AgentRun
+from pytest_agentspeed.agents.seam import AgentContext, AgentRun, Stopped
 from pytest_agentspeed.agents.tools import TOOL_SPECS, ToolBox
 from pytest_agentspeed.clients import ModelClient, ModelResponse, TurnRequest
 from pytest_agentspeed.errors import EndpointError
 from pytest_agentspeed.records import TurnRecord, turn_record
+from pytest_agentspeed.sent import SentLog, SentRequest
 from pytest_agentspeed.timing import EventLog, reduce_turn
 
 SYSTEM_PROMPT = """\
@@ -79,11 +80,18 @@ class BuiltinAgent:
             }
         ]
         turns: list[TurnRecord] = []
+        sent: list[SentRequest] = []
         output_tokens = 0
         turn_start = start
+
+        def ended(stopped: Stopped, error: str | None = None) -> AgentRun:
+            # The session's bounds for its recording: the first turn's start, the last's end.
+            what_sent = SentLog(started_ns=start, ended_ns=turn_start, requests=tuple(sent))
+            return AgentRun(turns=tuple(turns), stopped=stopped, error=error, sent=what_sent)
+
         for index in range(limits.max_turns):
             if turn_start >= deadline:
-                return AgentRun(turns=tuple(turns), stopped="timeout", error=_timeout(limits))
+                return ended("timeout", _timeout(limits))
             log = EventLog(self.clock)
             log.add("turn_start", t_ns=turn_start)
             request = TurnRequest(
@@ -96,9 +104,10 @@ class BuiltinAgent:
             try:
                 response = _complete(client, request, log)
             except EndpointError as exc:
-                log.add("turn_end")
+                turn_start = log.add("turn_end")
                 turns.append(turn_record(index, reduce_turn(log.events), error=str(exc)))
-                return AgentRun(turns=tuple(turns), stopped="error", error=str(exc))
+                sent.extend(_sent(index, log))
+                return ended("error", str(exc))
             messages.append({"role": "assistant", "content": response.content})
             results: list[dict[str, Any]] = []
             for k, call in enumerate(response.tool_calls):
@@ -141,15 +150,40 @@ class BuiltinAgent:
                     stop_reason=response.stop_reason,
                 )
             )
+            sent.extend(_sent(index, log))
             output_tokens += response.usage.output_tokens
             if progress is not None:
                 progress(index + 1, output_tokens, (turn_start - start) / 1e9)
             if finished:
-                return AgentRun(turns=tuple(turns), stopped="end_turn")
-        return AgentRun(turns=tuple(turns), stopped="max_turns")
+                return ended("end_turn")
+        return ended("max_turns")
 
 
 _EPHEMERAL = {"type": "ephemeral"}
+#: The events that end an attempt's answer: its body read to the end, or its failure.
+_ANSWER_ENDS = frozenset({"stream_end", "response", "attempt_failed"})
+
+
+def _sent(index: int, log: EventLog) -> list[SentRequest]:
+    """The turn's request as its latest attempt sent it, from its first attempt to the end of
+    its answer (or of its last failed attempt); none when nothing was sent."""
+    request = log.request
+    attempts = [e.t_ns for e in log.events if e.kind == "attempt"]
+    if request is None or not attempts:
+        return []
+    ends = [e.t_ns for e in log.events if e.kind in _ANSWER_ENDS]
+    return [
+        SentRequest(
+            kind="turn",
+            index=index,
+            method=request.method,
+            path=request.path,
+            header_names=request.header_names,
+            body=request.body,
+            started_ns=attempts[0],
+            ended_ns=max(ends, default=attempts[-1]),
+        )
+    ]
 
 
 def _complete(client: ModelClient, request: TurnRequest, log: EventLog) -> ModelResponse:

@@ -42,7 +42,7 @@ from pytest_agentspeed.agents.seam import (
     ProxiedEndpoint,
     SessionTimeline,
 )
-from pytest_agentspeed.agents.timeline import process_spans, session_timeline
+from pytest_agentspeed.agents.timeline import process_spans, sent_requests, session_timeline
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.processes import (
     ProgramResult,
@@ -51,6 +51,7 @@ from pytest_agentspeed.processes import (
     scrubbed_environment,
 )
 from pytest_agentspeed.records import ProcessRecord, TurnRecord
+from pytest_agentspeed.sent import SentLog
 
 __all__ = [
     "APIS",
@@ -293,8 +294,19 @@ class ExternalAgent:
         if context.progress is not None:
             context.progress(len(turns), timeline.usage.output_tokens, timeline.wall_s)
         stopped, error = _how_it_ended(ran, exchanges, limit_s)
+        sent = SentLog(
+            started_ns=ran.started_ns,
+            ended_ns=ran.exited_ns,
+            requests=sent_requests(exchanges),
+            gaps_are="agent",
+        )
         return AgentRun(
-            turns=tuple(turns), stopped=stopped, error=error, timeline=timeline, process=process
+            turns=tuple(turns),
+            stopped=stopped,
+            error=error,
+            timeline=timeline,
+            process=process,
+            sent=sent,
         )
 
 

@@ -48,6 +48,7 @@ from itertools import pairwise
 from pytest_agentspeed.agents.seam import SessionTimeline
 from pytest_agentspeed.exchanges import Exchange
 from pytest_agentspeed.records import SideReason, SideRequestRecord, TurnRecord, Usage, turn_record
+from pytest_agentspeed.sent import SentKind, SentRequest
 from pytest_agentspeed.timing import ALL_PHASES, Event, TurnTiming, reduce_turn, thinking_windows
 
 #: Which phase an instant goes to when main turns' request parts overlap there (parallel
@@ -79,21 +80,8 @@ def session_timeline(
     """
     if ended_ns < started_ns:
         raise ValueError(f"the process ended ({ended_ns}) before it started ({started_ns})")
-    ordered = sorted(exchanges, key=lambda x: x.received_ns)
-    main_model = _main_model(ordered)
-    side: list[SideRequestRecord] = []
-    groups: list[list[Exchange]] = []
-    for x in ordered:
-        why = side_reason(x, main_model)
-        if why is not None:
-            side.append(_side_record(x, why, started_ns))
-            continue
-        retried = _retried_group(groups, x)
-        if retried is None:
-            groups.append([x])
-        else:
-            retried.append(x)
-
+    groups, sides = _roles(exchanges)
+    side = [_side_record(x, why, started_ns) for x, why in sides]
     parts = [_request_part(g) for g in groups]
     turns: list[TurnRecord] = []
     for i, part in enumerate(parts):
@@ -109,6 +97,62 @@ def session_timeline(
         side_requests=tuple(side),
     )
     return tuple(turns), timeline
+
+
+def sent_requests(exchanges: Sequence[Exchange]) -> tuple[SentRequest, ...]:
+    """The model requests of a session as sent, for its recording, by when they arrived: one
+    per main turn (``index``: the turn's; the body of its final attempt, from its first
+    attempt's arrival to its final attempt's end: a retry is the same turn sent again, as in
+    the built-in agent) and one per side model request (``index``: its place among the
+    session's side requests, which :func:`session_timeline` lists in the same order)."""
+    groups, sides = _roles(exchanges)
+    made = [
+        _sent_request("turn", i, group[-1], group[0].received_ns, _request_part(group).end)
+        for i, group in enumerate(groups)
+    ]
+    made += [
+        _sent_request("side", i, x, x.received_ns, max([x.end_ns, *(e.t_ns for e in x.events)]))
+        for i, (x, _) in enumerate(sides)
+        if x.is_model_request
+    ]
+    return tuple(sorted(made, key=lambda r: r.started_ns))
+
+
+def _sent_request(
+    kind: SentKind, index: int, x: Exchange, started_ns: int, ended_ns: int
+) -> SentRequest:
+    return SentRequest(
+        kind=kind,
+        index=index,
+        method=x.method,
+        path=x.path,
+        header_names=x.header_names,
+        body=x.body,
+        started_ns=started_ns,
+        ended_ns=ended_ns,
+    )
+
+
+def _roles(
+    exchanges: Sequence[Exchange],
+) -> tuple[list[list[Exchange]], list[tuple[Exchange, SideReason]]]:
+    """The session's main turns (each its attempts, in order) and its side requests (with why),
+    in order of arrival."""
+    ordered = sorted(exchanges, key=lambda x: x.received_ns)
+    main_model = _main_model(ordered)
+    sides: list[tuple[Exchange, SideReason]] = []
+    groups: list[list[Exchange]] = []
+    for x in ordered:
+        why = side_reason(x, main_model)
+        if why is not None:
+            sides.append((x, why))
+            continue
+        retried = _retried_group(groups, x)
+        if retried is None:
+            groups.append([x])
+        else:
+            retried.append(x)
+    return groups, sides
 
 
 def process_spans(timeline: SessionTimeline) -> tuple[float, float]:

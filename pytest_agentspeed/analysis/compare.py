@@ -45,6 +45,7 @@ from pytest_agentspeed.analysis.fingerprint import (
 )
 from pytest_agentspeed.analysis.gate import GateSettings, estimator
 from pytest_agentspeed.analysis.pvalues import p_equals
+from pytest_agentspeed.analysis.turn_pairs import turn_pairs
 from pytest_agentspeed.records import (
     Comparison,
     RateCheck,
@@ -81,12 +82,13 @@ def report_line(
     paired: bool,
     mde: float | None,
     verdict: str,
+    design: str | None = None,
 ) -> str:
-    """A comparison's report line, always the same shape (DESIGN section 8)."""
+    """A comparison's report line, always the same shape (DESIGN section 8, replays' design)."""
     label = LABELS.get(metric, f"{metric} ratio")
     if ratio is None:
         return f"{label} -, n={n[0]}/{n[1]} -> {verdict}"
-    design = "paired" if paired else "unpaired"
+    design = design or ("paired" if paired else "unpaired")
     shown_mde = "-" if mde is None else f"{mde * 100:.1f}%"
     # No CI when the run is too small for any p to reach alpha: its bounds are infinite.
     shown_ci = "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
@@ -178,6 +180,7 @@ def compare_arms(
         verdict = "INCONCLUSIVE"
         reasons.append(f"{error_words}: no verdict of PASS while it errors more")
     bm = stats.brunner_munzel_p(core.a, core.b, direction(ratio)) if core.a and core.b else None
+    pairs = turn_pairs(base, cand, ci_level=settings.ci_level, paired=core.paired)
     line = report_line(
         metric=settings.metric,
         ratio=ratio,
@@ -189,6 +192,7 @@ def compare_arms(
         paired=core.paired,
         mde=core.mde,
         verdict=verdict,
+        design=None if pairs is None else pairs.design,
     )
     line, late = with_compromise(line, [*base, *cand])
     notes += late
@@ -221,6 +225,7 @@ def compare_arms(
         line=line,
         reasons=tuple(reasons),
         warnings=tuple(notes),
+        turn_pairs=pairs,
     )
 
 

@@ -26,7 +26,8 @@ import httpx2
 
 from pytest_agentspeed.endpoints import strip_url_secrets
 from pytest_agentspeed.errors import EndpointError
-from pytest_agentspeed.timing import Clock, EventLog
+from pytest_agentspeed.sent import api_path
+from pytest_agentspeed.timing import AttemptRequest, Clock, EventLog
 
 
 class MarkedHttp:
@@ -101,8 +102,10 @@ _HEADERS = ("http11.receive_response_headers.complete", "http2.receive_response_
 
 
 def mark_attempt(log: EventLog, request: httpx2.Request) -> None:
-    """Record an ``attempt`` and trace the request through the transport."""
+    """Record an ``attempt``, keep the request as sent (:attr:`EventLog.request`), and trace
+    it through the transport."""
     log.add("attempt")
+    log.request = sent_request(request)
 
     def trace(name: str, info: dict[str, Any]) -> None:
         if name in _SENT:
@@ -114,6 +117,21 @@ def mark_attempt(log: EventLog, request: httpx2.Request) -> None:
             _no_delay(info.get("return_value"))
 
     request.extensions["trace"] = trace
+
+
+def sent_request(request: httpx2.Request) -> AttemptRequest:
+    """What a recording keeps of ``request``: method, API path, header names (never a value:
+    ``x-api-key`` and ``authorization`` carry the key) and the body."""
+    try:
+        body = request.content
+    except httpx2.RequestNotRead:  # a streamed body: the clients send none
+        body = b""
+    return AttemptRequest(
+        method=request.method,
+        path=api_path(request.url.raw_path.decode("ascii")),
+        header_names=tuple(name.decode("latin-1").lower() for name, _ in request.headers.raw),
+        body=body,
+    )
 
 
 def mark_headers(log: EventLog, response: httpx2.Response) -> None:

@@ -55,6 +55,9 @@ class AgentSpeedHooks:
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         if inside_task_dir(collection_path, self._ignore_cache):
             return True
+        if self.bench.recordings and config.args_source != pytest.Config.ArgsSource.ARGS:
+            # `pytest --agentspeed-replay DIR` with no test paths: the replays are the run.
+            return True
         return None
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.File | None:

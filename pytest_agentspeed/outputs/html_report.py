@@ -23,6 +23,7 @@ from pytest_agentspeed.outputs import charts
 from pytest_agentspeed.outputs.capacity import capacity_section
 from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
 from pytest_agentspeed.outputs.terminal import clock_warning, clock_words, scale_note
+from pytest_agentspeed.outputs.turn_chart import turn_sections
 from pytest_agentspeed.records import (
     Comparison,
     RateCheck,
@@ -85,6 +86,8 @@ def render_report(
         "banner": sorted(comparisons, key=lambda c: _SEVERITY.get(c.verdict, 9)),
         "comparisons": [_comparison_rows(c) for c in comparisons],
         "charts": _charts(table, by_column, window),
+        # Replays only: their turns matched one to one (none for live sessions, no section).
+        "turn_sections": turn_sections(comparisons),
         "sessions": [_session(s, names) for s in run.sessions],
         "environment": _environment(run),
         "endpoints": run.endpoints,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from pytest_agentspeed.analysis.clock import COMPROMISED, late_words, load_words
 from pytest_agentspeed.analysis.pvalues import p_equals
+from pytest_agentspeed.analysis.turn_pairs import turn_pairs_line
 from pytest_agentspeed.outputs.table import Table
 from pytest_agentspeed.records import Comparison, RunRecord
 
@@ -72,6 +73,8 @@ def markdown_report(
     for c in comparisons:
         out += [f"**{c.verdict}** `{c.line}`", ""]
         out.append(f"- {c.candidate} vs {c.baseline} ({c.against})")
+        if c.turn_pairs is not None:
+            out.append(f"- {turn_pairs_line(c.turn_pairs, c.ci_level)}")
         out += [f"- {reason}" for reason in c.reasons]
         out += [f"- warning: {warning}" for warning in c.warnings]
         out.append("")

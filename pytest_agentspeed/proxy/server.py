@@ -476,6 +476,8 @@ class _Forwarding:
                 stop_reason=recorder.stop_reason if recorder else None,
                 error=error,
                 request_id=request_id,
+                body=self.request.body,
+                header_names=tuple(name for name, _ in self.request.headers),
             )
         )
 
