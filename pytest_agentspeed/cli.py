@@ -7,13 +7,16 @@ Subcommands:
 * ``agentspeed show RUN.json``: a run file's summary table and stored verdicts;
 * ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one; also
   reads the spool files an interrupted run left in ``.agentspeed/spool/``;
-* ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest.
+* ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest;
+* ``agentspeed replay RECORDINGS --endpoint SPEC --concurrency 1,2,4,8``: the capacity of an
+  endpoint in agent sessions (recorded sessions replayed at rising concurrency).
 
 Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
 policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
 endpoint, bad arguments, an output that cannot be written): one line on stderr, never a
 traceback; 6 (``compare``) the baseline was refused as not comparable (another time scale,
-agent or gate metric definition, or no task in common): no verdict. ``docs/errors.md``
+agent or gate metric definition, or no task in common): no verdict. ``replay`` exits 2 on bad
+recordings too; endpoint errors are counted in its table, not an exit code. ``docs/errors.md``
 lists every message.
 """
 
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING
 from pytest_agentspeed import __version__
 from pytest_agentspeed.edge.options import add_gate_options, arg_type
 from pytest_agentspeed.errors import AgentSpeedError
-from pytest_agentspeed.settings import gate_settings, positive_float
+from pytest_agentspeed.settings import gate_settings, parse_positive_int, positive_float
 from pytest_agentspeed.simulator import profile_names
 
 if TYPE_CHECKING:
@@ -171,7 +174,102 @@ def _parser() -> argparse.ArgumentParser:
         help="inject faults (429, 529, mid-stream error, drop, stall) in this share of requests",
     )
     sim.set_defaults(handler=_sim)
+    _add_replay(commands)
     return parser
+
+
+def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pytest_agentspeed.endpoints import parse_endpoint
+    from pytest_agentspeed.run.capacity import parse_gaps, parse_levels
+
+    replay = commands.add_parser(
+        "replay",
+        help="the capacity of an endpoint in agent sessions: replay recordings at rising "
+        "concurrency",
+        description="Replay the recorded sessions at each concurrency level (that many in "
+        "flight at once) and print, per level, session throughput P10/P50/P90, TTFT P50/P90, "
+        "sessions and tasks per hour and endpoint errors, then the knee: the concurrency "
+        "beyond which session throughput P50 drops by more than 10%. Endpoint errors are "
+        "counted, not fatal.",
+    )
+    replay.add_argument("recordings", type=Path, metavar="RECORDINGS", help="file or directory")
+    replay.add_argument(
+        "--endpoint",
+        type=arg_type(parse_endpoint),
+        required=True,
+        metavar="SPEC",
+        help="the endpoint to replay on (sim:PROFILE, anthropic:MODEL@URL, openai:MODEL@URL, ...)",
+    )
+    replay.add_argument(
+        "--concurrency",
+        type=arg_type(parse_levels),
+        default=(1, 2, 4, 8),
+        metavar="LEVELS",
+        help="comma-separated levels, sorted before use (default: 1,2,4,8)",
+    )
+    replay.add_argument(
+        "--sessions",
+        type=arg_type(parse_positive_int),
+        default=0,
+        metavar="N",
+        help="sessions per level, at least (never fewer than the recordings or twice the level)",
+    )
+    replay.add_argument(
+        "--gaps",
+        type=arg_type(parse_gaps),
+        default=1.0,
+        metavar="recorded|none|FACTOR",
+        help="sleep the recorded gaps between requests (default), none, or times FACTOR",
+    )
+    replay.add_argument(
+        "--time-scale",
+        type=arg_type(positive_float),
+        default=1.0,
+        metavar="F",
+        help="multiply a simulated endpoint's delays by F (default 1)",
+    )
+    replay.add_argument("--json", type=Path, metavar="PATH", help="the run file to write")
+    replay.add_argument("--html", type=Path, metavar="PATH", help="the HTML report to write")
+    replay.set_defaults(handler=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.outputs.capacity import capacity_lines
+    from pytest_agentspeed.run import capacity as sweeps
+    from pytest_agentspeed.runfile import write_run_file, write_text_atomic
+
+    def say(line: str) -> None:
+        print(f"agentspeed replay: {line}", flush=True)
+
+    recordings, endpoint = sweeps.recordings_at(args.recordings), args.endpoint
+    if not endpoint.simulated:
+        # A paid endpoint: say what the sweep will send before it sends anything.
+        say(sweeps.planned_line(recordings, args.concurrency, args.sessions, endpoint.name))
+    records, capacity = sweeps.sweep_endpoint(
+        recordings,
+        args.concurrency,
+        endpoint=endpoint,
+        sessions=args.sessions,
+        gaps=args.gaps,
+        time_scale=args.time_scale,
+        progress=say,
+    )
+    run = sweeps.capacity_run(
+        records, capacity, endpoint=endpoint, recordings=args.recordings, time_scale=args.time_scale
+    )
+    for line in capacity_lines(capacity):
+        print(line)
+    if args.json is not None:
+        args.output = args.json  # named in the one-line error should it not be written
+        write_run_file(args.json, run)
+        print(f"run file: {args.json}")
+    if args.html is not None:
+        from pytest_agentspeed.outputs.html_report import render_report
+
+        args.output = args.html
+        write_text_atomic(args.html, render_report(run))
+        print(f"report: {args.html}")
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -229,6 +327,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from pytest_agentspeed.outputs.capacity import capacity_lines
     from pytest_agentspeed.outputs.table import table_of
     from pytest_agentspeed.outputs.terminal import clock_warning, scale_note, verdict_lines
     from pytest_agentspeed.runfile import read_run_file
@@ -247,6 +346,8 @@ def _show(args: argparse.Namespace) -> int:
     for line in table_of(run).lines():
         print(line)
     for line in verdict_lines(run.comparisons):
+        print(line)
+    for line in [] if run.capacity is None else capacity_lines(run.capacity):
         print(line)
     return 0
 

@@ -6,8 +6,9 @@ refuse another major version with a clear message.
 
 Over 500 lines because it is one cohesive thing: every record of the run file, each next to its
 JSON form, in the order the file nests them (usage, attempts, tool calls, turns, the clock's
-lateness, sessions, endpoints, the comparisons the analysis made, the run). Plain data: this
-module imports nothing of the package but its errors, so every layer can hold its records.
+lateness, sessions, endpoints, the comparisons the analysis made, a capacity sweep's levels,
+the run). Plain data: this module imports nothing of the package but its errors, so every
+layer can hold its records.
 """
 
 from __future__ import annotations
@@ -912,6 +913,94 @@ class Comparison:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CapacityLevel:
+    """One concurrency level of a capacity sweep (``agentspeed replay``): its sessions' speed
+    and how many it served per hour. Percentiles interpolate linearly between order statistics
+    (``analysis.metrics.percentile``); ``None`` when no session (turn) had the value."""
+
+    concurrency: int
+    #: Sessions replayed at this level (its arm is ``c<concurrency>``).
+    sessions: int
+    #: Wall time from the level's first session's start to its last one's end.
+    elapsed_s: float
+    #: Session throughput (output tokens per second of session time), over its sessions.
+    throughput_p10: float | None
+    throughput_p50: float | None
+    throughput_p90: float | None
+    #: Time to first token over every answered turn of the level.
+    ttft_p50: float | None
+    ttft_p90: float | None
+    #: ``sessions / elapsed_s * 3600``.
+    sessions_per_hour: float
+    #: Sessions answered in full whose recording passed its task, per hour.
+    tasks_per_hour: float
+    #: Sessions that ended in an endpoint error.
+    errors: int
+
+    def to_json(self) -> JSON:
+        return {
+            "concurrency": self.concurrency,
+            "sessions": self.sessions,
+            "elapsed_s": self.elapsed_s,
+            "throughput_p10": self.throughput_p10,
+            "throughput_p50": self.throughput_p50,
+            "throughput_p90": self.throughput_p90,
+            "ttft_p50": self.ttft_p50,
+            "ttft_p90": self.ttft_p90,
+            "sessions_per_hour": self.sessions_per_hour,
+            "tasks_per_hour": self.tasks_per_hour,
+            "errors": self.errors,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> CapacityLevel:
+        return cls(
+            concurrency=int(data["concurrency"]),
+            sessions=int(data["sessions"]),
+            elapsed_s=float(data["elapsed_s"]),
+            throughput_p10=_opt_float(data.get("throughput_p10")),
+            throughput_p50=_opt_float(data.get("throughput_p50")),
+            throughput_p90=_opt_float(data.get("throughput_p90")),
+            ttft_p50=_opt_float(data.get("ttft_p50")),
+            ttft_p90=_opt_float(data.get("ttft_p90")),
+            sessions_per_hour=float(data["sessions_per_hour"]),
+            tasks_per_hour=float(data["tasks_per_hour"]),
+            errors=int(data["errors"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capacity:
+    """A capacity sweep's result: a row per concurrency level, lowest first, and the knee."""
+
+    levels: tuple[CapacityLevel, ...]
+    #: The largest level whose throughput P50 is at least ``1 - drop`` times the lowest
+    #: level's, when a later level falls below that; ``None`` when none falls.
+    knee: int | None
+    #: The drop in throughput P50 that marks the knee (0.1: more than 10%).
+    drop: float = 0.1
+    #: How many times the recorded gaps were slept (1: as recorded, 0: none).
+    gaps: float = 1.0
+
+    def to_json(self) -> JSON:
+        return {
+            "levels": [level.to_json() for level in self.levels],
+            "knee": self.knee,
+            "drop": self.drop,
+            "gaps": self.gaps,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Capacity:
+        return cls(
+            levels=tuple(CapacityLevel.from_json(level) for level in data["levels"]),
+            knee=None if data.get("knee") is None else int(data["knee"]),
+            drop=float(data.get("drop", 0.1)),
+            gaps=float(data.get("gaps", 1.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     """Everything one pytest invocation measured."""
 
@@ -924,8 +1013,12 @@ class RunRecord:
     summary: JSON = field(default_factory=dict)
     comparisons: tuple[Comparison, ...] = ()
     schema: str = SCHEMA
+    #: A capacity sweep's levels and knee (``agentspeed replay``); ``None`` for other runs.
+    capacity: Capacity | None = None
 
     def to_json(self) -> JSON:
+        # Written only when present, so every other run file keeps its shape.
+        extra: JSON = {} if self.capacity is None else {"capacity": self.capacity.to_json()}
         return {
             "schema": self.schema,
             "created_at": self.created_at,
@@ -936,7 +1029,7 @@ class RunRecord:
             "sessions": [s.to_json() for s in self.sessions],
             "summary": dict(self.summary),
             "comparisons": [c.to_json() for c in self.comparisons],
-        }
+        } | extra
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "run file") -> RunRecord:
@@ -966,6 +1059,9 @@ class RunRecord:
                 sessions=tuple(SessionRecord.from_json(s) for s in data.get("sessions", [])),
                 summary=dict(data.get("summary") or {}),
                 comparisons=tuple(Comparison.from_json(c) for c in data.get("comparisons") or ()),
+                capacity=(
+                    None if data.get("capacity") is None else Capacity.from_json(data["capacity"])
+                ),
             )
         except KeyError as exc:
             raise RunFileError(f"{source}: malformed run file (missing key {exc})") from None

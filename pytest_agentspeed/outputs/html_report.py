@@ -20,6 +20,7 @@ from pytest_agentspeed.analysis.metrics import decode_rate, is_cached, served_tu
 from pytest_agentspeed.analysis.pvalues import format_p, p_equals
 from pytest_agentspeed.analysis.summary import IN_RUN, against_baseline, arms, baseline_arm_for
 from pytest_agentspeed.outputs import charts
+from pytest_agentspeed.outputs.capacity import capacity_section
 from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
 from pytest_agentspeed.outputs.terminal import clock_warning, clock_words, scale_note
 from pytest_agentspeed.outputs.turn_chart import turn_sections
@@ -95,6 +96,7 @@ def render_report(
         "clock_warning": clock_warning(run),
         "pattern_defs": charts.pattern_defs(table.phases),
         "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in table.phases],
+        "capacity": None if run.capacity is None else capacity_section(run.capacity),
     }
     return _environment_jinja().get_template("report.html.j2").render(**context)
 

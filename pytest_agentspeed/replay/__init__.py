@@ -5,7 +5,7 @@
   (``--agentspeed-record``);
 * :mod:`~pytest_agentspeed.replay.session`: one recorded session sent again, open loop, to
   an endpoint, measured and recorded like a live session (``--agentspeed-replay``);
-* :mod:`~pytest_agentspeed.replay.capacity`: the sessions replayed at rising concurrency, to
+* :mod:`~pytest_agentspeed.run.capacity`: the sessions replayed at rising concurrency, to
   find how many agents an endpoint can serve (``agentspeed replay``).
 
 Nothing here is imported by a pytest run that neither records nor replays.

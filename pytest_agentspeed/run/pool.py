@@ -64,6 +64,15 @@ class EndpointPool:
             client = self._clients[endpoint.name] = self._new_client(endpoint)
         return client
 
+    def new_client(self, endpoint: Endpoint) -> ModelClient:
+        """A client of its own for ``endpoint``, new at every call, on the pool's one
+        simulated endpoint (started on first use); the caller closes it. Sessions sent in
+        parallel each need their own: a client marks the log of the one turn it is sending.
+
+        :raises ConfigError: when the endpoint's key is missing or the server cannot be had.
+        """
+        return self._new_client(endpoint)
+
     def _new_client(self, endpoint: Endpoint) -> ModelClient:
         # A simulated endpoint takes any key; a named one sends its own, like a real one would.
         key = api_key(endpoint)
