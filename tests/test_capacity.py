@@ -20,7 +20,14 @@ from pytest_agentspeed.clients import RawSender
 from pytest_agentspeed.endpoints import Endpoint, parse_endpoint
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.outputs.capacity import capacity_lines
-from pytest_agentspeed.records import Capacity, CapacityLevel, RunRecord, Usage
+from pytest_agentspeed.records import (
+    Capacity,
+    CapacityLevel,
+    RunRecord,
+    SessionRecord,
+    Usage,
+    session_id,
+)
 from pytest_agentspeed.replay import recording as recording_module
 from pytest_agentspeed.replay import session as session_module
 from pytest_agentspeed.replay.recording import RecordedRequest, Recording
@@ -32,7 +39,6 @@ from pytest_agentspeed.run.capacity import (
     parse_levels,
     session_plan,
 )
-from pytest_agentspeed.run.runner import SessionResult, session_id
 
 # --------------------------------------------------------------------------------------------
 # Levels and gaps
@@ -266,7 +272,7 @@ class FakeReplay:
         endpoint: Endpoint,
         repeat: int,
         gaps: float,
-    ) -> SessionResult:
+    ) -> SessionRecord:
         c = int(endpoint.name.removeprefix("c"))
         with self.lock:
             self.in_flight += 1
@@ -295,7 +301,7 @@ class FakeReplay:
                     replace(t, phases_s=dict(t.phases_s, ttft=0.25 * c)) for t in record.turns
                 ),
             )
-            return SessionResult(record=record, check_output="", workspace=None)
+            return record
         finally:
             with self.lock:
                 self.in_flight -= 1

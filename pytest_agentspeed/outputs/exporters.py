@@ -11,7 +11,6 @@ What rendering needs (statistics, jinja2) is imported when an output is written.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
     from pytest_agentspeed.analysis.gate import GateSettings
     from pytest_agentspeed.records import RunRecord, SessionRecord
-    from pytest_agentspeed.settings import Settings
 
 #: A JUnit ``<property>``: name and value.
 Property = tuple[str, object]
@@ -65,38 +63,6 @@ def run_finished(exporters: Sequence[Exporter], run: RunRecord) -> WriteFailure 
         except OSError as exc:
             return WriteFailure(exporter.target, exc)
     return None
-
-
-def exporters_for(
-    settings: Settings, stored: RunRecord | None, *, save: str | None, against: str
-) -> list[Exporter]:
-    """The outputs ``settings`` ask for, in the order they are written.
-
-    :param stored: the stored baseline the run was compared with (its columns are shown).
-    :param save: the baseline name to save the run as, if it is saved.
-    :param against: where the stored baseline came from, as the outputs name it.
-    """
-    from pytest_agentspeed.runfile import baseline_path
-
-    s = settings
-    metric = s.gate.metric
-    out: list[Exporter] = []
-    if s.json_path is not None:
-        out.append(RunFile(s.json_path))
-    if save is not None:
-        out.append(RunFile(baseline_path(s.rootdir, save)))
-    if s.markdown_path is not None:
-        out.append(MarkdownSummary(s.markdown_path, stored=stored, against=against, metric=metric))
-    if s.html_path is not None:
-        out.append(HtmlReport(s.html_path, stored=stored, against=against, gate=s.gate))
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        out.append(
-            MarkdownSummary(
-                step_summary, stored=stored, against=against, metric=metric, append=True
-            )
-        )
-    return out
 
 
 class RunFile:

@@ -13,8 +13,7 @@ the bytes go to the agent, and only then are they parsed (the clients' SSE parse
 mapping); the request body is parsed for its facts after the response. Python threads suit
 the load (a few agents, each waiting on the endpoint most of the time); while requests are in
 flight the GIL switch interval is lowered, as for the clients' readers, so a forwarding thread
-woken by bytes is not held 5 ms behind another thread. Measured in
-``benchmarks/proxy_overhead.py``.
+woken by bytes is not held 5 ms behind another thread (``benchmarks/proxy_overhead.py``).
 """
 
 from __future__ import annotations

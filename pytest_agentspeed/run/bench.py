@@ -396,8 +396,9 @@ class Bench:
         in :attr:`sessions`. When every output is written, the run's spool files go; after a
         write error they stay, and the message says where.
         """
-        from pytest_agentspeed.outputs.exporters import exporters_for, run_finished
+        from pytest_agentspeed.outputs.exporters import run_finished
         from pytest_agentspeed.run.baseline import Stored, read_stored
+        from pytest_agentspeed.run.outputs import exporters_for
 
         self.sessions.sort(key=lambda s: s.started_at)
         baseline = Stored(None)

@@ -37,7 +37,6 @@ from pytest_agentspeed.records import (
 
 if TYPE_CHECKING:
     from pytest_agentspeed.replay.recording import Recording
-    from pytest_agentspeed.run.runner import SessionResult
 
 #: A level whose session throughput P50 is more than this share below the lowest level's is
 #: past the knee.
@@ -58,7 +57,7 @@ class ReplayFunction(Protocol):
         endpoint: Endpoint,
         repeat: int,
         gaps: float,
-    ) -> SessionResult: ...
+    ) -> SessionRecord: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +155,7 @@ def run_level(
                     return
                 recording, round_ = plan[k]
                 result = replay(recording, client, endpoint=arm, repeat=round_, gaps=gaps)
-                done[k] = Replayed(result.record, recording.outcome == "passed")
+                done[k] = Replayed(result, recording.outcome == "passed")
         except BaseException:
             failed.set()
             raise
