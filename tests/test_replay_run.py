@@ -65,7 +65,7 @@ def test_recorded_requests_reach_each_arm_in_order_and_are_gated(
     recorded = _record(pytester, "rec")
     recorded.assert_outcomes(passed=2)
     recordings = read_recordings(project / "rec")
-    assert sorted(r.name for r in recordings) == sorted(f"{t}.sim:standard-r0" for t in TASKS)
+    assert sorted(r.name for r in recordings) == sorted(f"{t}.sim-standard-r0" for t in TASKS)
     for path in (project / "rec").iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
         assert KEY.encode() not in gzip.decompress(path.read_bytes())
@@ -135,7 +135,7 @@ def test_a_replay_run_with_no_test_paths_replays_only(
     # Neither the task files nor the plain test: only the recording's replay, on the one arm.
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["*::replay[[]fix-pagination-off-by-one.sim:standard-r0[]][[]sim:standard-r0[]] PASSED*"]
+        ["*::replay[[]fix-pagination-off-by-one.sim-standard-r0[]][[]sim:standard-r0[]] PASSED*"]
     )
 
 

@@ -67,7 +67,7 @@ class AgentSpeedHooks:
         return TaskFile.from_parent(parent, path=file_path)
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
-    def add_replays(
+    def pytest_collection_modifyitems_replays(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         """A replay run's items, collected (and counted, selected with ``-k``, ordered) like

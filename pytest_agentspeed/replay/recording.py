@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,8 +118,13 @@ class PlannedTokens:
 
 
 def recording_name(task: str, endpoint: str, repeat: int) -> str:
-    """A recording's name: ``<task>.<endpoint>-r<repeat>``."""
-    return f"{task}.{endpoint}-r{repeat}"
+    """A recording's name: ``<task>.<endpoint>-r<repeat>``, every character but letters,
+    digits, ``.``, ``_`` and ``-`` made a ``-`` (it names a file, and an endpoint's name can be
+    its spec: ``sim:standard?api=openai`` gives ``sim-standard-api-openai``)."""
+    return _UNSAFE.sub("-", f"{task}.{endpoint}-r{repeat}")
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def recording_from(
