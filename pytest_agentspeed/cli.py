@@ -31,7 +31,7 @@ from pytest_agentspeed import __version__
 from pytest_agentspeed.edge.options import add_gate_options, arg_type
 from pytest_agentspeed.errors import AgentSpeedError
 from pytest_agentspeed.settings import gate_settings, positive_float
-from pytest_agentspeed.simulator import profile_names
+from pytest_agentspeed.simulator import MAX_SPEED, PATHS, profile_names
 
 if TYPE_CHECKING:
     from pytest_agentspeed.analysis.gate import GateSettings
@@ -169,6 +169,21 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="RATE",
         help="inject faults (429, 529, mid-stream error, drop, stall) in this share of requests",
+    )
+    sim.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="F",
+        help="run the model side (queue, prefill, decode) at F times the profile's speed "
+        f"(0.9: 10%% slower; above 0, at most {MAX_SPEED:g})",
+    )
+    sim.add_argument(
+        "--paths",
+        choices=PATHS,
+        default="fixed",
+        help="fixed: every session plays the task's plan; varied: each session its own "
+        "path (verbosity, extra exploring turns)",
     )
     sim.set_defaults(handler=_sim)
     return parser
@@ -363,6 +378,8 @@ def _sim(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 jitter=not args.no_jitter,
                 faults=fault_rates(args.faults, {}) if args.faults else {},
+                speed=args.speed,
+                paths=args.paths,
             ),
         ),
         task_dirs=tuple(str(p) for p in args.tasks),
@@ -385,6 +402,18 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
     return port
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"expected a number above 0 and at most {MAX_SPEED:g}, got {text!r}"
+        )
+    return value
 
 
 def _rate(text: str) -> float:
