@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,15 @@ from pytest_agentspeed.records import (
 from pytest_agentspeed.timing import MARKS, PHASES, Event
 
 TASKS = 5
+
+
+def conversation(instruction: str, assistant_turns: int) -> list[dict[str, Any]]:
+    """A conversation after ``assistant_turns`` replies (the simulator only counts them)."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": instruction}]
+    for i in range(assistant_turns):
+        messages.append({"role": "assistant", "content": f"step {i}"})
+        messages.append({"role": "user", "content": "go on"})
+    return messages
 
 
 def session(

@@ -18,6 +18,7 @@ import httpx2
 import openai
 import pytest
 from conftest import agentspeed
+from factories import conversation
 
 from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
@@ -34,15 +35,6 @@ TASK = "fix-pagination-off-by-one"
 @pytest.fixture
 def task(example_suite: Path) -> Task:
     return load_task(example_suite / TASK / "agenttask.toml")
-
-
-def conversation(instruction: str, assistant_turns: int) -> list[dict[str, Any]]:
-    """A conversation after ``assistant_turns`` replies (the simulator only counts them)."""
-    messages: list[dict[str, Any]] = [{"role": "user", "content": instruction}]
-    for i in range(assistant_turns):
-        messages.append({"role": "assistant", "content": f"step {i}"})
-        messages.append({"role": "user", "content": "go on"})
-    return messages
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,26 +134,17 @@ def test_min_tokens_and_ignore_eos_on_the_openai_wires(
         assert [u.completion_tokens for u in usage] == [planned + 90]
 
         text_input = [{"role": "user", "content": task.instruction}]
-        plain_r = client.responses.create(model="m", input=text_input, max_output_tokens=4096)
-        assert plain_r.usage is not None
-        planned_r = plain_r.usage.output_tokens
-        ignore = client.responses.create(
-            model="m",
-            input=text_input,
-            max_output_tokens=planned_r + 123,
-            extra_body={"ignore_eos": True},
-        )
-        assert ignore.usage is not None
-        assert ignore.usage.output_tokens == planned_r + 123
-        assert ignore.status == "completed"
-        least = client.responses.create(
-            model="m",
-            input=text_input,
-            max_output_tokens=4096,
-            extra_body={"min_tokens": planned_r + 5},
-        )
-        assert least.usage is not None
-        assert least.usage.output_tokens == planned_r + 5
+
+        def output(limit: int, **extra: Any) -> tuple[int, str]:
+            response = client.responses.create(
+                model="m", input=text_input, max_output_tokens=limit, extra_body=extra
+            )
+            assert response.usage is not None
+            return response.usage.output_tokens, str(response.status)
+
+        planned_r, _ = output(4096)
+        assert output(planned_r + 123, ignore_eos=True) == (planned_r + 123, "completed")
+        assert output(4096, min_tokens=planned_r + 5) == (planned_r + 5, "completed")
 
 
 @pytest.mark.parametrize(
