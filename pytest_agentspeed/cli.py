@@ -8,25 +8,25 @@ Subcommands:
 * ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one; also
   reads the spool files an interrupted run left in ``.agentspeed/spool/``;
 * ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest;
-* ``agentspeed replay RECORDINGS --endpoint SPEC --concurrency 1,2,4,8``: the capacity of an
-  endpoint in agent sessions (recorded sessions replayed at rising concurrency).
+* ``agentspeed replay RECORDINGS --endpoint SPEC --concurrency 1,2,4,8``: an endpoint's
+  capacity in agent sessions.
 
 Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
 policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
 endpoint, bad arguments, an output that cannot be written): one line on stderr, never a
 traceback; 6 (``compare``) the baseline was refused as not comparable (another time scale,
-agent or gate metric definition, or no task in common): no verdict. ``replay`` exits 2 on bad
-recordings too; endpoint errors are counted in its table, not an exit code. ``docs/errors.md``
-lists every message.
+agent or gate metric definition, or no task in common): no verdict. ``replay`` counts endpoint
+errors in its table. ``docs/errors.md`` lists every message.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ from pytest_agentspeed import __version__
 from pytest_agentspeed.edge.options import add_gate_options, arg_type
 from pytest_agentspeed.errors import AgentSpeedError
 from pytest_agentspeed.settings import gate_settings, parse_positive_int, positive_float
-from pytest_agentspeed.simulator import profile_names
+from pytest_agentspeed.simulator import MAX_SPEED, PATHS, profile_names
 
 if TYPE_CHECKING:
     from pytest_agentspeed.analysis.gate import GateSettings
@@ -173,6 +173,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RATE",
         help="inject faults (429, 529, mid-stream error, drop, stall) in this share of requests",
     )
+    sim.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="F",
+        help="run the model side (queue, prefill, decode) at F times the profile's speed "
+        f"(0.9: 10%% slower; above 0, at most {MAX_SPEED:g})",
+    )
+    sim.add_argument(
+        "--paths",
+        choices=PATHS,
+        default="fixed",
+        help="fixed: every session plays the task's plan; varied: each session its own "
+        "path (verbosity, extra exploring turns)",
+    )
     sim.set_defaults(handler=_sim)
     _add_replay(commands)
     return parser
@@ -180,17 +195,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pytest_agentspeed.endpoints import parse_endpoint
-    from pytest_agentspeed.run.capacity import parse_gaps, parse_levels
+    from pytest_agentspeed.run.capacity import parse_levels
+    from pytest_agentspeed.settings import parse_replay_gaps
 
     replay = commands.add_parser(
         "replay",
         help="the capacity of an endpoint in agent sessions: replay recordings at rising "
         "concurrency",
-        description="Replay the recorded sessions at each concurrency level (that many in "
-        "flight at once) and print, per level, session throughput P10/P50/P90, TTFT P50/P90, "
-        "sessions and tasks per hour and endpoint errors, then the knee: the concurrency "
-        "beyond which session throughput P50 drops by more than 10%. Endpoint errors are "
-        "counted, not fatal.",
+        description="Replay the recorded sessions, that many in flight at once at each "
+        "level; per level, session throughput and TTFT percentiles, sessions and tasks per "
+        "hour, and the knee (docs/replay.md).",
     )
     replay.add_argument("recordings", type=Path, metavar="RECORDINGS", help="file or directory")
     replay.add_argument(
@@ -216,7 +230,7 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     replay.add_argument(
         "--gaps",
-        type=arg_type(parse_gaps),
+        type=arg_type(parse_replay_gaps),
         default=1.0,
         metavar="recorded|none|FACTOR",
         help="sleep the recorded gaps between requests (default), none, or times FACTOR",
@@ -234,42 +248,18 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.outputs.capacity import capacity_lines
-    from pytest_agentspeed.run import capacity as sweeps
-    from pytest_agentspeed.runfile import write_run_file, write_text_atomic
+    from pytest_agentspeed.run.capacity import sweep_command
 
-    def say(line: str) -> None:
-        print(f"agentspeed replay: {line}", flush=True)
-
-    recordings, endpoint = sweeps.recordings_at(args.recordings), args.endpoint
-    if not endpoint.simulated:
-        # A paid endpoint: say what the sweep will send before it sends anything.
-        say(sweeps.planned_line(recordings, args.concurrency, args.sessions, endpoint.name))
-    records, capacity = sweeps.sweep_endpoint(
-        recordings,
+    return sweep_command(
+        args.recordings,
+        args.endpoint,
         args.concurrency,
-        endpoint=endpoint,
         sessions=args.sessions,
         gaps=args.gaps,
         time_scale=args.time_scale,
-        progress=say,
+        json_path=args.json,
+        html_path=args.html,
     )
-    run = sweeps.capacity_run(
-        records, capacity, endpoint=endpoint, recordings=args.recordings, time_scale=args.time_scale
-    )
-    for line in capacity_lines(capacity):
-        print(line)
-    if args.json is not None:
-        args.output = args.json  # named in the one-line error should it not be written
-        write_run_file(args.json, run)
-        print(f"run file: {args.json}")
-    if args.html is not None:
-        from pytest_agentspeed.outputs.html_report import render_report
-
-        args.output = args.html
-        write_text_atomic(args.html, render_report(run))
-        print(f"report: {args.html}")
-    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -464,6 +454,8 @@ def _sim(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 jitter=not args.no_jitter,
                 faults=fault_rates(args.faults, {}) if args.faults else {},
+                speed=args.speed,
+                paths=args.paths,
             ),
         ),
         task_dirs=tuple(str(p) for p in args.tasks),
@@ -488,11 +480,22 @@ def _port(text: str) -> int:
     return port
 
 
+def _speed(text: str) -> float:
+    return _number(
+        text, lambda v: 0 < v <= MAX_SPEED, f"a number above 0 and at most {MAX_SPEED:g}"
+    )
+
+
 def _rate(text: str) -> float:
+    return _number(text, lambda v: 0 <= v <= 1, "a rate between 0 and 1")
+
+
+def _number(text: str, ok: Callable[[float], bool], expected: str) -> float:
+    """A number the option accepts, else argparse's error saying what is expected."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
+        value = math.nan
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value

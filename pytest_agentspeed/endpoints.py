@@ -2,7 +2,8 @@
 
 Accepted forms (DESIGN section 5)::
 
-    sim:PROFILE[?api=anthropic|openai|responses&time_scale=F&seed=N&jitter=0|1&faults=R&fault_KIND=R]
+    sim:PROFILE[?api=anthropic|openai|responses&time_scale=F&seed=N&jitter=0|1&faults=R&fault_KIND=R
+                &speed=F&paths=fixed|varied]
     anthropic:MODEL[@BASE_URL]
     openai:MODEL@BASE_URL
     openai-responses:MODEL@BASE_URL   (the Responses API, POST /v1/responses)
@@ -23,7 +24,14 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pytest_agentspeed.errors import ConfigError
-from pytest_agentspeed.simulator import FAULT_KINDS, fault_rates, profile_names
+from pytest_agentspeed.simulator import (
+    FAULT_KINDS,
+    MAX_SPEED,
+    PATHS,
+    Paths,
+    fault_rates,
+    profile_names,
+)
 
 #: The wire an endpoint speaks: Anthropic Messages, OpenAI Chat Completions, or the OpenAI
 #: Responses API (``openai-responses:`` specs, ``api = "responses"``).
@@ -39,6 +47,8 @@ _SIM_OPTIONS = (
     "jitter",
     "faults",
     *(f"fault_{k}" for k in FAULT_KINDS),
+    "speed",
+    "paths",
 )
 _FORMS = (
     "sim:PROFILE[?options], anthropic:MODEL[@BASE_URL], openai:MODEL@BASE_URL, "
@@ -77,6 +87,10 @@ class SimOptions:
     #: The spec named its wire (``?api=``); otherwise the wire follows the agent's
     #: (:meth:`Endpoint.speaking`), as the simulated endpoint serves every wire.
     api_given: bool = False
+    #: The model side runs at this multiple of the profile's speed (0.9: 10% slower).
+    speed: float = 1.0
+    #: ``fixed``: every session plays the task's plan; ``varied``: each its own path.
+    paths: Paths = "fixed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +137,13 @@ class Endpoint:
         (a gateway's own key often travels in one), their names kept."""
         out: dict[str, Any] = {}
         if self.sim is not None:
-            out.update(time_scale=self.sim.time_scale, seed=self.sim.seed, jitter=self.sim.jitter)
+            out.update(
+                time_scale=self.sim.time_scale,
+                seed=self.sim.seed,
+                jitter=self.sim.jitter,
+                speed=self.sim.speed,
+                paths=self.sim.paths,
+            )
             if self.sim.faults:
                 out["faults"] = dict(self.sim.faults)
         for key, value in self.options.items():
@@ -316,6 +336,12 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
         )
     except ValueError as exc:
         raise ConfigError(f"endpoint {spec!r}: {exc}") from None
+    speed = _speed(spec, options.get("speed", "1"))
+    paths = next((p for p in PATHS if p == options.get("paths", "fixed")), None)
+    if paths is None:
+        raise ConfigError(
+            f"endpoint {spec!r}: paths={options['paths']!r}; accepted: {', '.join(PATHS)}"
+        )
     return Endpoint(
         name=spec,
         api=api,
@@ -327,6 +353,8 @@ def _parse_sim(spec: str, rest: str) -> Endpoint:
             jitter=jitter == "1",
             faults=faults,
             api_given="api" in options,
+            speed=speed,
+            paths=paths,
         ),
     )
 
@@ -405,6 +433,20 @@ def _shown(kind: str, model: str, at: str, base_url: str) -> str:
     """A spec as an error may echo it: a base URL's credentials and query (which may carry
     a key) left out."""
     return f"{kind}:{model}{at}{strip_url_secrets(base_url) if at else ''}"
+
+
+def _speed(spec: str, value: str) -> float:
+    """``speed=F``: a multiple of the profile's speed, above 0 and at most :data:`MAX_SPEED`."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= MAX_SPEED:
+        raise ConfigError(
+            f"endpoint {spec!r}: speed must be a number above 0 and at most {MAX_SPEED:g} "
+            f"(0.9: 10% slower than the profile), got {value!r}"
+        )
+    return number
 
 
 def _positive_float(spec: str, key: str, value: str) -> float:

@@ -226,20 +226,23 @@ def _directory_or_true(value: Any) -> str | bool | None:
 
 
 def parse_replay_gaps(value: Any) -> float:
-    """``recorded`` (1), ``none`` (0) or a factor >= 0 for the replayed gaps."""
-    if value in ("recorded", 1):
-        return 1.0
-    if value in ("none", 0):
-        return 0.0
+    """The recorded gaps between a replay's requests: ``recorded`` (1), ``none`` (0) or a
+    factor of at least 0 on them (``--agentspeed-replay-gaps``, ``agentspeed replay --gaps``).
+
+    :raises ConfigError: for anything else.
+    """
+    if isinstance(value, str) and value in _GAP_WORDS:
+        return _GAP_WORDS[value]
     try:
         factor = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"replay gaps {value!r}: expected recorded, none or a factor such as 0.5"
-        ) from None
-    if not factor >= 0 or factor == float("inf"):
-        raise ConfigError(f"replay gaps {value!r}: the factor must be 0 or more")
+        factor = -1.0
+    if isinstance(value, bool) or not factor >= 0 or factor == float("inf"):
+        raise ConfigError(f"expected recorded, none or a factor of at least 0, got {value!r}")
     return factor
+
+
+_GAP_WORDS = {"recorded": 1.0, "none": 0.0}
 
 
 class _FileValues:

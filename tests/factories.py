@@ -35,6 +35,15 @@ from pytest_agentspeed.timing import MARKS, PHASES, Event
 TASKS = 5
 
 
+def conversation(instruction: str, assistant_turns: int) -> list[dict[str, Any]]:
+    """A conversation after ``assistant_turns`` replies (the simulator only counts them)."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": instruction}]
+    for i in range(assistant_turns):
+        messages.append({"role": "assistant", "content": f"step {i}"})
+        messages.append({"role": "user", "content": "go on"})
+    return messages
+
+
 def session(
     arm: str, slot: int, throughput: float, *, passed: bool = True, wall: float = 100.0
 ) -> SessionRecord:
@@ -323,7 +332,7 @@ TOOLS = [
 SYSTEM = [{"type": "text", "text": "You are a careful coding agent."}]
 
 
-def conversation(turns: int) -> list[dict[str, Any]]:
+def tool_conversation(turns: int) -> list[dict[str, Any]]:
     """The Anthropic-shaped conversation before turn ``turns``: the task, then one tool call
     and its result per earlier turn (so the simulator counts ``turns`` assistant messages)."""
     messages: list[dict[str, Any]] = [
@@ -352,7 +361,7 @@ def conversation(turns: int) -> list[dict[str, Any]]:
 
 def wire_body(wire: Api, turns: int, *, max_tokens: int = 4096) -> dict[str, Any]:
     """The body the wire's live client would have sent for turn ``turns``."""
-    messages = conversation(turns)
+    messages = tool_conversation(turns)
     if wire == "anthropic":
         return {
             "model": "recorded-model",

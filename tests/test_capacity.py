@@ -35,10 +35,10 @@ from pytest_agentspeed.run.capacity import (
     Replayed,
     knee,
     level_row,
-    parse_gaps,
     parse_levels,
     session_plan,
 )
+from pytest_agentspeed.settings import parse_replay_gaps
 
 # --------------------------------------------------------------------------------------------
 # Levels and gaps
@@ -75,10 +75,10 @@ def test_bad_levels_are_refused_saying_what_is_accepted(text: str, message: str)
 
 
 def test_gaps_are_recorded_none_or_a_factor() -> None:
-    assert [parse_gaps(t) for t in ("recorded", "none", "0", "2.5")] == [1.0, 0.0, 0.0, 2.5]
+    assert [parse_replay_gaps(t) for t in ("recorded", "none", "0", "2.5")] == [1.0, 0.0, 0.0, 2.5]
     for bad in ("-1", "fast", "nan", "inf"):
         with pytest.raises(ConfigError, match="expected recorded, none or a factor"):
-            parse_gaps(bad)
+            parse_replay_gaps(bad)
 
 
 def test_a_level_cycles_through_the_recordings_twice_its_concurrency_at_least() -> None:

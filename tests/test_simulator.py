@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from factories import conversation
 
 from pytest_agentspeed.agents.builtin import BuiltinAgent
 from pytest_agentspeed.clients.anthropic_client import AnthropicClient
@@ -51,15 +52,6 @@ def sdk() -> Iterator[Callable[[str], anthropic.Anthropic]]:
 
 SDK = Callable[[str], anthropic.Anthropic]
 StartSim = Callable[..., Any]
-
-
-def conversation(instruction: str, assistant_turns: int) -> list[dict[str, Any]]:
-    """A conversation after ``assistant_turns`` replies (the simulator only counts them)."""
-    messages: list[dict[str, Any]] = [{"role": "user", "content": instruction}]
-    for i in range(assistant_turns):
-        messages.append({"role": "assistant", "content": f"step {i}"})
-        messages.append({"role": "user", "content": "go on"})
-    return messages
 
 
 SHAPES: dict[str, dict[str, Any]] = {

@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 #: A level whose session throughput P50 is more than this share below the lowest level's is
 #: past the knee.
 KNEE_DROP = 0.1
-#: What ``--gaps`` accepts besides a factor.
-GAP_WORDS = {"recorded": 1.0, "none": 0.0}
 
 
 class ReplayFunction(Protocol):
@@ -90,23 +88,6 @@ def parse_levels(text: str) -> tuple[int, ...]:
     if twice:
         raise ConfigError(f"level {twice[0]} is given twice in {text!r}; expected {accepted}")
     return tuple(sorted(levels))
-
-
-def parse_gaps(text: str) -> float:
-    """``--gaps``: ``recorded`` (1), ``none`` (0) or a factor of at least 0 on the recorded
-    gaps.
-
-    :raises ConfigError: for anything else.
-    """
-    if text in GAP_WORDS:
-        return GAP_WORDS[text]
-    try:
-        factor = float(text)
-    except ValueError:
-        factor = -1.0
-    if not factor >= 0 or factor == float("inf"):
-        raise ConfigError(f"expected recorded, none or a factor of at least 0, got {text!r}")
-    return factor
 
 
 def session_plan(
@@ -393,3 +374,61 @@ def capacity_run(
         summary=summary,
         capacity=capacity,
     )
+
+
+def sweep_command(
+    recordings_path: Path,
+    endpoint: Endpoint,
+    levels: Sequence[int],
+    *,
+    sessions: int,
+    gaps: float,
+    time_scale: float,
+    json_path: Path | None,
+    html_path: Path | None,
+) -> int:
+    """``agentspeed replay``: the sweep, its table and knee printed, its run file and report
+    written; the exit code.
+
+    :raises AgentSpeedError: one line, for recordings that cannot be read or replayed on the
+        endpoint, or an output that cannot be written (the CLI prints it and exits 2).
+    """
+    from pytest_agentspeed.outputs.capacity import capacity_lines
+    from pytest_agentspeed.outputs.html_report import render_report
+    from pytest_agentspeed.runfile import write_run_file, write_text_atomic
+
+    def say(line: str) -> None:
+        print(f"agentspeed replay: {line}", flush=True)
+
+    recordings = recordings_at(recordings_path)
+    if not endpoint.simulated:
+        # A paid endpoint: say what the sweep will send before it sends anything.
+        say(planned_line(recordings, levels, sessions, endpoint.name))
+    records, capacity = sweep_endpoint(
+        recordings,
+        levels,
+        endpoint=endpoint,
+        sessions=sessions,
+        gaps=gaps,
+        time_scale=time_scale,
+        progress=say,
+    )
+    run = capacity_run(
+        records, capacity, endpoint=endpoint, recordings=recordings_path, time_scale=time_scale
+    )
+    for line in capacity_lines(capacity):
+        print(line)
+    if json_path is not None:
+        _written(json_path, "run file", lambda: write_run_file(json_path, run))
+    if html_path is not None:
+        _written(html_path, "report", lambda: write_text_atomic(html_path, render_report(run)))
+    return 0
+
+
+def _written(path: Path, label: str, write: Callable[[], None]) -> None:
+    """Write an output, and say so; one line when it cannot be written."""
+    try:
+        write()
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"{label}: {path}")

@@ -202,6 +202,8 @@ class EndpointPool:
                 seed=e.sim.seed,
                 jitter=e.sim.jitter,
                 faults=dict(e.sim.faults),
+                speed=e.sim.speed,
+                paths=e.sim.paths,
             )
             for e in self.endpoints
             if e.sim is not None

@@ -9,7 +9,10 @@ same way. What it offers:
 * what an endpoint spec may name: :func:`profile_names`, :data:`FAULT_KINDS` and
   :func:`fault_rates`;
 * :func:`start` / :func:`connect` for a server in a child process (the plugin), and
-  :func:`bind` / :func:`serve` for one in this process (``agentspeed sim``).
+  :func:`bind` / :func:`serve` for one in this process (``agentspeed sim``);
+* :func:`context_digest`, the digest of a request's conversation that the schedule log
+  records for every request (``context_sha256``), and the names of the ``paths`` option
+  (:data:`PATHS`).
 
 Importing it is cheap (the standard library only): the server (starlette, uvicorn) and the
 HTTP client (httpx2) are imported by the functions that need them.
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
+from pytest_agentspeed.simulator.config import MAX_SPEED, PATHS, MountConfig, Paths, ServerConfig
+from pytest_agentspeed.simulator.context import context_digest
 from pytest_agentspeed.simulator.faults import FAULT_KINDS, fault_rates
 
 if TYPE_CHECKING:
@@ -31,10 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_KINDS",
+    "MAX_SPEED",
+    "PATHS",
     "MountConfig",
+    "Paths",
     "ServerConfig",
     "bind",
     "connect",
+    "context_digest",
     "fault_rates",
     "profile_names",
     "serve",

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+#: How a simulated endpoint's model walks through a task: ``fixed`` plays the task's plan as it
+#: is for every session; ``varied`` gives each session its own path (see
+#: :mod:`~pytest_agentspeed.simulator.paths`).
+Paths = Literal["fixed", "varied"]
+PATHS: tuple[Paths, ...] = ("fixed", "varied")
+#: The range ``speed`` may take (exclusive of 0).
+MAX_SPEED = 100.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +29,12 @@ class MountConfig:
     jitter: bool = True
     #: Fault rates per kind (see :mod:`~pytest_agentspeed.simulator.faults`).
     faults: Mapping[str, float] = field(default_factory=dict)
+    #: The model side (queue, TTFT floor, prefill, decode, stalls) runs at this multiple of the
+    #: profile's speed: each of its delays is divided by it (0.9: 10% slower). The network
+    #: round trip is not the model's and keeps its time.
+    speed: float = 1.0
+    #: ``fixed``: every session plays the task's plan; ``varied``: each its own path.
+    paths: Paths = "fixed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

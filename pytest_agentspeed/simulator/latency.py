@@ -125,6 +125,7 @@ def plan_response(
     jitter: bool,
     cache_miss: bool = False,
     in_flight: int = 0,
+    speed: float = 1.0,
 ) -> ResponsePlan:
     """Schedule one response.
 
@@ -134,6 +135,11 @@ def plan_response(
     :param time_scale: multiplies every delay.
     :param cache_miss: the prefix cache missed: the cached tokens are prefilled too.
     :param in_flight: other requests being served by the same endpoint right now (load).
+    :param speed: the model side runs at this multiple of the profile's speed: the queue, the
+        TTFT floor, the prefill, the cached prefix, every decode step and stall take
+        ``1 / speed`` times as long. The round trip is the network's and keeps its time. The
+        random draws are the same at any speed, so a slower endpoint's schedule is the same
+        schedule stretched.
     """
     load = 1 + profile.load_slope * max(0, in_flight)
     rtt = lognormal(rng, profile.rtt_s, jitter)
@@ -150,9 +156,11 @@ def plan_response(
         cached = 0.0
     else:
         cached = cached_tokens * profile.cached_us_per_token * 1e-6
+    if speed != 1.0:
+        queue, fixed, prefill, cached = (x / speed for x in (queue, fixed, prefill, cached))
     ttft = rtt + queue + fixed + prefill + cached
 
-    rate = split_lognormal(rng, decode_triple, jitter) / session.congestion / load
+    rate = split_lognormal(rng, decode_triple, jitter) / session.congestion / load * speed
     if profile.ctx_half_tokens:
         rate /= 1 + (cached_tokens + uncached_tokens) / profile.ctx_half_tokens
     speculative = profile.spec_k > 1 and not session.degraded
@@ -160,7 +168,7 @@ def plan_response(
     total = sum(n for _, n in segments)
     stall_at, stall = -1, 0.0
     if jitter and total > 0 and rng.random() < profile.stall_p:
-        stall = lognormal(rng, profile.stall_s, jitter)
+        stall = lognormal(rng, profile.stall_s, jitter) / speed
         stall_at = rng.randrange(total)
 
     steps: list[tuple[float, int]] = []

@@ -20,6 +20,7 @@ from pytest_agentspeed.errors import TaskError
 from pytest_agentspeed.simulator.agent_tools import BUILTIN, Toolset, check_passed, is_check_call
 from pytest_agentspeed.simulator.agent_tools import speak as speak_turn
 from pytest_agentspeed.simulator.anthropic_wire import content_text
+from pytest_agentspeed.simulator.paths import SessionPath
 from pytest_agentspeed.simulator.trajectory import (
     PlannedTurn,
     closing_turn,
@@ -114,25 +115,32 @@ def choose_turn(
     script: Script | None,
     messages: Sequence[Mapping[str, Any]],
     toolset: Toolset = BUILTIN,
+    path: SessionPath | None = None,
 ) -> PlannedTurn:
     """The model's next turn for this conversation, in the agent's tools.
 
     The position in the plan is the number of assistant messages: a side request (its own
     short conversation) and a retried request (mini-swe-agent drops a reply it could not
     parse) neither skip nor repeat a step.
+
+    :param path: the session's own path through the plan (``paths=varied``); ``None``: the
+        plan as it is.
     """
     if script is None:
         return speak_turn(PlannedTurn(text=GENERIC_REPLY), toolset)
+    turns = script.turns if path is None else path.turns
     turn = sum(1 for m in messages if m.get("role") == "assistant")
     check = _last_check_result(script.check_command, messages)
-    before = script.turns[:turn]
-    if turn >= len(script.turns):
+    before = turns[:turn]
+    if turn >= len(turns):
         planned = closing_turn(check_passed=check)
     else:
-        planned = script.turns[turn]
+        planned = turns[turn]
         if not planned.tool_uses and check is False:
             # The plan assumed its edits would work; an honest model reports the failure.
             planned = closing_turn(check_passed=False)
+    if path is not None:
+        planned = path.worded(planned, turn)
     return speak_turn(planned, toolset, before=before, existing=script.files)
 
 

@@ -31,6 +31,7 @@ from pytest_agentspeed.simulator.agent_tools import (
 from pytest_agentspeed.simulator.anthropic_wire import OutBlock
 from pytest_agentspeed.simulator.cache import PromptCache
 from pytest_agentspeed.simulator.config import MountConfig, ServerConfig
+from pytest_agentspeed.simulator.context import context_digest
 from pytest_agentspeed.simulator.faults import (
     MID_STREAM,
     RETRY_AFTER_S,
@@ -51,6 +52,8 @@ from pytest_agentspeed.simulator.library import (
     report_load_errors,
     user_text,
 )
+from pytest_agentspeed.simulator.padding import output_target, pad_blocks
+from pytest_agentspeed.simulator.paths import draw_path
 from pytest_agentspeed.simulator.profiles import PROFILES, Profile
 from pytest_agentspeed.simulator.side_requests import side_reason, side_turn, title_of
 from pytest_agentspeed.simulator.tokens import json_pieces, pieces
@@ -117,13 +120,26 @@ class Simulator:
         headers: Mapping[str, str],
         arrival: float,
         wire: Wire = "anthropic",
+        path: str = "",
     ) -> Reply:
-        """Everything about the response except sending it."""
+        """Everything about the response except sending it.
+
+        :param path: the request's path from ``/v1/`` on, with its query, for the log.
+        """
         request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
         fmt = WIRES[wire]
         problem = fmt.invalid(body)
+        target = 0  # the fewest output tokens asked for (vLLM's min_tokens, ignore_eos)
+        if problem is None:
+            try:
+                target = output_target(body, fmt.budget(body))
+            except ValueError as exc:
+                problem = str(exc)
         if problem is not None:
             return Reply(400, fmt.error_body("invalid_request_error", problem, request_id))
+        # What the request carried, for the log: a replay's requests are found in it by their
+        # conversation's digest.
+        sent = {"path": path, "context_sha256": context_digest(body)}
         messages = fmt.conversation(body)
         cfg, profile = mount.config, mount.profile
         first_text = first_user_text(messages)
@@ -146,9 +162,11 @@ class Simulator:
             fault_rng = seeded_rng(cfg.seed, cfg.key, *key, "fault", attempt)
             fault = draw_fault(cfg.faults, fault_rng, stream=stream)
             if fault in ("429", "529"):
-                return self._refuse(mount, fault, wire, request_id, session, turn_index, attempt)
+                return self._refuse(
+                    mount, fault, wire, request_id, session, turn_index, attempt, sent
+                )
 
-        planned = self._plan(body, headers, wire, messages, side)
+        planned = self._plan(body, headers, wire, messages, side, mount, session)
         blocks, stop_reason = _blocks(
             planned,
             thinking=fmt.thinking(body, profile),
@@ -156,6 +174,7 @@ class Simulator:
             tool_prefix=fmt.tool_prefix,
             tool_seed=f"{session}|{turn_index}",
         )
+        pad_blocks(blocks, target, f"{session}|{turn_index}")
         miss = draw_cache_miss(profile, rng, jitter=cfg.jitter)
         use = mount.cache.account(fmt.cache_blocks(body), arrival, miss=miss)
         output_tokens = sum(len(b.pieces) for b in blocks)
@@ -176,10 +195,12 @@ class Simulator:
             jitter=cfg.jitter,
             cache_miss=miss,
             in_flight=mount.in_flight,
+            speed=cfg.speed,
         )
         log = {
             "request_id": request_id,
             "wire": wire,
+            **sent,
             "mount": cfg.key,
             "profile": profile.name,
             "session": session,
@@ -236,9 +257,11 @@ class Simulator:
         wire: Wire,
         messages: list[dict[str, Any]],
         side: str | None,
+        mount: Mount,
+        session: str,
     ) -> PlannedTurn:
         """The model's turn: a short answer to a side request, else the task's next step in
-        the agent's tools."""
+        the agent's tools, on the session's own path with ``paths=varied``."""
         said = user_text(messages)
         script = self.library.match(said)
         if side is not None:
@@ -248,7 +271,19 @@ class Simulator:
         toolset = toolset_for(
             offered_tools(body, wire), instructions=instructions, workspace=workspace
         )
-        return choose_turn(script, messages, toolset)
+        path = None
+        cfg = mount.config
+        if cfg.paths == "varied" and script is not None:
+            # Drawn from the session's own stream, like its latency draws: the same session
+            # of the same seed takes the same path on every request.
+            path = draw_path(
+                script.turns,
+                check_command=script.check_command,
+                files=script.files,
+                rng=seeded_rng(cfg.seed, cfg.key, session, "path"),
+                seed=f"{cfg.seed}|{cfg.key}|{session}",
+            )
+        return choose_turn(script, messages, toolset, path)
 
     def _refuse(
         self,
@@ -259,6 +294,7 @@ class Simulator:
         session: str,
         turn_index: int,
         attempt: int,
+        sent: Mapping[str, str],
     ) -> Reply:
         """A 429 or 529 sent after one round trip, before any work on the request."""
         cfg = mount.config
@@ -279,6 +315,7 @@ class Simulator:
         log = {
             "request_id": request_id,
             "wire": wire,
+            **sent,
             "mount": cfg.key,
             "profile": mount.profile.name,
             "session": session,

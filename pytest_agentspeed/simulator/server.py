@@ -68,7 +68,7 @@ def build_app(sim: Simulator) -> Starlette:
             body = json.loads(raw)
         except ValueError:
             body = None
-        reply = sim.decide(mount, body, request.headers, arrival, wire)
+        reply = sim.decide(mount, body, request.headers, arrival, wire, _api_path(request))
         request_id = reply.log["request_id"] if reply.log else _request_id(reply.body)
         head = {"request-id": request_id, **reply.headers}
         if reply.body is not None:
@@ -278,6 +278,15 @@ def _jsonable(entry: dict[str, Any]) -> dict[str, Any]:
     if writes is None:
         return entry
     return entry | {"writes": {key: list(values) for key, values in writes.items()}}
+
+
+def _api_path(request: Request) -> str:
+    """The request's path from ``/v1/`` on (a mount's prefix dropped), with its query: as the
+    client's request log writes it."""
+    path = request.url.path
+    path = path[max(0, path.find("/v1/")) :]
+    query = request.url.query
+    return f"{path}?{query}" if query else path
 
 
 def _not_found(message: str) -> Response:
