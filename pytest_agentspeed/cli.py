@@ -8,8 +8,7 @@ Subcommands:
 * ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one; also
   reads the spool files an interrupted run left in ``.agentspeed/spool/``;
 * ``agentspeed sim``: serve the simulated endpoint standalone, for agents outside pytest;
-* ``agentspeed replay RECORDINGS --endpoint SPEC --concurrency 1,2,4,8``: an endpoint's
-  capacity in agent sessions.
+* ``agentspeed replay RECORDINGS --endpoint SPEC``: an endpoint's capacity in agent sessions.
 
 Exit codes: 0 success (for ``compare``: PASS, IMPROVED, or INCONCLUSIVE under the default
 policy), 1 the gate FAILed, 2 bad input (a missing, corrupt or unknown-schema file, an unknown
