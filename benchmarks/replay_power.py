@@ -9,7 +9,9 @@ runs of the example suite, each in its own process, with the built-in agent:
    the task in every session, as a real model does);
 2. **live A/B**: ``--agentspeed-repeat R`` sessions per task on each arm, both with
    ``paths=varied``: every session takes its own path, tools run for real;
-3. **replay A/B**: the recordings of run 1 replayed ``R`` times on each arm, gaps as recorded.
+3. **replay A/B**: the recordings of run 1 replayed ``R`` times on each arm, gaps as recorded;
+4. **A/A on replays**: ``--aa-runs`` seeded runs with ``standard`` on both arms (other seeds),
+   3 repeats each; a FAIL there is a false alarm.
 
 Power is then estimated from the measured pairs by resampling: for each n, ``--trials``
 draws of n pairs (with replacement, seeded) go through the package's own gate
@@ -20,7 +22,7 @@ smallest n with 80%. Printed: the measured ratios, the spread of the pairs' log 
 power curve and n80 of each design, and their ratio.
 
     python benchmarks/replay_power.py [--repeat 8] [--time-scale 0.25] [--trials 400]
-        [--max-n 120] [--keep DIR]
+        [--max-n 120] [--aa-runs 20] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -132,6 +134,27 @@ def n80(base: list[SessionRecord], cand: list[SessionRecord], args: argparse.Nam
     args.found.append((found_test, found_fail))
 
 
+def aa_batch(recordings: Path, work: Path, runs: int) -> None:
+    """A/A on replays: the same endpoint on both arms, other seeds, ``runs`` times (3 repeats
+    of each recording per run); how often each verdict came."""
+    print(f"\nA/A replays, {runs} seeded runs:")
+    verdicts: dict[str, int] = {}
+    for k in range(runs):
+        run = pytest_run(
+            [
+                f"--agentspeed-replay={recordings}",
+                f"--agentspeed-endpoint=sim:standard?seed={100 + 2 * k}",
+                f"--agentspeed-endpoint=sim:standard?seed={101 + 2 * k}",
+                "--agentspeed-repeat=3",
+            ],
+            work / f"aa{k}.json",
+        )
+        (comparison,) = run.comparisons
+        verdicts[comparison.verdict] = verdicts.get(comparison.verdict, 0) + 1
+        print(f"    {comparison.line}")
+    print(f"  A/A verdicts: {verdicts}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=8)
@@ -139,6 +162,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--max-n", type=int, default=120)
     parser.add_argument("--keep", type=Path, default=None, help="keep the run files here")
+    parser.add_argument("--aa-runs", type=int, default=20, help="seeded A/A replay runs")
     args = parser.parse_args()
     args.found = []
     TIME_SCALE[0] = args.time_scale
@@ -179,6 +203,7 @@ def main() -> None:
         )
         print(f"  the run's own verdict: {run.comparisons[0].line}")
         n80(base, cand, args)
+    aa_batch(recordings, work, args.aa_runs)
     (live_test, live_fail), (replay_test, replay_fail) = args.found
     if live_test and replay_test:
         print(f"\nreplay needs {replay_test / live_test:.2f} of the live sessions (test)")

@@ -346,3 +346,42 @@ install = "pip install ghost-agent"
         ["*ghost: `agentspeed-no-such-agent` is not installed (install: pip install ghost-agent)*"]
     )
     assert "passed" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("agent", "program"), [("claude-code", "claude"), ("codex", "codex")])
+def test_a_recording_through_the_proxy_replays_with_no_agent_installed(
+    suite: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    agent: str,
+    program: str,
+) -> None:
+    """An external agent's session, recorded by the proxy, replays with the agent gone: the
+    replay run gets a PATH with no program on it at all."""
+    _require(program)
+    _, session = _one_session(pytester, agent, "sim:standard", "--agentspeed-record=rec")
+    (recording,) = (pytester.path / "rec").iterdir()
+    monkeypatch.setenv("PATH", str(pytester.path / "no-programs-here"))
+    result = pytester.runpytest_subprocess(
+        "--agentspeed-replay=rec",
+        "--agentspeed-endpoint=sim:standard",
+        "--agentspeed-endpoint=sim:ultraspeed",
+        "--agentspeed-repeat=1",
+        "--agentspeed-json=replay.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=2)
+    replays = _sessions(pytester.path / "replay.json")
+    assert {r["endpoint"] for r in replays} == {"sim:standard", "sim:ultraspeed"}
+    for replay in replays:
+        assert replay["agent"] == "replay"
+        assert replay["outcome"] == "passed"
+        # The recorded turns, one to one, with the recorded output lengths.
+        assert [t["usage"]["output_tokens"] for t in replay["turns"]] == [
+            t["usage"]["output_tokens"] for t in session["turns"]
+        ]
+        assert abs(sum(replay["phases_s"].values()) - replay["wall_s"]) < 1e-6
+        # The agent's own time between turns is slept as recorded, in the same phase.
+        assert replay["phases_s"]["agent"] > 0
+    assert recording.name.endswith(".sim-standard-r0.rec.gz")

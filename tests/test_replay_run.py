@@ -62,10 +62,12 @@ def _record(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_recorded_requests_reach_each_arm_in_order_and_are_gated(
     pytester: pytest.Pytester, project: Path, two_arms: Any
 ) -> None:
-    recorded = _record(pytester, "rec")
+    # Recorded on a named endpoint whose key is real-looking: it reaches the endpoint, never
+    # a recording.
+    recorded = _record(pytester, "rec", "--agentspeed-endpoint", "a")
     recorded.assert_outcomes(passed=2)
     recordings = read_recordings(project / "rec")
-    assert sorted(r.name for r in recordings) == sorted(f"{t}.sim-standard-r0" for t in TASKS)
+    assert sorted(r.name for r in recordings) == sorted(f"{t}.a-r0" for t in TASKS)
     for path in (project / "rec").iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
         assert KEY.encode() not in gzip.decompress(path.read_bytes())
@@ -147,24 +149,31 @@ def _write(directory: Path, name: str, data: bytes) -> None:
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda d: None, "rec: no such file"),
-        (lambda d: d.mkdir(), "no recording"),
-        (lambda d: _write(d, "x.rec.gz", b"not gzip at all"), "x.rec.gz: "),
+        (lambda d: None, "ERROR: rec: no such recording"),
+        (lambda d: d.mkdir(), "ERROR: rec: no recordings (*.rec.gz) in this directory"),
         (
-            lambda d: _write(
-                d, "x.rec.gz", gzip.compress(b'{"kind": "agentspeed-recording", "sch')
-            ),
-            "x.rec.gz: ",
+            lambda d: _write(d, "x.rec.gz", b"not gzip at all"),
+            "x.rec.gz: not a recording (not gzip",
         ),
-        (lambda d: _write(d, "x.rec.gz", gzip.compress(b'{"kind": 1}' * 50)[:-12]), "x.rec.gz: "),
-        (lambda d: _write(d, "x.rec.gz", gzip.compress(b"[1, 2]")), "x.rec.gz: "),
+        (
+            lambda d: _write(d, "x.rec.gz", gzip.compress(b'{"kind": "agentspeed-rec')),
+            "x.rec.gz: not valid JSON (it stops mid-document at line 1; is the file truncated?)",
+        ),
+        (
+            lambda d: _write(d, "x.rec.gz", gzip.compress(b'{"kind": 1}' * 50)[:-12]),
+            "x.rec.gz: the compressed data stops short; is the file truncated?",
+        ),
+        (
+            lambda d: _write(d, "x.rec.gz", gzip.compress(b"[1, 2]")),
+            'x.rec.gz: not a recording (no "kind": "agentspeed-recording")',
+        ),
         (
             lambda d: _write(
                 d,
                 "x.rec.gz",
                 gzip.compress(json.dumps({"kind": "agentspeed-recording", "schema": 99}).encode()),
             ),
-            "later",
+            "written by a later pytest-agentspeed",
         ),
     ],
     ids=[
@@ -234,3 +243,31 @@ def test_an_endpoint_that_rejects_a_recorded_request_fails_that_item_in_one_line
     sid = f"{recording.name}[a-r0]"
     served = [e for e in two_arms.schedule() if e["session"] == sid]
     assert [e["context_sha256"] for e in served] == [context_digest(recording.requests[0].body)]
+
+
+@pytest.mark.parametrize("seeds", [(11, 12), (13, 14), (15, 16)])
+def test_a_to_a_replays_do_not_fail(
+    pytester: pytest.Pytester, project: Path, seeds: tuple[int, int]
+) -> None:
+    """The same endpoint on both arms, other seeds: whatever the draws, the gate must not call
+    a regression. (``benchmarks/replay_power.py --aa-runs`` runs the larger seeded batch.)"""
+    _record(pytester, "rec").assert_outcomes(passed=2)
+    first, second = seeds
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--agentspeed-replay",
+        "rec",
+        f"--agentspeed-endpoint=sim:standard?seed={first}",
+        f"--agentspeed-endpoint=sim:standard?seed={second}",
+        "--agentspeed-repeat=3",
+        "--agentspeed-time-scale=0.1",
+        "--agentspeed-replay-gaps=none",
+        "--agentspeed-json=run.json",
+    )
+    # 2 recordings x 3 repeats: 6 pairs, enough for the paired test to reach alpha at all.
+    result.assert_outcomes(passed=12)
+    assert result.ret == 0
+    (comparison,) = json.loads((project / "run.json").read_text())["comparisons"]
+    assert comparison["n"] == [6, 6]
+    assert comparison["verdict"] != "FAIL", comparison["line"]
