@@ -171,7 +171,12 @@ def main() -> None:
     recordings = work / "recordings"
     print(f"runs in {work}")
     pytest_run(
-        [str(SUITE), f"--agentspeed-endpoint={BASE}{VARIED}", f"--agentspeed-record={recordings}"],
+        [
+            str(SUITE),
+            f"--agentspeed-endpoint={BASE}{VARIED}",
+            f"--agentspeed-record={recordings}",
+            "--agentspeed-repeat=1",
+        ],
         work / "record.json",
     )
     live = pytest_run(
