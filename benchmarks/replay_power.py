@@ -53,11 +53,11 @@ VARIED = "&paths=varied"
 TIME_SCALE = [0.25]
 
 
-def pytest_run(args: list[str], json_path: Path) -> RunRecord:
+def pytest_run(args: list[str], json_path: Path, time_scale: float | None = None) -> RunRecord:
     """Run pytest in a process of its own; its run file."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     command += ["--agentspeed-allow-task-failures", f"--agentspeed-json={json_path}"]
-    command += [f"--agentspeed-time-scale={TIME_SCALE[0]}"]
+    command += [f"--agentspeed-time-scale={time_scale or TIME_SCALE[0]}"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     print(
@@ -136,7 +136,8 @@ def n80(base: list[SessionRecord], cand: list[SessionRecord], args: argparse.Nam
 
 def aa_batch(recordings: Path, work: Path, runs: int) -> None:
     """A/A on replays: the same endpoint on both arms, other seeds, ``runs`` times (3 repeats
-    of each recording per run); how often each verdict came."""
+    of each recording per run; delays x0.1 and the gaps not slept, to keep the batch short);
+    how often each verdict came."""
     print(f"\nA/A replays, {runs} seeded runs:")
     verdicts: dict[str, int] = {}
     for k in range(runs):
@@ -146,8 +147,11 @@ def aa_batch(recordings: Path, work: Path, runs: int) -> None:
                 f"--agentspeed-endpoint=sim:standard?seed={100 + 2 * k}",
                 f"--agentspeed-endpoint=sim:standard?seed={101 + 2 * k}",
                 "--agentspeed-repeat=3",
+                # Fast: a false alarm does not need the gaps slept (the last option wins).
+                "--agentspeed-replay-gaps=none",
             ],
             work / f"aa{k}.json",
+            time_scale=0.1,
         )
         (comparison,) = run.comparisons
         verdicts[comparison.verdict] = verdicts.get(comparison.verdict, 0) + 1
@@ -170,15 +174,18 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     recordings = work / "recordings"
     print(f"runs in {work}")
-    pytest_run(
-        [
-            str(SUITE),
-            f"--agentspeed-endpoint={BASE}{VARIED}",
-            f"--agentspeed-record={recordings}",
-            "--agentspeed-repeat=1",
-        ],
-        work / "record.json",
-    )
+    if (work / "record.json").exists():
+        print(f"  the recordings of an earlier run in {recordings}")
+    else:
+        pytest_run(
+            [
+                str(SUITE),
+                f"--agentspeed-endpoint={BASE}{VARIED}",
+                f"--agentspeed-record={recordings}",
+                "--agentspeed-repeat=1",
+            ],
+            work / "record.json",
+        )
     live = pytest_run(
         [
             str(SUITE),
