@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_agentspeed.errors import RunFileError
+from pytest_agentspeed.errors import AgentSpeedError, RunFileError
 from pytest_agentspeed.records import RunRecord
 
 
@@ -60,18 +60,24 @@ def write_run_file(path: Path, run: RunRecord) -> None:
     write_json_atomic(path, run.to_json())
 
 
+def read_bytes(path: Path, error: type[AgentSpeedError], *, missing: str) -> bytes:
+    """``path``'s bytes; ``error`` with one line that names it when it is ``missing`` or
+    cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_run_file(path: Path) -> RunRecord:
     """Read and check a run file.
 
     :raises RunFileError: when it is missing, unreadable, not UTF-8, not JSON, or of an
         unknown schema; the message is one line that names the file.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RunFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise RunFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raw = read_bytes(path, RunFileError, missing="no such file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

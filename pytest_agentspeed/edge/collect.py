@@ -82,17 +82,8 @@ class TaskFile(pytest.File):
         return str(super().repr_failure(excinfo))
 
 
-class TaskItem(pytest.Item):
-    """One session of one task on one endpoint."""
-
-    def __init__(self, *, task: Task, slot: Slot, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.task = task
-        self.slot = slot
-
-    def runtest(self) -> None:
-        result = run_item(self, self.task, self.slot)
-        self.config.stash[BENCH_KEY].judge(self.task, self.slot, result)
+class SessionItem(pytest.Item):
+    """An item that is one session: a failed one shows why in one message, not a traceback."""
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: pytest.ExceptionInfo[BaseException]
@@ -103,6 +94,19 @@ class TaskItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, self.name
+
+
+class TaskItem(SessionItem):
+    """One session of one task on one endpoint."""
+
+    def __init__(self, *, task: Task, slot: Slot, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+        self.slot = slot
+
+    def runtest(self) -> None:
+        result = run_item(self, self.task, self.slot)
+        self.config.stash[BENCH_KEY].judge(self.task, self.slot, result)
 
 
 def run_item(item: pytest.Item, task: Task, slot: Slot) -> SessionResult:
@@ -133,7 +137,7 @@ class Recordings(pytest.File):
                 yield item
 
 
-class ReplayItem(pytest.Item):
+class ReplayItem(SessionItem):
     """One replay of one recorded session on one endpoint."""
 
     def __init__(self, *, recording: Recording, slot: Slot, **kwargs: Any) -> None:
@@ -156,13 +160,3 @@ class ReplayItem(pytest.Item):
             raise pytest.UsageError(str(exc)) from None
         if result.record.outcome != "passed":
             raise SessionFailed(f"{self.name}: endpoint error: {result.record.error}")
-
-    def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException]
-    ) -> str:
-        if isinstance(excinfo.value, SessionFailed):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name

@@ -28,7 +28,7 @@ from pytest_agentspeed.errors import RecordingError
 from pytest_agentspeed.records import SessionRecord, Usage
 from pytest_agentspeed.replay.body_delta import DeltaError, apply_delta, body_delta
 from pytest_agentspeed.replay.json_fields import FieldError, Fields
-from pytest_agentspeed.runfile import json_problem, write_bytes_atomic
+from pytest_agentspeed.runfile import json_problem, read_bytes, write_bytes_atomic
 from pytest_agentspeed.sent import SentKind, SentLog, SentRequest
 
 #: The recording format's version; a reader refuses a later one.
@@ -332,12 +332,7 @@ def read_recording(path: Path) -> Recording:
     :raises RecordingError: missing, unreadable, not gzip, truncated, not JSON, not a
         recording, of a later schema, or inconsistent; one line that names the file.
     """
-    try:
-        packed = path.read_bytes()
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no such recording") from None
-    except OSError as exc:
-        raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    packed = read_bytes(path, RecordingError, missing="no such recording")
     try:
         raw = gzip.decompress(packed)
     except gzip.BadGzipFile:
