@@ -53,7 +53,8 @@ def replay_session(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SessionRecord:
     """Send ``recording``'s requests in order to ``endpoint`` through ``client``, each after
-    its recorded gap times ``gaps`` (0: none), and measure them as a live session's turns.
+    its recorded gap times ``gaps`` (0: none), and measure them as a live session's turns; the
+    session's record (the bench wraps it as a live session's result, with no check).
 
     The record's task is the recording's name, its agent ``replay``; its outcome ``passed``
     when every request was answered, ``error`` (with the endpoint's one-line reason) at the
