@@ -11,8 +11,8 @@ runs of the example suite, each in its own process, with the built-in agent:
    ``paths=varied``: every session takes its own path, tools run for real;
 3. **replay A/B**: the recordings of run 1 replayed ``R`` times on each arm, gaps as recorded;
 4. **A/A on replays**: ``--aa-runs`` seeded runs with ``standard`` on both arms (other seeds),
-   3 repeats each, gaps not slept, delays x``--aa-time-scale``; a FAIL there is a false
-   alarm.
+   3 repeats each, delays x``--aa-time-scale``, gaps as ``--aa-gaps`` says; a FAIL there
+   is a false alarm.
 
 Power is then estimated from the measured pairs by resampling: for each n, ``--trials``
 draws of n pairs (with replacement, seeded) go through the package's own gate
@@ -23,7 +23,8 @@ smallest n with 80%. Printed: the measured ratios, the spread of the pairs' log 
 power curve and n80 of each design, and their ratio.
 
     python benchmarks/replay_power.py [--repeat 8] [--time-scale 0.25] [--trials 400]
-        [--max-n 120] [--aa-runs 20] [--aa-time-scale 0.03] [--aa-only] [--keep DIR]
+        [--max-n 120] [--aa-runs 20] [--aa-time-scale 0.1]
+        [--aa-gaps recorded|none] [--aa-only] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -135,10 +136,10 @@ def n80(base: list[SessionRecord], cand: list[SessionRecord], args: argparse.Nam
     args.found.append((found_test, found_fail))
 
 
-def aa_batch(recordings: Path, work: Path, runs: int, time_scale: float) -> None:
+def aa_batch(recordings: Path, work: Path, runs: int, time_scale: float, gaps: str) -> None:
     """A/A on replays: the same endpoint on both arms, other seeds, ``runs`` times (3 repeats
-    of each recording per run; delays x``time_scale`` and the gaps not slept, to keep the
-    batch short);
+    of each recording per run; delays x``time_scale``, the gaps ``recorded`` or ``none``:
+    without them the endpoint's own noise is all a session's, the harsher test);
     how often each verdict came."""
     print(f"\nA/A replays, {runs} seeded runs:")
     verdicts: dict[str, int] = {}
@@ -149,8 +150,7 @@ def aa_batch(recordings: Path, work: Path, runs: int, time_scale: float) -> None
                 f"--agentspeed-endpoint=sim:standard?seed={100 + 2 * k}",
                 f"--agentspeed-endpoint=sim:standard?seed={101 + 2 * k}",
                 "--agentspeed-repeat=3",
-                # Fast: a false alarm does not need the gaps slept (the last option wins).
-                "--agentspeed-replay-gaps=none",
+                f"--agentspeed-replay-gaps={gaps}",
             ],
             work / f"aa{k}.json",
             time_scale=time_scale,
@@ -169,7 +169,8 @@ def main() -> None:
     parser.add_argument("--max-n", type=int, default=120)
     parser.add_argument("--keep", type=Path, default=None, help="keep the run files here")
     parser.add_argument("--aa-runs", type=int, default=20, help="seeded A/A replay runs")
-    parser.add_argument("--aa-time-scale", type=float, default=0.03)
+    parser.add_argument("--aa-time-scale", type=float, default=0.1)
+    parser.add_argument("--aa-gaps", choices=("recorded", "none"), default="recorded")
     parser.add_argument("--aa-only", action="store_true", help="only the A/A batch (--keep)")
     args = parser.parse_args()
     args.found = []
@@ -191,7 +192,7 @@ def main() -> None:
             work / "record.json",
         )
     if args.aa_only:
-        aa_batch(recordings, work, args.aa_runs, args.aa_time_scale)
+        aa_batch(recordings, work, args.aa_runs, args.aa_time_scale, args.aa_gaps)
         return
     live = pytest_run(
         [
@@ -222,7 +223,7 @@ def main() -> None:
         )
         print(f"  the run's own verdict: {run.comparisons[0].line}")
         n80(base, cand, args)
-    aa_batch(recordings, work, args.aa_runs, args.aa_time_scale)
+    aa_batch(recordings, work, args.aa_runs, args.aa_time_scale, args.aa_gaps)
     (live_test, live_fail), (replay_test, replay_fail) = args.found
     if live_test and replay_test:
         print(f"\nreplay needs {replay_test / live_test:.2f} of the live sessions (test)")

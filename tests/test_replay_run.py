@@ -262,7 +262,6 @@ def test_a_to_a_replays_do_not_fail(
         f"--agentspeed-endpoint=sim:standard?seed={second}",
         "--agentspeed-repeat=3",
         "--agentspeed-time-scale=0.1",
-        "--agentspeed-replay-gaps=none",
         "--agentspeed-json=run.json",
     )
     # 2 recordings x 3 repeats: 6 pairs, enough for the paired test to reach alpha at all.
