@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -469,20 +468,9 @@ def test_a_bad_endpoint_spec_is_the_usage_and_one_line(
 # The real replay on the real simulator
 
 
-def _needs(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Skip while a part of issue 16 another branch writes is not merged yet."""
-    try:
-        function(*args, **kwargs)
-    except NotImplementedError:
-        pytest.skip(f"{function.__name__} is not merged yet")
-    except Exception:
-        pass
-
-
 def test_a_missing_recordings_path_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _needs(recording_module.read_recordings, tmp_path / "none")
     missing = tmp_path / "none"
     assert cli.main(["replay", str(missing), "--endpoint", "sim:standard"]) == 2
     err = capsys.readouterr().err
@@ -500,7 +488,6 @@ def test_the_sweep_on_the_simulator_shows_its_load() -> None:
 
     recordings = [_recording(name, turns=3) for name in ("a", "b", "c", "d")]
     endpoint = replay_endpoint(parse_endpoint("sim:standard?jitter=0&time_scale=0.05"), recordings)
-    _needs(session_module.replay_session, recordings[0], None, endpoint=endpoint, repeat=0)
     pool = EndpointPool([endpoint], time_scale=0.05, shared_sim_file=None)
     try:
         records, capacity = sweep(
@@ -528,3 +515,44 @@ def test_the_sweep_on_the_simulator_shows_its_load() -> None:
     assert p1 is not None
     assert p8 is not None
     assert p8 < p1
+
+
+def test_the_command_on_the_simulator_prints_what_its_run_file_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``agentspeed replay`` itself, at 1, 2, 4 and 8 on ``sim:ultraspeed`` (load_slope 0.10,
+    requests always in flight: no gaps): the printed table is the run file's capacity block,
+    and the load shows (throughput P50 at 8 below 1's)."""
+    from pytest_agentspeed.replay.recording import write_recording
+
+    for name in ("a", "b", "c", "d"):
+        write_recording(tmp_path / "rec", _recording(name, turns=3))
+    run_file = tmp_path / "capacity.json"
+    code = cli.main(
+        [
+            "replay",
+            str(tmp_path / "rec"),
+            "--endpoint",
+            "sim:ultraspeed?jitter=0",
+            "--concurrency",
+            "1,2,4,8",
+            "--gaps",
+            "none",
+            "--time-scale",
+            "0.05",
+            "--json",
+            str(run_file),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    capacity = RunRecord.from_json(json.loads(run_file.read_text())).capacity
+    assert capacity is not None
+    section = capacity_lines(capacity)
+    assert out[-len(section) - 1 : -1] == section  # then "run file: ..."
+    assert [level.concurrency for level in capacity.levels] == [1, 2, 4, 8]
+    assert [level.errors for level in capacity.levels] == [0, 0, 0, 0]
+    first, last = capacity.levels[0].throughput_p50, capacity.levels[-1].throughput_p50
+    assert first is not None
+    assert last is not None
+    assert last < first
