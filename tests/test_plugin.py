@@ -235,7 +235,7 @@ def test_malformed_task_is_a_collection_error_naming_file_and_key(
             ["--agentspeed-endpoint=sim:warp"],
             "*unknown simulator profile 'warp'; accepted: standard, ultraspeed, frontier, small-*",
         ),
-        (["--agentspeed-endpoint=sim:standard?speed=9"], "*unknown option 'speed'*"),
+        (["--agentspeed-endpoint=sim:standard?warp=9"], "*unknown option 'warp'*"),
         (["--agentspeed-repeat=0"], "*--agentspeed-repeat: expected a positive integer, got '0'*"),
         (
             ["--agentspeed-agent=smart"],

@@ -22,6 +22,7 @@ from pytest_agentspeed.simulator import MountConfig, context_digest
 
 TASKS = ("fix-pagination-off-by-one", "document-slug-separator")
 KEY = "sk-replay-test-0123456789abcdef"
+PIN = "extra_body = {ignore_eos = true}\n"
 
 
 @pytest.fixture
@@ -39,18 +40,23 @@ def project(pytester: pytest.Pytester, example_suite: Path) -> Path:
 @pytest.fixture
 def two_arms(start_sim: StartSim, project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A simulator of the test's own with a standard and an ultraspeed mount, named in the
-    project as the endpoints ``a`` and ``b`` (vLLM-like: ``ignore_eos`` pins the output)."""
+    project as the endpoints ``a`` and ``b`` (vLLM-like: ``ignore_eos`` pins the output), and
+    ``live`` on mount a to record on."""
     sim = start_sim(
         MountConfig(key="a", profile="standard", time_scale=0.05),
         MountConfig(key="b", profile="ultraspeed", time_scale=0.05),
+        task_dirs=(project,),
     )
     monkeypatch.setenv("REPLAY_TEST_KEY", KEY)
+    # `live` (mount a) is for recording: ignore_eos would run a live session's replies to
+    # max_tokens; `a` and `b` are for replays, whose output it pins.
+    arms = (("live", "a", ""), ("a", "a", PIN), ("b", "b", PIN))
     with (project / "pyproject.toml").open("a") as f:
-        for name in ("a", "b"):
+        for name, mount, extra in arms:
             f.write(
                 f'\n[tool.agentspeed.endpoints.{name}]\napi = "anthropic"\n'
-                f'model = "sim-{name}"\nbase_url = "{sim.base_url(name)}"\n'
-                f'api_key_env = "REPLAY_TEST_KEY"\nextra_body = {{ignore_eos = true}}\n'
+                f'model = "sim-{name}"\nbase_url = "{sim.base_url(mount)}"\n'
+                f'api_key_env = "REPLAY_TEST_KEY"\n{extra}'
             )
     return sim
 
@@ -64,10 +70,10 @@ def test_recorded_requests_reach_each_arm_in_order_and_are_gated(
 ) -> None:
     # Recorded on a named endpoint whose key is real-looking: it reaches the endpoint, never
     # a recording.
-    recorded = _record(pytester, "rec", "--agentspeed-endpoint", "a")
+    recorded = _record(pytester, "rec", "--agentspeed-endpoint", "live")
     recorded.assert_outcomes(passed=2)
     recordings = read_recordings(project / "rec")
-    assert sorted(r.name for r in recordings) == sorted(f"{t}.a-r0" for t in TASKS)
+    assert sorted(r.name for r in recordings) == sorted(f"{t}.live-r0" for t in TASKS)
     for path in (project / "rec").iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
         assert KEY.encode() not in gzip.decompress(path.read_bytes())
