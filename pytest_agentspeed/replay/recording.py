@@ -8,8 +8,8 @@ file (:func:`write_recording`, :func:`read_recording`) is gzip-compressed JSON: 
 stored as a delta on the previous request's (:mod:`~pytest_agentspeed.replay.body_delta`), so
 that a long session, whose every request repeats the conversation so far, stays small
 (``benchmarks/recording_size.py``). Header names are kept, never a header's value: no key is
-ever in a recording. The reading checks everything (:mod:`~pytest_agentspeed.replay.
-recording_file`).
+ever in a recording. The reading checks everything, each failure one line naming the file and
+the field (:mod:`~pytest_agentspeed.replay.json_fields`).
 """
 
 from __future__ import annotations
