@@ -38,8 +38,11 @@ def start_sim() -> Iterator[StartSim]:
     started: list[SimulatorProcess] = []
 
     def start(*mounts: MountConfig, task_dirs: tuple[Path, ...] = ()) -> SimulatorProcess:
+        # The tests' own servers log each request's conversation digest (``context_sha256``).
         sim = SimulatorProcess(
-            ServerConfig(mounts=mounts, task_dirs=tuple(str(p) for p in task_dirs))
+            ServerConfig(
+                mounts=mounts, task_dirs=tuple(str(p) for p in task_dirs), log_context=True
+            )
         )
         sim.start()
         started.append(sim)

@@ -45,12 +45,16 @@ class ServerConfig:
     task_dirs: tuple[str, ...] = ()
     #: The schedule log keeps this many most recent responses.
     schedule_limit: int = 50_000
+    #: Log each request's ``context_sha256`` (tests that prove what a replay sent): hashing a
+    #: long conversation costs milliseconds on the event loop, so it is off unless asked for.
+    log_context: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "mounts": [asdict(m) for m in self.mounts],
             "task_dirs": list(self.task_dirs),
             "schedule_limit": self.schedule_limit,
+            "log_context": self.log_context,
         }
 
     @classmethod
@@ -59,4 +63,5 @@ class ServerConfig:
             mounts=tuple(MountConfig(**m) for m in data["mounts"]),
             task_dirs=tuple(data.get("task_dirs", ())),
             schedule_limit=int(data.get("schedule_limit", 50_000)),
+            log_context=bool(data.get("log_context", False)),
         )

@@ -138,8 +138,10 @@ class Simulator:
         if problem is not None:
             return Reply(400, fmt.error_body("invalid_request_error", problem, request_id))
         # What the request carried, for the log: a replay's requests are found in it by their
-        # conversation's digest.
-        sent = {"path": path, "context_sha256": context_digest(body)}
+        # conversation's digest (when the server was asked to log it).
+        sent: dict[str, Any] = {"path": path}
+        if self.config.log_context:
+            sent["context_sha256"] = context_digest(body)
         messages = fmt.conversation(body)
         cfg, profile = mount.config, mount.profile
         first_text = first_user_text(messages)
