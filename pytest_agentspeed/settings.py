@@ -85,6 +85,13 @@ class Settings:
     replay_path: Path | None = None
     #: The recorded gaps between a replay's requests are slept times this (0: not slept).
     replay_gaps: float = 1.0
+    #: Export each session as an OpenTelemetry trace, and the GenAI client metrics, over OTLP
+    #: (``--agentspeed-otel``; where to is read from the standard ``OTEL_*`` variables).
+    otel: bool = False
+    #: Where the benchmark-history file goes (``--agentspeed-benchmark-json``), and in which
+    #: of :data:`BENCHMARK_FORMATS`.
+    benchmark_json: Path | None = None
+    benchmark_format: str = "github-action-benchmark"
 
     @property
     def gate(self) -> GateSettings:
@@ -129,7 +136,8 @@ class Settings:
             out = Path(given) if given else (path.parent / in_file if in_file and path else None)
             if out is not None and out.is_dir() and name != "replay":
                 # Found now, not after an hour of sessions.
-                raise ConfigError(f"--agentspeed-{name} {out}: is a directory; give a file path")
+                option = name.replace("_", "-")
+                raise ConfigError(f"--agentspeed-{option} {out}: is a directory; give a file path")
             return out
 
         allow = opt("allow_task_failures")
@@ -149,6 +157,12 @@ class Settings:
                 "record live sessions, then replay their recordings"
             )
         gaps = _first(opt("replay_gaps"), file.get("replay_gaps", parse_replay_gaps), 1.0)
+        otel = _first(opt("otel"), file.get("otel", _boolean), False)
+        benchmark_format = (
+            opt("benchmark_format")
+            or file.get("benchmark_format", parse_benchmark_format)
+            or BENCHMARK_FORMATS[0]
+        )
         return cls(
             endpoints=tuple(endpoints),
             repeat=opt("repeat") or file.get("repeat", parse_positive_int) or 1,
@@ -167,6 +181,9 @@ class Settings:
             record_dir=record_dir,
             replay_path=replay_path,
             replay_gaps=gaps,
+            otel=bool(otel),
+            benchmark_json=output_path("benchmark_json"),
+            benchmark_format=benchmark_format,
             **gate,
         )
 
@@ -193,7 +210,14 @@ _KEYS = (
     "record",
     "replay",
     "replay_gaps",
+    "otel",
+    "benchmark_json",
+    "benchmark_format",
 )
+
+#: The benchmark-history formats ``--agentspeed-benchmark-json`` writes: github-action-benchmark's
+#: "custom" JSON (the default) and Bencher's Metric Format.
+BENCHMARK_FORMATS = ("github-action-benchmark", "bencher")
 
 #: Where ``--agentspeed-record`` with no directory writes, under pytest's rootdir.
 RECORD_DIR = Path(".agentspeed") / "recordings"
@@ -364,6 +388,12 @@ def parse_fraction(value: Any) -> float:
     if isinstance(value, bool) or not 0 < number < 1:
         raise ConfigError(f"expected a percentage like 5% or a fraction like 0.05, got {value!r}")
     return number
+
+
+def parse_benchmark_format(value: Any) -> str:
+    if value not in BENCHMARK_FORMATS:
+        raise ConfigError(f"unknown format {value!r}; accepted: {', '.join(BENCHMARK_FORMATS)}")
+    return str(value)
 
 
 def parse_gate_metric(value: Any) -> str:

@@ -17,9 +17,11 @@ from pytest_agentspeed.agents import agent_choices
 from pytest_agentspeed.analysis.gate import GATE_METRICS, GateSettings
 from pytest_agentspeed.errors import ConfigError
 from pytest_agentspeed.settings import (
+    BENCHMARK_FORMATS,
     RECORD_DEFAULT,
     Settings,
     parse_baseline_name,
+    parse_benchmark_format,
     parse_endpoint_spec,
     parse_fraction,
     parse_gate_metric,
@@ -136,6 +138,29 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         type=arg_type(parse_replay_gaps),
         help="Between a replay's requests sleep the recorded gaps (recorded, the default), "
         "none, or the recorded gaps times a FACTOR",
+    )
+    addoption(
+        f"{prefix}otel",
+        dest="agentspeed_otel",
+        action="store_true",
+        default=None,
+        help="Export each session as an OpenTelemetry trace (GenAI conventions) and the GenAI "
+        "client metrics over OTLP, as the OTEL_* variables say; needs pytest-agentspeed[otel]",
+    )
+    addoption(
+        f"{prefix}benchmark-json",
+        dest="agentspeed_benchmark_json",
+        metavar="PATH",
+        help="Write each arm's figures for a benchmark-history tool to PATH "
+        "(github-action-benchmark's custom JSON, or Bencher's with --agentspeed-benchmark-format)",
+    )
+    addoption(
+        f"{prefix}benchmark-format",
+        dest="agentspeed_benchmark_format",
+        metavar="FORMAT",
+        type=arg_type(parse_benchmark_format),
+        help=f"Format of --agentspeed-benchmark-json: {', '.join(BENCHMARK_FORMATS)} "
+        f"(default {BENCHMARK_FORMATS[0]})",
     )
     add_gate_options(addoption, prefix=prefix, dest_prefix="agentspeed_")
 
