@@ -20,15 +20,20 @@ The agents that come with the package:
 Agents defined in ``[tool.agentspeed.agents.NAME]`` (:mod:`~pytest_agentspeed.agents.defined`)
 are registered when the settings are read.
 
-Names come from one registry: :func:`register_agent` adds one (a plugin or a ``conftest.py``
-may), :func:`agent_names` lists them (``--agentspeed-agent`` and ``[tool.agentspeed] agent``
-accept these), :func:`make_agent` builds one. This module is imported when pytest declares its
-options, so it stays light: each factory imports its agent's module when called.
+Names come from one registry. In a pytest run it is filled, when pytest configures the run,
+from the ``pytest_agentspeed_agents`` hook (:mod:`pytest_agentspeed.edge.hookspecs`): the
+agents that come with the package are that hook's ``trylast`` implementation
+(:data:`BUILT_IN_AGENTS`), a plugin or a ``conftest.py`` returns its own :class:`AgentSpec`
+from it. :func:`register_agent` adds one directly (a plugin module at import). Outside pytest
+(the command line) the registry holds the built-in agents. :func:`agent_names` lists the names
+(``--agentspeed-agent`` and ``[tool.agentspeed] agent`` accept these), :func:`make_agent` builds
+one. This module is imported when pytest declares its options, so it stays light: each factory
+imports its agent's module when called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,10 +49,12 @@ from pytest_agentspeed.agents.seam import (
 from pytest_agentspeed.errors import ConfigError
 
 __all__ = [
+    "BUILT_IN_AGENTS",
     "Agent",
     "AgentContext",
     "AgentFactory",
     "AgentRun",
+    "AgentSpec",
     "Progress",
     "ProxiedEndpoint",
     "SessionTimeline",
@@ -58,6 +65,7 @@ __all__ = [
     "check_agent_name",
     "make_agent",
     "register_agent",
+    "use_agents",
 ]
 
 #: Makes a new agent; called once per pytest run (and by :func:`make_agent`).
@@ -65,17 +73,26 @@ AgentFactory = Callable[[], Agent]
 
 
 @dataclass(frozen=True, slots=True)
-class _Registered:
+class AgentSpec:
+    """An agent to offer under a name: what ``pytest_agentspeed_agents`` returns."""
+
+    #: What ``--agentspeed-agent`` and ``[tool.agentspeed] agent`` say to select it.
+    name: str
+    #: Makes the agent; import heavy modules inside it, not where the spec is made.
     factory: AgentFactory
-    description: str | None
-    #: The wire a program behind the recording proxy speaks; ``None`` for agents in this
-    #: process, whose clients follow each endpoint's wire.
+    #: A few words for ``--help``, e.g. ``"does nothing"``.
+    description: str | None = None
+    #: For a program reaching the endpoint through the recording proxy, the wire it speaks
+    #: (``anthropic``, ``openai``, ``responses``): simulated endpoints whose spec names no wire
+    #: speak it. ``None`` for agents in this process, whose clients follow each endpoint's wire.
     wire: str | None = None
 
 
 # The one list of agent names. A module-level registry, like the codecs registry: names must
 # be known before pytest reads its settings, when no plugin object exists yet to hold them.
-_REGISTRY: dict[str, _Registered] = {}
+_REGISTRY: dict[str, AgentSpec] = {}
+# What register_agent added: kept when the hooks' agents replace the rest.
+_REGISTERED: dict[str, AgentSpec] = {}
 
 
 def register_agent(
@@ -96,11 +113,32 @@ def register_agent(
 
     :raises ConfigError: when the name is empty or one of the agents that come with the package.
     """
-    if not name or not name.strip():
+    spec = AgentSpec(name, factory, description, wire)
+    _check_new(spec)
+    _REGISTRY[name] = _REGISTERED[name] = spec
+
+
+def use_agents(specs: Sequence[AgentSpec]) -> None:
+    """Make ``specs`` the registered agents, with those :func:`register_agent` added after
+    them: what the ``pytest_agentspeed_agents`` hook returned, the built-in ones first.
+
+    :raises ConfigError: when a spec other than the built-in one takes a built-in agent's name,
+        or a name is empty.
+    """
+    for spec in specs:
+        if spec not in BUILT_IN_AGENTS:
+            _check_new(spec)
+    _REGISTRY.clear()
+    _REGISTRY.update({s.name: s for s in specs})
+    _REGISTRY.update(_REGISTERED)
+
+
+def _check_new(spec: AgentSpec) -> None:
+    name: object = spec.name  # a plugin's, so checked as it comes
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"agent name {name!r}: expected a non-empty name")
     if name in _BUILT_IN:
         raise ConfigError(f"agent {name!r} comes with agentspeed and cannot be replaced")
-    _REGISTRY[name] = _Registered(factory, description, wire)
 
 
 def agent_names() -> tuple[str, ...]:
@@ -178,20 +216,18 @@ def _preset(name: str) -> Callable[[], Agent]:
     return make
 
 
-_REGISTRY.update(
-    builtin=_Registered(_builtin, None),
-    oracle=_Registered(_oracle, "lays solution/ over the workspace"),
-    nop=_Registered(_nop, "does nothing"),
-    # Descriptions written here, not read from the presets: the registry stays light.
-    **{
-        "claude-code": _Registered(
-            _preset("claude-code"), "runs claude, anthropic wire", "anthropic"
-        ),
-        "codex": _Registered(_preset("codex"), "runs codex exec, responses wire", "responses"),
-        "mini-swe-agent": _Registered(
-            _preset("mini-swe-agent"), "runs mini, openai wire", "openai"
-        ),
-    },
+#: The agents that come with the package, as the built-in implementation of the
+#: ``pytest_agentspeed_agents`` hook returns them. Descriptions are written here, not read from
+#: the presets: the registry stays light.
+BUILT_IN_AGENTS: tuple[AgentSpec, ...] = (
+    AgentSpec("builtin", _builtin),
+    AgentSpec("oracle", _oracle, "lays solution/ over the workspace"),
+    AgentSpec("nop", _nop, "does nothing"),
+    AgentSpec("claude-code", _preset("claude-code"), "runs claude, anthropic wire", "anthropic"),
+    AgentSpec("codex", _preset("codex"), "runs codex exec, responses wire", "responses"),
+    AgentSpec("mini-swe-agent", _preset("mini-swe-agent"), "runs mini, openai wire", "openai"),
 )
-#: The agents that come with the package: a plugin may add agents, not replace these.
-_BUILT_IN = frozenset(_REGISTRY)
+#: A plugin may add agents, not replace these.
+_BUILT_IN = frozenset(spec.name for spec in BUILT_IN_AGENTS)
+# Outside pytest, and before pytest calls the hook, the registry holds the built-in agents.
+_REGISTRY.update({spec.name: spec for spec in BUILT_IN_AGENTS})

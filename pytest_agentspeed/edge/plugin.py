@@ -18,12 +18,21 @@ from pytest_agentspeed.edge.options import add_run_options, settings_from_config
 __all__ = ["_agentspeed_slot", "agentspeed"]
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_agentspeed.edge import hookspecs
+    from pytest_agentspeed.edge.builtin_hooks import BUILTINS_PLUGIN, BuiltinHooks
+
+    pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.register(BuiltinHooks(), BUILTINS_PLUGIN)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentspeed", "agentspeed: speed of coding agents")
     add_run_options(group.addoption)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from pytest_agentspeed.edge.builtin_hooks import PluginHooks, load_extensions
     from pytest_agentspeed.edge.console import TerminalConsole
     from pytest_agentspeed.edge.hooks import AgentSpeedHooks
     from pytest_agentspeed.edge.keys import BENCH_KEY
@@ -31,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_agentspeed.errors import ConfigError
     from pytest_agentspeed.run.bench import Bench
 
+    # Before the options are read: they name agents and endpoint kinds the plugins add.
+    load_extensions(config)
     try:
         bench = Bench(
             settings_from_config(config),
@@ -38,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
             run_id=worker_input(config, "agentspeed_run_id"),
             process=worker_input(config, "workerid") or "main",
             shared_sim_file=worker_input(config, "agentspeed_sim_file"),
+            hooks=PluginHooks(config),
         )
     except ConfigError as exc:
         # The recordings to replay cannot be read, or cannot be replayed on an endpoint.

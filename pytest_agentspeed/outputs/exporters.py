@@ -36,7 +36,12 @@ class Exporter(Protocol):
         ...
 
     def session_finished(self, record: SessionRecord) -> None:
-        """A session ended (called in the process that ran it, before its test item reports)."""
+        """A session ended: an item's exporter (the JUnit properties) is told in the process
+        that ran the session, before the item reports; the run's exporters are told of every
+        session, in order, when the run ends, just before :meth:`run_finished`.
+
+        :raises OSError: when it cannot write; the exporters after it are not called.
+        """
         ...
 
     def run_finished(self, run: RunRecord) -> None:
@@ -56,9 +61,12 @@ class WriteFailure:
 
 
 def run_finished(exporters: Sequence[Exporter], run: RunRecord) -> WriteFailure | None:
-    """Hand the finished run to each exporter in order; stop at the first that cannot write."""
+    """Hand the finished run to each exporter in order (its sessions, then the run); stop at
+    the first that cannot write."""
     for exporter in exporters:
         try:
+            for session in run.sessions:
+                exporter.session_finished(session)
             exporter.run_finished(run)
         except OSError as exc:
             return WriteFailure(exporter.target, exc)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
     from pytest_agentspeed.replay.recording import Recording
     from pytest_agentspeed.run.lateness import SessionClock
+    from pytest_agentspeed.run.outputs import RunHooks
     from pytest_agentspeed.run.runner import SessionResult
     from pytest_agentspeed.run.spool import Spool
     from pytest_agentspeed.settings import Settings
@@ -82,6 +83,8 @@ class Bench:
     :param process: this process's part of the run (an xdist worker's id, else ``"main"``).
     :param shared_sim_file: under xdist, the file through which the controller tells workers
         its simulated endpoint's URL.
+    :param hooks: the exporters of the run and who else hears of its sessions and its end
+        (the plugins' hooks, in a pytest run); by default the package's own exporters.
     """
 
     def __init__(
@@ -92,8 +95,14 @@ class Bench:
         run_id: str | None = None,
         process: str = "main",
         shared_sim_file: str | None = None,
+        hooks: RunHooks | None = None,
     ) -> None:
         self.console = console
+        if hooks is None:
+            from pytest_agentspeed.run.outputs import BuiltinOutputs
+
+            hooks = BuiltinOutputs()
+        self.hooks = hooks
         #: The recordings this run replays (``--agentspeed-replay``); empty when it runs tasks.
         self.recordings: list[Recording] = []
         if settings.replay_path is not None:
@@ -358,6 +367,7 @@ class Bench:
         self._spooled(result.record)
         for exporter in exporters:
             exporter.session_finished(result.record)
+        self.hooks.session_finished(result.record)
         return result
 
     def _spooled(self, record: SessionRecord) -> None:
@@ -396,9 +406,8 @@ class Bench:
         in :attr:`sessions`. When every output is written, the run's spool files go; after a
         write error they stay, and the message says where.
         """
-        from pytest_agentspeed.outputs.exporters import run_finished
         from pytest_agentspeed.run.baseline import Stored, read_stored
-        from pytest_agentspeed.run.outputs import exporters_for
+        from pytest_agentspeed.run.outputs import OutputRequest, write_outputs
 
         self.sessions.sort(key=lambda s: s.started_at)
         baseline = Stored(None)
@@ -414,25 +423,17 @@ class Bench:
                 f"the {self.settings.agent} agent measures no model: no baseline saved or compared"
             )
             save = None
-        output_error = None
-        failure = run_finished(
-            exporters_for(self.settings, stored, save=save, against=self.against), run
+        request = OutputRequest(
+            settings=self.settings, stored=stored, save=save, against=self.against
         )
-        if failure is not None:
-            from pytest_agentspeed.run.spool import SPOOL_DIR
-
-            # The sessions stay in the spool: nothing measured is lost to a bad output path.
-            error = failure.error
-            output_error = (
-                f"cannot write {failure.target}: {error.strerror or error}; the run's sessions "
-                f"are kept in {self.settings.rootdir / SPOOL_DIR} (agentspeed merge reads them)"
-            )
-        else:
+        output_error = write_outputs(self.hooks.exporters(request), run, self.settings.rootdir)
+        if output_error is None:
             from pytest_agentspeed.run.spool import discard_run
 
             if self._spool is not None:
                 self._spool.discard()
             discard_run(self.settings.rootdir, self.run_id)
+        self.hooks.run_finished(run)
         return Finish(
             run=run,
             stored=stored,

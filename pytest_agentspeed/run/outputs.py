@@ -1,16 +1,78 @@
-"""The outputs a run's settings ask for: which exporters, in which order."""
+"""The outputs of a run: the exporters its settings ask for, in order, and what else hears of
+its sessions and its end (:class:`RunHooks`: in a pytest run, the plugins' hooks)."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from pytest_agentspeed.outputs.exporters import Exporter, HtmlReport, MarkdownSummary, RunFile
+from pytest_agentspeed.outputs.exporters import (
+    Exporter,
+    HtmlReport,
+    MarkdownSummary,
+    RunFile,
+    run_finished,
+)
 from pytest_agentspeed.runfile import baseline_path
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.records import RunRecord
+    from pathlib import Path
+
+    from pytest_agentspeed.records import RunRecord, SessionRecord
     from pytest_agentspeed.settings import Settings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputRequest:
+    """What a run's exporters are made for (the ``pytest_agentspeed_exporters`` hook's
+    ``request``)."""
+
+    settings: Settings
+    #: The stored baseline the run was compared with, if any.
+    stored: RunRecord | None
+    #: The baseline name the run is saved as (``--agentspeed-save``), if it is.
+    save: str | None
+    #: Where the stored baseline came from, as the outputs name it (``baseline main``).
+    against: str
+
+
+class RunHooks(Protocol):
+    """What a :class:`~pytest_agentspeed.run.bench.Bench` tells beyond its own outputs: in a
+    pytest run, the ``pytest_agentspeed_*`` hooks (:mod:`pytest_agentspeed.edge.hookspecs`)."""
+
+    def exporters(self, request: OutputRequest) -> Sequence[Exporter]:
+        """The exporters to hand the finished run to, in the order they are written."""
+        ...
+
+    def session_finished(self, record: SessionRecord) -> None:
+        """A session ended and is kept."""
+        ...
+
+    def run_finished(self, run: RunRecord) -> None:
+        """The run ended; its outputs are written (or failed to be)."""
+        ...
+
+
+class BuiltinOutputs:
+    """The package's own exporters and nobody else to tell: a bench outside pytest."""
+
+    def exporters(self, request: OutputRequest) -> Sequence[Exporter]:
+        return builtin_exporters(request)
+
+    def session_finished(self, record: SessionRecord) -> None:
+        """Nobody to tell."""
+
+    def run_finished(self, run: RunRecord) -> None:
+        """Nobody to tell."""
+
+
+def builtin_exporters(request: OutputRequest) -> list[Exporter]:
+    """The package's exporters of a run: what its settings ask for (:func:`exporters_for`)."""
+    return exporters_for(
+        request.settings, request.stored, save=request.save, against=request.against
+    )
 
 
 def exporters_for(
@@ -41,3 +103,19 @@ def exporters_for(
             )
         )
     return out
+
+
+def write_outputs(exporters: Sequence[Exporter], run: RunRecord, rootdir: Path) -> str | None:
+    """Hand the finished run to ``exporters`` in order; ``None`` when all of them wrote, else
+    the message for the first that could not (the ones after it are not tried)."""
+    from pytest_agentspeed.run.spool import SPOOL_DIR
+
+    failure = run_finished(exporters, run)
+    if failure is None:
+        return None
+    # The sessions stay in the spool: nothing measured is lost to a bad output path.
+    error = failure.error
+    return (
+        f"cannot write {failure.target}: {error.strerror or error}; the run's sessions "
+        f"are kept in {rootdir / SPOOL_DIR} (agentspeed merge reads them)"
+    )

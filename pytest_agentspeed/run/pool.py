@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_agentspeed.endpoints import Endpoint, api_key
 from pytest_agentspeed.errors import ConfigError
@@ -74,45 +74,20 @@ class EndpointPool:
         return self._new_client(endpoint)
 
     def _new_client(self, endpoint: Endpoint) -> ModelClient:
-        # A simulated endpoint takes any key; a named one sends its own, like a real one would.
-        key = api_key(endpoint)
+        from pytest_agentspeed.clients.factory import wire_client
+        from pytest_agentspeed.endpoints.kinds import endpoint_kind
+
+        endpoint = endpoint.with_time_scale(self.time_scale)
+        kind = None if endpoint.kind is None else endpoint_kind(endpoint.kind)
+        if kind is not None and kind.client is not None:
+            client: ModelClient = kind.client(endpoint)
+            return client
         base_url = endpoint.base_url
         if endpoint.sim is not None:
             base_url = self.simulator().base_url(_mount_key(endpoint))
             if endpoint.api in ("openai", "responses"):
                 base_url = f"{base_url}/v1"
-        assert base_url is not None
-        options = endpoint.options
-        common: dict[str, Any] = {
-            "model": endpoint.model,
-            "base_url": base_url,
-            "timeout_s": float(options.get("timeout_s", 600.0)),
-            "extra_headers": options.get("headers"),
-            "extra_body": options.get("extra_body"),
-            "max_tokens": options.get("max_tokens"),
-            # A broken stream's retry waits like every other simulated delay.
-            "retry_wait_s": 1.0 * (endpoint.sim.time_scale or self.time_scale)
-            if endpoint.sim is not None
-            else 1.0,
-        }
-        if endpoint.api == "openai":
-            from pytest_agentspeed.clients.openai_client import OpenAIClient
-
-            return OpenAIClient(api_key=key, **common)
-        if endpoint.api == "responses":
-            from pytest_agentspeed.clients.responses_client import ResponsesClient
-
-            return ResponsesClient(api_key=key, **common)
-        from pytest_agentspeed.clients.anthropic_client import AnthropicClient
-
-        assert key is not None  # required for this wire; api_key() said so otherwise
-        return AnthropicClient(
-            api_key=key,
-            thinking=options.get("thinking"),
-            thinking_budget=options.get("thinking_budget"),
-            x_api_key=options.get("auth") == "x-api-key",
-            **common,
-        )
+        return wire_client(endpoint, base_url=base_url)
 
     def open_proxy(self, endpoint: Endpoint, workspace: Path) -> ProxySession:
         """A session's way to ``endpoint`` through this process's recording proxy (started on
