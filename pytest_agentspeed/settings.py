@@ -158,6 +158,8 @@ class Settings:
             )
         gaps = _first(opt("replay_gaps"), file.get("replay_gaps", parse_replay_gaps), 1.0)
         otel = _first(opt("otel"), file.get("otel", _boolean), False)
+        if otel:
+            _check_otel_extra()
         benchmark_format = (
             opt("benchmark_format")
             or file.get("benchmark_format", parse_benchmark_format)
@@ -186,6 +188,26 @@ class Settings:
             benchmark_format=benchmark_format,
             **gate,
         )
+
+
+#: The modules ``--agentspeed-otel`` needs: the ``[otel]`` extra's packages.
+OTEL_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+
+
+def _check_otel_extra() -> None:
+    """Refuse ``--agentspeed-otel`` now, not after the run, when the SDK or the OTLP/HTTP
+    exporter is not installed; found without importing them (the plugin stays light)."""
+    import importlib.util
+
+    for name in OTEL_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            raise ConfigError(
+                "--agentspeed-otel needs the otel extra: pip install 'pytest-agentspeed[otel]'"
+            )
 
 
 _KEYS = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from pytest_agentspeed.outputs.exporters import (
@@ -18,8 +19,6 @@ from pytest_agentspeed.outputs.exporters import (
 from pytest_agentspeed.runfile import baseline_path
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pytest_agentspeed.records import RunRecord, SessionRecord
     from pytest_agentspeed.settings import Settings
 
@@ -102,6 +101,11 @@ def exporters_for(
                 step_summary, stored=stored, against=against, metric=metric, append=True
             )
         )
+    if s.otel:
+        from pytest_agentspeed.outputs.otel import OtelExporter
+
+        # Last: a collector that is down must not keep the files above from being written.
+        out.append(OtelExporter(instructions=lambda: task_instructions(s.rootdir)))
     return out
 
 
@@ -119,3 +123,28 @@ def write_outputs(exporters: Sequence[Exporter], run: RunRecord, rootdir: Path) 
         f"cannot write {failure.target}: {error.strerror or error}; the run's sessions "
         f"are kept in {rootdir / SPOOL_DIR} (agentspeed merge reads them)"
     )
+
+
+#: Directories never searched for task files (environments, caches, version control).
+_NOT_TASKS = frozenset({"node_modules", "__pycache__", "site-packages", "venv"})
+
+
+def task_instructions(root: Path) -> dict[str, str]:
+    """The instruction of every task defined by a task file under ``root``, by task id: the
+    content an OpenTelemetry export includes when the user opts in. Read when the run ends,
+    from the files, because under xdist the process that ends the run collected no task.
+    Hidden directories and environments are skipped; a file that does not load is too (it
+    failed collection already); tasks defined in Python are not found."""
+    from pytest_agentspeed.errors import AgentSpeedError
+    from pytest_agentspeed.tasks import TASK_FILE, load_task
+
+    found: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _NOT_TASKS]
+        if TASK_FILE in files:
+            try:
+                task = load_task(Path(folder) / TASK_FILE)
+            except AgentSpeedError:
+                continue
+            found.setdefault(task.id, task.instruction)
+    return found
