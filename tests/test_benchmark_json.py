@@ -5,7 +5,6 @@ Metric Format, validated against their documented shapes (vendored JSON Schemas 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from factories import arm, run_record
+from test_plugin import make_scripted_task, make_task
 
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import median_ci
@@ -210,8 +210,6 @@ def test_a_directory_is_a_usage_error_and_an_unwritable_path_an_output_error(
     pytester: pytest.Pytester,
 ) -> None:
     """The oracle agent (no model, no server) is enough to reach the end of a run."""
-    from test_plugin import make_task
-
     make_task(pytester.path, "alpha")
     (pytester.path / "outputs").mkdir()
     early = pytester.runpytest_subprocess(
@@ -236,24 +234,22 @@ def test_a_directory_is_a_usage_error_and_an_unwritable_path_an_output_error(
 # -- one real run ------------------------------------------------------------------------------
 
 
-def test_a_run_of_the_example_suite_writes_the_run_files_figures(
-    pytester: pytest.Pytester, example_suite: Path
-) -> None:
-    """One example task on two simulated endpoints, three sessions each: the files validate,
-    and hold the run file's figures for both arms (too few sessions for a throughput CI; the
-    turns give TTFT one)."""
-    shutil.copytree(example_suite / "document-slug-separator", pytester.path / "task")
+def test_a_real_run_writes_the_run_files_figures(pytester: pytest.Pytester) -> None:
+    """One scripted task (the gate tests', tool-light: a few seconds) on two simulated
+    endpoints, two sessions each: the files validate, and hold the run file's figures for
+    both arms (too few sessions for a throughput CI; the turns give TTFT one)."""
+    make_scripted_task(pytester.path, "alpha")
     result = pytester.runpytest_subprocess(
         "--agentspeed-endpoint=sim:standard",
         "--agentspeed-endpoint=sim:ultraspeed",
-        "--agentspeed-repeat=3",
+        "--agentspeed-repeat=2",
         "--agentspeed-time-scale=0.05",
         "--agentspeed-json=run.json",
         "--agentspeed-benchmark-json=bench.json",
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=4)
     run_file = load(pytester.path / "run.json")
     bigger = load(pytester.path / "bench.json")
     smaller = load(pytester.path / "bench.smaller.json")
