@@ -28,9 +28,13 @@ import pytest
 import yaml
 
 import pytest_agentspeed
+from pytest_agentspeed.outputs.benchmark_json import smaller_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = {"github-actions.yml": "github", "gitlab-ci.yml": "gitlab"}
+#: Workflows that keep each main-branch run's figures in a benchmark-history tool
+#: (``--agentspeed-benchmark-json``): one job each, on pushes to main.
+HISTORY = {"github-action-benchmark.yml": "github", "bencher.yml": "github"}
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
 #: Documents whose fenced ``yaml`` blocks are whole CI files, and how many each holds: a block
 #: that loses its ``yaml`` tag (and with it this check) changes the count.
@@ -50,7 +54,7 @@ def kind_of(data: dict[str, Any]) -> str:
 
 def all_ci_files() -> list[tuple[str, str]]:
     """(label, text) of every template and every documented snippet."""
-    files = [(f"ci/{name}", (ROOT / "ci" / name).read_text()) for name in TEMPLATES]
+    files = [(f"ci/{name}", (ROOT / "ci" / name).read_text()) for name in TEMPLATES | HISTORY]
     for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for i, text in enumerate(yaml_snippets(document)):
             files.append((f"{document.relative_to(ROOT)}#{i + 1}", text))
@@ -91,8 +95,9 @@ def test_documents_hold_the_expected_snippets() -> None:
 
 def test_templates_and_snippets_pass_the_published_schemas(tmp_path: Path) -> None:
     by_kind = write_by_kind(tmp_path, all_ci_files())
-    # Both templates, plus the two GitHub workflows in docs/ci.md and docs/scaling.md.
-    assert {k: len(v) for k, v in by_kind.items()} == {"github": 3, "gitlab": 1}
+    # Both templates, the two history workflows, plus the two GitHub workflows in docs/ci.md
+    # and docs/scaling.md.
+    assert {k: len(v) for k, v in by_kind.items()} == {"github": 5, "gitlab": 1}
     for kind, files in by_kind.items():
         result = validate(kind, files)
         assert result.returncode == 0, f"{kind}:\n{result.stdout}{result.stderr}"
@@ -206,6 +211,55 @@ def test_templates_compare_on_pull_requests_and_save_on_main(name: str) -> None:
         assert "--agentspeed-json agentspeed-run.json" in command
 
 
+def history_job(name: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A history workflow's triggers, its one job, and the pytest command it runs."""
+    workflow = yaml.safe_load((ROOT / "ci" / name).read_text())
+    (job,) = workflow["jobs"].values()
+    (command,) = [str(s["run"]) for s in job["steps"] if re.match(RUNS, str(s.get("run", "")))]
+    return workflow[True], job, command  # YAML 1.1, which PyYAML reads, spells true "on"
+
+
+def option_value(command: str, option: str) -> str:
+    match = re.search(rf"{option} (\S+)", command)
+    assert match, f"no {option} in {command!r}"
+    return match.group(1)
+
+
+def test_github_action_benchmark_charts_both_files_the_run_writes() -> None:
+    """Each push to main: the action is called once per direction, on the file
+    --agentspeed-benchmark-json writes and on its smaller-is-better sibling."""
+    triggers, job, command = history_job("github-action-benchmark.yml")
+    assert triggers["push"] == {"branches": ["main"]}
+    path = Path(option_value(command, "--agentspeed-benchmark-json"))
+    assert "--agentspeed-benchmark-format" not in command  # the default: github-action-benchmark
+    charted = {
+        step["with"]["tool"]: step["with"]["output-file-path"]
+        for step in steps_using(job, "benchmark-action/github-action-benchmark")
+    }
+    assert charted == {
+        "customBiggerIsBetter": str(path),
+        "customSmallerIsBetter": str(smaller_path(path)),
+    }
+    for step in steps_using(job, "benchmark-action/github-action-benchmark"):
+        assert step["with"]["auto-push"] is True
+        assert step["with"]["github-token"] == "${{ secrets.GITHUB_TOKEN }}"
+    kept = steps_using(job, "actions/upload-artifact")[0]["with"]["path"].split()
+    assert {str(path), str(smaller_path(path))} <= set(kept)
+
+
+def test_bencher_sends_the_file_the_run_writes() -> None:
+    triggers, job, command = history_job("bencher.yml")
+    assert triggers["push"] == {"branches": ["main"]}
+    assert option_value(command, "--agentspeed-benchmark-format") == "bencher"
+    path = option_value(command, "--agentspeed-benchmark-json")
+    assert steps_using(job, "bencherdev/bencher")
+    (send,) = [str(s["run"]) for s in job["steps"] if str(s.get("run", "")).startswith("bencher ")]
+    assert option_value(send, "--adapter") == "json"
+    assert option_value(send, "--file") == path
+    step = next(s for s in job["steps"] if str(s.get("run", "")).startswith("bencher "))
+    assert step["env"]["BENCHER_API_TOKEN"] == "${{ secrets.BENCHER_API_TOKEN }}"
+
+
 def test_github_saves_the_baseline_only_on_main_when_asked() -> None:
     workflow = yaml.safe_load((ROOT / "ci" / "github-actions.yml").read_text())
     triggers = workflow[True]  # YAML 1.1, which PyYAML reads, spells true "on"
@@ -250,7 +304,7 @@ def test_nothing_installs_pytest_agentspeed_from_an_index() -> None:
 
 def install_scripts(name: str) -> list[str]:
     data = yaml.safe_load((ROOT / "ci" / name).read_text())
-    if TEMPLATES[name] == "gitlab":
+    if (TEMPLATES | HISTORY)[name] == "gitlab":
         return ["\n".join(data[".agentspeed"]["before_script"])]
     return [
         step["run"]
@@ -260,7 +314,7 @@ def install_scripts(name: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
+@pytest.mark.parametrize("name", sorted(TEMPLATES | HISTORY))
 def test_the_install_step_refuses_placeholders_and_installs_the_pin(
     tmp_path: Path, name: str
 ) -> None:
@@ -273,7 +327,7 @@ def test_the_install_step_refuses_placeholders_and_installs_the_pin(
     placeholder = (data.get("env") or data["variables"])["AGENTSPEED_PACKAGE"]
     pinned = "pytest-agentspeed @ git+https://github.com/acme/pytest-agentspeed@v0.1.0"
     scripts = install_scripts(name)
-    assert len(scripts) == (3 if TEMPLATES[name] == "github" else 1)
+    assert len(scripts) == (3 if TEMPLATES.get(name) == "github" else 1)
     for script in scripts:
         env = {"PATH": f"{fake.parent}:/usr/bin:/bin"}
         refused = subprocess.run(

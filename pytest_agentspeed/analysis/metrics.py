@@ -41,6 +41,30 @@ def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def median_ci(values: Sequence[float], level: float) -> tuple[float, float] | None:
+    """The distribution-free confidence interval of the median of ``values``: the order
+    statistics whose rank below the median is a Binomial(n, 1/2) count, so their coverage is
+    at least ``level`` whatever the distribution (Conover, *Practical Nonparametric
+    Statistics*, 3.2). ``None`` when there are too few values for any interval to reach
+    ``level`` (fewer than 5 at 90%).
+
+    :param level: two-sided confidence level, e.g. 0.90.
+    """
+    n = len(values)
+    # 1 - 0.9 is 0.09999999999999998: round the float noise off, as the gate does.
+    tail = round((1 - level) / 2, 12)
+    below, k = 0.0, 0
+    # k: how many order statistics each bound leaves outside (the largest whose two tails
+    # together stay within 1 - level).
+    while k < n and below + math.comb(n, k) / 2**n <= tail:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
 def distribution(values: Sequence[float]) -> dict[str, float | None]:
     """P10, P50, P90 and mean of ``values`` (``None`` each when there are none)."""
     return {
@@ -69,6 +93,21 @@ def decode_rate(turn: TurnRecord) -> float | None:
     if turn.usage.output_tokens < DECODE_MIN_TOKENS or busy <= 0:
         return None
     return turn.usage.output_tokens / busy
+
+
+def session_throughputs(sessions: Iterable[SessionRecord]) -> list[float]:
+    """Each session's throughput, where it has one (sessions without turns have none)."""
+    return [t for s in sessions if (t := s.throughput_tok_s) is not None]
+
+
+def session_walls(sessions: Iterable[SessionRecord]) -> list[float]:
+    """The session times of sessions that made a model call."""
+    return [s.wall_s for s in sessions if s.turns]
+
+
+def turn_ttfts(sessions: Iterable[SessionRecord]) -> list[float]:
+    """Time to first token of every served turn."""
+    return [t.phases_s["ttft"] for t in served_turns(sessions)]
 
 
 def phases_of(sessions: Iterable[SessionRecord]) -> list[str]:
@@ -113,10 +152,10 @@ def summarize_arm(
     outcomes |= {k: sum(1 for s in sessions if s.outcome == k) for k in ("error", "timeout")}
     pass_rate = outcomes["passed"] / n if n else None
     error_rate = outcomes["error"] / n if n else None
-    throughputs = [t for s in sessions if (t := s.throughput_tok_s) is not None]
-    walls = [s.wall_s for s in sessions if s.turns]
+    throughputs = session_throughputs(sessions)
+    walls = session_walls(sessions)
     turns = served_turns(sessions)
-    ttfts = [t.phases_s["ttft"] for t in turns]
+    ttfts = turn_ttfts(sessions)
     rates = [r for t in turns if (r := decode_rate(t)) is not None]
     long_rates = [
         r for t in turns if t.usage.output_tokens >= BURST_MIN_TOKENS and (r := decode_rate(t))

@@ -151,8 +151,10 @@ def add_run_options(addoption: AddOption, prefix: str = "--agentspeed-") -> None
         f"{prefix}benchmark-json",
         dest="agentspeed_benchmark_json",
         metavar="PATH",
-        help="Write each arm's figures for a benchmark-history tool to PATH "
-        "(github-action-benchmark's custom JSON, or Bencher's with --agentspeed-benchmark-format)",
+        help="Write each arm's figures for a benchmark-history tool to PATH: "
+        "github-action-benchmark's custom JSON (bigger-is-better figures in PATH, "
+        "smaller-is-better ones in PATH with .smaller before its suffix), or Bencher's "
+        "with --agentspeed-benchmark-format bencher",
     )
     addoption(
         f"{prefix}benchmark-format",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from pytest_agentspeed.outputs.benchmark_json import BenchmarkJson
 from pytest_agentspeed.outputs.exporters import (
     Exporter,
     HtmlReport,
@@ -94,6 +95,10 @@ def exporters_for(
         out.append(MarkdownSummary(s.markdown_path, stored=stored, against=against, metric=metric))
     if s.html_path is not None:
         out.append(HtmlReport(s.html_path, stored=stored, against=against, gate=s.gate))
+    if s.benchmark_json is not None:
+        out.append(
+            BenchmarkJson(s.benchmark_json, format=s.benchmark_format, ci_level=s.gate.ci_level)
+        )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         out.append(
