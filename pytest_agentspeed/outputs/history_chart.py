@@ -108,17 +108,7 @@ def trend_chart(trend: Trend, unit: str, *, colour: str) -> Markup:
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - lo) / span)
 
-    parts = []
-    for tick, label in zip(ticks, charts.tick_labels(ticks), strict=True):
-        parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{charts.WIDTH - charts.RIGHT}" '
-            f'y1="{y(tick):.1f}" y2="{y(tick):.1f}"/><text class="tick-label" x="{LEFT - 6}" '
-            f'y="{y(tick) + 4:.1f}" text-anchor="end">{label}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" transform="translate({LEFT - 56},{top + plot_h / 2}) '
-        f'rotate(-90)" text-anchor="middle">{escape(unit)}</text>'
-    )
+    parts = [charts.y_axis(ticks, y, unit, left=LEFT, top=top, height=plot_h)]
     line = [
         f"{x(i):.1f},{y(p.value):.1f}" for i, p in enumerate(trend.points) if p.value is not None
     ]
