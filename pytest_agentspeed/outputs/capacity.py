@@ -165,17 +165,7 @@ def _panel(
     def y(v: float) -> float:
         return top + height * (1 - v / ticks[-1])
 
-    parts = []
-    for tick, label in zip(ticks, charts.tick_labels(ticks), strict=True):
-        parts.append(
-            f'<line class="grid" x1="{charts.LABEL_W}" x2="{charts.WIDTH - charts.RIGHT}" '
-            f'y1="{y(tick):.1f}" y2="{y(tick):.1f}"/><text class="tick-label" '
-            f'x="{charts.LABEL_W - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{label}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" transform="translate({charts.LABEL_W - 56},{top + height / 2}) '
-        f'rotate(-90)" text-anchor="middle">{escape(unit)}</text>'
-    )
+    parts = [charts.y_axis(ticks, y, unit, left=charts.LABEL_W, top=top, height=height)]
     if knee is not None:
         kx = x(knee)
         parts.append(

@@ -173,6 +173,24 @@ def _x_axis(
     return "".join(parts)
 
 
+def y_axis(
+    ticks: Sequence[float], y: Scale, unit: str, *, left: float, top: float, height: float
+) -> str:
+    """A vertical value axis: a grid line and a label per tick, and the unit written upwards
+    beside them (for charts whose values run up the page)."""
+    parts = [
+        f'<line class="grid" x1="{left}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" '
+        f'y2="{y(tick):.1f}"/><text class="tick-label" x="{left - 6}" y="{y(tick) + 4:.1f}" '
+        f'text-anchor="end">{label}</text>'
+        for tick, label in zip(ticks, tick_labels(ticks), strict=True)
+    ]
+    parts.append(
+        f'<text class="axis-label" transform="translate({left - 56},{top + height / 2}) '
+        f'rotate(-90)" text-anchor="middle">{escape(unit)}</text>'
+    )
+    return "".join(parts)
+
+
 def _linear(lo: float, hi: float, left: float = LABEL_W) -> Scale:
     span = (hi - lo) or 1.0
     return lambda v: left + (v - lo) / span * (WIDTH - RIGHT - left)

@@ -16,11 +16,13 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from pytest_agentspeed.analysis.gate import GateSettings
+from pytest_agentspeed.analysis.history import History
 from pytest_agentspeed.analysis.metrics import decode_rate, is_cached, served_turns
 from pytest_agentspeed.analysis.pvalues import format_p, p_equals
 from pytest_agentspeed.analysis.summary import IN_RUN, against_baseline, arms, baseline_arm_for
 from pytest_agentspeed.outputs import charts
 from pytest_agentspeed.outputs.capacity import capacity_section
+from pytest_agentspeed.outputs.history_chart import history_section
 from pytest_agentspeed.outputs.table import Table, baseline_label, phase_seconds_label, table_of
 from pytest_agentspeed.outputs.terminal import clock_warning, clock_words, scale_note
 from pytest_agentspeed.outputs.turn_chart import turn_sections
@@ -43,6 +45,7 @@ def render_report(
     baseline: RunRecord | None = None,
     baseline_name: str = "baseline",
     gate: GateSettings | None = None,
+    history: History | None = None,
 ) -> str:
     """The report of ``run`` as one HTML document.
 
@@ -52,6 +55,8 @@ def render_report(
         columns and its comparisons. The comparisons ``run`` holds against a stored baseline
         give way to those against this one, so each comparison has one banner; those it holds
         under this very name (a pytest run's own) are kept, not made again.
+    :param history: the gate metric's trend over saved runs (``--history``), shown in a
+        section of its own.
     """
     names = arms(run)
     comparisons = list(run.comparisons)
@@ -97,6 +102,7 @@ def render_report(
         "pattern_defs": charts.pattern_defs(table.phases),
         "phase_legend": [(charts.phase_fill(p), charts.PHASE_LABELS[p]) for p in table.phases],
         "capacity": None if run.capacity is None else capacity_section(run.capacity),
+        "history": None if history is None else history_section(history),
     }
     return _environment_jinja().get_template("report.html.j2").render(**context)
 

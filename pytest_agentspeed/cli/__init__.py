@@ -3,7 +3,8 @@
 Subcommands:
 
 * ``agentspeed compare BASE.json CAND.json``: the gate between two run files;
-* ``agentspeed report RUN.json -o PATH [--baseline BASE.json]``: the HTML speed report;
+* ``agentspeed report RUN.json -o PATH [--baseline BASE.json] [--history DIR]``: the HTML
+  speed report (:mod:`.report`);
 * ``agentspeed show RUN.json``: a run file's summary table and stored verdicts;
 * ``agentspeed merge A.json B.json -o ALL.json``: run files from CI shards into one; also
   reads the spool files an interrupted run left in ``.agentspeed/spool/``;
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
+from pytest_agentspeed.cli.report import add_report
 from pytest_agentspeed.edge.options import add_gate_options, arg_type
 from pytest_agentspeed.errors import AgentSpeedError
 from pytest_agentspeed.settings import gate_settings, parse_positive_int, positive_float
@@ -100,18 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     add_gate_options(compare.add_argument, prefix="--", dest_prefix="")
     compare.set_defaults(handler=_compare)
 
-    report = commands.add_parser(
-        "report",
-        help="write the HTML speed report of a run file",
-        description="Render RUN.json as one self-contained HTML file (works offline). With "
-        "--baseline, every arm is compared with BASE.json, whose arms get columns of their own; "
-        "these comparisons replace those RUN.json holds against a stored baseline.",
-    )
-    report.add_argument("run", type=Path, metavar="RUN.json")
-    report.add_argument("-o", "--output", type=Path, required=True, metavar="PATH")
-    report.add_argument("--baseline", type=Path, metavar="BASE.json")
-    add_gate_options(report.add_argument, prefix="--", dest_prefix="")
-    report.set_defaults(handler=_report)
+    add_report(commands)
 
     show = commands.add_parser("show", help="print a run file's summary table and verdicts")
     show.add_argument("run", type=Path, metavar="RUN.json")
@@ -295,24 +286,6 @@ def _compare(args: argparse.Namespace) -> int:
     if comparison.fails(gate.inconclusive):
         return 1
     return NOT_COMPARED_EXIT if comparison.verdict == NOT_COMPARED else 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from pytest_agentspeed.outputs.html_report import render_report
-    from pytest_agentspeed.runfile import read_run_file, write_text_atomic
-
-    gate = _gate(args)
-    run = read_run_file(args.run)
-    baseline = None if args.baseline is None else read_run_file(args.baseline)
-    html = render_report(
-        run,
-        baseline=baseline,
-        baseline_name=f"baseline {args.baseline.name}" if args.baseline else "baseline",
-        gate=gate,
-    )
-    write_text_atomic(args.output, html)
-    print(f"report: {args.output} ({len(html.encode()) / 1024:,.0f} KB)")
-    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
