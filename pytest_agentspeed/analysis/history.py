@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_agentspeed.analysis import stats
+from pytest_agentspeed.analysis import metrics, stats
 from pytest_agentspeed.analysis.compare import BOOTSTRAP_RESAMPLES, compare_runs
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.summary import arms, summary_of
@@ -217,8 +217,7 @@ def estimate_ci(
     """
     if gate.metric == "throughput_tok_s":
         # The very values whose P50 the summary states (metrics.summarize_arm).
-        values = [t for s in sessions if (t := s.throughput_tok_s) is not None]
-        return stats.median_ci(values, gate.alpha)
+        return metrics.median_ci(metrics.session_throughputs(sessions), gate.ci_level)
     if sum(1 for s in sessions if s.turns) < 2:
         return None
     # Rows as the summary counts them: the pass rate over every session, the mean time over

@@ -369,21 +369,3 @@ def bootstrap_log_ratio(
     for r in range(resamples):
         out[r] = statistic(samples[rng.integers(0, n, n)])
     return out[np.isfinite(out)]
-
-
-def median_ci(values: Sequence[float], alpha: float) -> tuple[float, float] | None:
-    """Distribution-free CI of the median of ``values``: the order statistics the sign test
-    inverts, one-sided ``1 - alpha`` bounds like the rank tests' CIs (so a two-sided level of
-    at least ``1 - 2 * alpha``). ``None`` when there are too few values for any bound: below
-    5 at alpha 0.05, where even the most extreme order statistic has ``P > alpha``.
-    """
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    if n == 0:
-        return None
-    # P(B <= t) for B ~ Binomial(n, 1/2): the count of values below the median.
-    cdf = sps.binom.cdf(np.arange(n + 1), n, 0.5)
-    c = int(np.searchsorted(cdf, alpha, side="left")) - 1
-    if c < 0:
-        return None
-    return float(x[c]), float(x[n - 1 - c])
