@@ -359,7 +359,7 @@ def test_the_option_without_the_extra_is_a_usage_error(
     with pytest.raises(ConfigError) as info:
         Settings.resolve({"otel": True}.get, rootdir=tmp_path)
     assert str(info.value) == (
-        "--agentspeed-otel needs the otel extra: pip install 'pytest-agentspeed[otel]'"
+        "--agentspeed-otel needs the otel extra: install pytest-agentspeed[otel] (docs/otel.md)"
     )
     assert not Settings.resolve({}.get, rootdir=tmp_path).otel
 
@@ -417,7 +417,7 @@ def test_a_two_task_run_exports_one_trace_per_session(
         "no:cacheprovider",
     )
     ab = ("--agentspeed-endpoint=sim:standard", "--agentspeed-endpoint=sim:ultraspeed")
-    result = pytester.runpytest_subprocess(*ab, *common)
+    result = pytester.runpytest(*ab, *common)
     result.assert_outcomes(passed=4)
     run = read_run(pytester.path / "run.json")
     spans = receiver.spans()
@@ -492,9 +492,7 @@ def test_a_two_task_run_exports_one_trace_per_session(
     # Opted in: the instruction is on each session's span.
     receiver.bodies.clear()
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    again = pytester.runpytest_subprocess(
-        "--agentspeed-endpoint=sim:ultraspeed", *common, "-k", TASKS[0]
-    )
+    again = pytester.runpytest("--agentspeed-endpoint=sim:ultraspeed", *common, "-k", TASKS[0])
     again.assert_outcomes(passed=1, deselected=1)
     roots = [s for s in receiver.spans() if not s.parent_span_id]
     messages = [json.loads(attributes(r.attributes)["gen_ai.input.messages"]) for r in roots]
