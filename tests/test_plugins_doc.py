@@ -73,6 +73,10 @@ def test_the_complete_plugin_adds_an_agent_an_endpoint_kind_an_exporter_and_obse
             "--agentspeed-json=run.json",
             "--sessions-csv=sessions.csv",
             "--verdicts-to=verdicts.txt",
+            # Under xdist: the agent, the kind and the session observer work in the workers,
+            # the exporter and the run's observer in the controller.
+            "-n",
+            "2",
             "-p",
             "no:cacheprovider",
         )
