@@ -132,9 +132,11 @@ def thinking_then_tool() -> Reply:
         },
         {"type": "message_stop"},
     ]
-    # The thinking block closes 10 ms after its delta: marks are the bytes' arrival times,
-    # and a block whose events all arrive in one read has no reasoning time to measure.
-    return Reply([(0.0 if i < 4 else 0.01, e) for i, e in enumerate(events)])
+    # The thinking block closes 250 ms after its delta: marks are the bytes' arrival times,
+    # and a block whose events all arrive in one read has no reasoning time to measure. With
+    # both cores busy a reader thread can wake 10 ms late and read the two together (seen at
+    # a 10 ms gap); a quarter of a second it does not lose.
+    return Reply([(0.0 if i < 4 else 0.25, e) for i, e in enumerate(events)])
 
 
 @pytest.mark.parametrize("auth", ["bearer", "x-api-key"])
