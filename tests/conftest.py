@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +27,41 @@ StartSim = Callable[..., SimulatorProcess]
 # plugin writes: colour codes would break matching on output, and a CI host's step summary is
 # not the tests' to append to. Tests that need one set it themselves.
 HOST_VARIABLES = ("PY_COLORS", "FORCE_COLOR", "NO_COLOR", "GITHUB_STEP_SUMMARY")
+
+#: The bytecode cache this run made for its child processes (see ``pytest_configure``), and
+#: the ``PYTHONDONTWRITEBYTECODE`` it found, to put back.
+_BYTECODE_CACHE = pytest.StashKey[tuple[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give every Python process the suite starts one shared bytecode cache of its own.
+
+    The suite starts hundreds of Python processes: pytest in ``pytester`` subprocesses, the
+    simulator's server, each example task's check (``python -m pytest`` in a workspace). Under
+    ``PYTHONDONTWRITEBYTECODE`` (set on the CI image) each of them compiled this package, and
+    pytest re-rewrote the assertions of every module of the installed pytest plugins
+    (hypothesis, anyio, xdist, this package): about a second of CPU per pytest process. With
+    ``PYTHONPYCACHEPREFIX`` the bytecode goes to one directory outside every source tree, so a
+    project or workspace under test still gets no ``__pycache__``, and each module is compiled
+    once per run. Set in the controlling process before xdist starts its workers, which inherit
+    it; removed with the run.
+    """
+    if os.environ.get("PYTHONPYCACHEPREFIX"):
+        return  # the developer's own cache, or the controller's (this is an xdist worker)
+    cache = tempfile.mkdtemp(prefix="agentspeed-tests-pycache-")
+    config.stash[_BYTECODE_CACHE] = (cache, os.environ.pop("PYTHONDONTWRITEBYTECODE", None))
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_BYTECODE_CACHE, None)
+    if made is None:
+        return
+    cache, dont_write = made
+    del os.environ["PYTHONPYCACHEPREFIX"]
+    if dont_write is not None:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = dont_write
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from test_plugin import make_task
 
 import pytest_agentspeed
 from pytest_agentspeed.agents import agent_names
@@ -455,6 +456,23 @@ def test_a_pytest_run_with_the_plugin_loads_nothing_heavy(pytester: pytest.Pytes
     without = loaded("-p", "no:agentspeed")
     with_plugin = loaded()
     assert with_plugin - without == set()
+
+
+def test_a_run_of_one_arm_loads_no_scipy(pytester: pytest.Pytester) -> None:
+    """The analysis at a run's end needs scipy only to compare two arms or a baseline: a run
+    of one endpoint spares its 0.7 s (and so does every such nested run in these tests)."""
+    # At unconfigure: after the plugin's end of run, its analysis and its outputs.
+    pytester.makeconftest(
+        _RECORD_MODULES.replace("pytest_sessionfinish(session)", "pytest_unconfigure(config)")
+    )
+    make_task(pytester.path, "alpha")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--agentspeed-time-scale=0.01", "--agentspeed-json=run.json"
+    )
+    result.assert_outcomes(passed=1)
+    assert "scipy" not in json.loads((pytester.path / "loaded.json").read_text())
+    run = json.loads((pytester.path / "run.json").read_text())
+    assert (len(run["summary"]), run["comparisons"]) == (1, [])
 
 
 # --------------------------------------------------------------------------------------------

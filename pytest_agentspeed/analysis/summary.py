@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from pytest_agentspeed.analysis.clock import clock_summary
-from pytest_agentspeed.analysis.compare import compare_runs
 from pytest_agentspeed.analysis.gate import GateSettings
 from pytest_agentspeed.analysis.metrics import summarize_run
 from pytest_agentspeed.records import Comparison, RunRecord
@@ -29,6 +28,12 @@ def arms(run: RunRecord) -> list[str]:
 def in_run_comparisons(run: RunRecord, gate: GateSettings) -> list[Comparison]:
     """Each candidate arm against the run's baseline arm, paired by slot."""
     names = arms(run)
+    if len(names) < 2:
+        return []
+    # Imported here: compare.py loads scipy (0.7 s of every run's end), which a run of one
+    # arm and no baseline never uses.
+    from pytest_agentspeed.analysis.compare import compare_runs
+
     return [
         compare_runs(
             run, run, baseline_arm=names[0], candidate_arm=name, against=IN_RUN, settings=gate
@@ -58,6 +63,8 @@ def against_baseline(
     :param against: where the baseline came from, as the comparisons and columns name it.
     :param baseline_label: how a refusal names the baseline (``the baseline 'main'``).
     """
+    from pytest_agentspeed.analysis.compare import compare_runs
+
     return [
         compare_runs(
             baseline,

@@ -99,7 +99,6 @@ def exit_status(
     """The exit status a finished run asks for; the first that holds: an output not written,
     a failed gate (``inconclusive`` is the gate's policy for INCONCLUSIVE), a refused
     comparison, an unreadable baseline. ``None``: leave it as it is."""
-    from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
     from pytest_agentspeed.records import NOT_COMPARED
 
     if output_error is not None:
@@ -107,6 +106,9 @@ def exit_status(
     if any(c.fails(inconclusive) for c in run.comparisons):
         return TESTS_FAILED_EXIT
     if any(c.verdict == NOT_COMPARED for c in run.comparisons):
+        # Imported here: compare.py loads scipy, which a run that compared nothing never uses.
+        from pytest_agentspeed.analysis.compare import NOT_COMPARED_EXIT
+
         return NOT_COMPARED_EXIT
     if baseline_error is not None:
         return USAGE_ERROR_EXIT
