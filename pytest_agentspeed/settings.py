@@ -206,7 +206,8 @@ def _check_otel_extra() -> None:
             found = False
         if not found:
             raise ConfigError(
-                "--agentspeed-otel needs the otel extra: install pytest-agentspeed[otel] (docs/otel.md)"
+                "--agentspeed-otel needs the otel extra: "
+                "install pytest-agentspeed[otel] (docs/otel.md)"
             )
 
 
