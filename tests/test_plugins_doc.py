@@ -320,3 +320,36 @@ def test_a_kind_whose_parser_returns_no_endpoint_is_named(pytester: pytest.Pytes
     result.stderr.fnmatch_lines(
         ["ERROR: endpoint 'gw:m': the 'gw' kind's parser returned {'model': 'm'}, not an Endpoint"]
     )
+
+
+def test_a_plugins_agents_and_kinds_end_with_its_run(pytester: pytest.Pytester) -> None:
+    from pytest_agentspeed.agents import agent_names
+    from pytest_agentspeed.endpoints.kinds import endpoint_kind
+
+    pytester.makeconftest(
+        """
+        from pytest_agentspeed.agents import AgentSpec
+        from pytest_agentspeed.endpoints.kinds import EndpointKind
+
+        def pytest_agentspeed_agents():
+            return [AgentSpec("mine", lambda: None)]
+
+        def pytest_agentspeed_endpoint_kinds():
+            return [EndpointKind("gw", lambda spec, rest: None, "gw:MODEL")]
+        """
+    )
+    pytester.makepyfile(
+        test_seen="""
+        from pytest_agentspeed.agents import agent_names
+        from pytest_agentspeed.endpoints.kinds import endpoint_kind
+
+        def test_seen():
+            assert "mine" in agent_names()
+            assert endpoint_kind("gw") is not None
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    # The in-process run is over: the next one, or this process, knows only its own.
+    assert "mine" not in agent_names()
+    assert endpoint_kind("gw") is None
+    assert endpoint_kind("sim") is not None

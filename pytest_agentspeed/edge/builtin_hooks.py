@@ -2,7 +2,8 @@
 
 Registered as the plugin ``agentspeed-builtins`` when the hooks are added; each is
 ``trylast``, so a plugin's implementations run before them. :func:`load_extensions` reads the
-agents and endpoint kinds the hooks give, and :class:`PluginHooks` is how the run's
+agents and endpoint kinds the hooks give (:func:`unload_extensions` forgets them when the run
+ends), and :class:`PluginHooks` is how the run's
 :class:`~pytest_agentspeed.run.bench.Bench` reaches the other hooks.
 """
 
@@ -68,6 +69,17 @@ def load_extensions(config: pytest.Config) -> None:
         use_endpoint_kinds(_flat(hook.pytest_agentspeed_endpoint_kinds(config=config)))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def unload_extensions() -> None:
+    """Back to the package's own agents and endpoint kinds, when the run ends: a plugin's stay
+    with the pytest run that loaded them (an in-process ``pytester`` run's do not outlive
+    it)."""
+    from pytest_agentspeed.agents import BUILT_IN_AGENTS, use_agents
+    from pytest_agentspeed.endpoints.kinds import BUILT_IN_KINDS, use_endpoint_kinds
+
+    use_agents(BUILT_IN_AGENTS)
+    use_endpoint_kinds(BUILT_IN_KINDS)
 
 
 class PluginHooks:

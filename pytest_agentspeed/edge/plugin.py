@@ -61,8 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_agentspeed.edge.builtin_hooks import unload_extensions
     from pytest_agentspeed.edge.keys import BENCH_KEY
 
+    unload_extensions()
     hooks = config.pluginmanager.get_plugin("agentspeed-session")
     if hooks is not None:
         config.pluginmanager.unregister(hooks)
