@@ -131,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "sim",
         help="serve the simulated endpoint on 127.0.0.1",
-        description="Serve a simulated LLM endpoint (Anthropic Messages wire) on 127.0.0.1. "
+        description="Serve a simulated LLM endpoint on 127.0.0.1: the Anthropic Messages "
+        "(/v1/messages), Chat Completions (/v1/chat/completions) and Responses (/v1/responses) "
+        "wires at one address. "
         "It plays realistic trajectories for the tasks under --tasks and answers anything "
         "else with a short generic reply.",
     )
