@@ -40,6 +40,20 @@ def project(pytester: pytest.Pytester, example_suite: Path, conftest: str, *task
     return pytester.path
 
 
+def run_one_session(pytester: pytest.Pytester, agent: str) -> dict[str, Any]:
+    """The run file of one task's one session with ``agent`` on the simulated endpoint."""
+    result = pytester.runpytest(
+        f"--agentspeed-agent={agent}",
+        "--agentspeed-endpoint=sim:ultraspeed",
+        "--agentspeed-time-scale=0.01",
+        "--agentspeed-json=run.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    return run_file(pytester.path / "run.json")
+
+
 def run_file(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
@@ -143,19 +157,10 @@ def test_the_complete_plugin_adds_an_agent_an_endpoint_kind_an_exporter_and_obse
 def test_the_changed_builtin_agent_refuses_commands(
     pytester: pytest.Pytester, example_suite: Path
 ) -> None:
-    root = project(
+    project(
         pytester, example_suite, doc_conftest("the built-in agent without run_command"), TASKS[0]
     )
-    result = pytester.runpytest(
-        "--agentspeed-agent=builtin-no-commands",
-        "--agentspeed-endpoint=sim:ultraspeed",
-        "--agentspeed-time-scale=0.01",
-        "--agentspeed-json=run.json",
-        "-p",
-        "no:cacheprovider",
-    )
-    result.assert_outcomes(passed=1)
-    (session,) = run_file(root / "run.json")["sessions"]
+    (session,) = run_one_session(pytester, "builtin-no-commands")["sessions"]
     assert session["agent"] == "builtin-no-commands"
     calls = [c for t in session["turns"] for c in t["tool_calls"]]
     commands = [c for c in calls if c["name"] == "run_command"]
@@ -168,16 +173,7 @@ def test_a_program_as_an_agent(pytester: pytest.Pytester, example_suite: Path) -
     root = project(pytester, example_suite, doc_conftest("a program as an agent"), TASKS[0])
     (root / "tools").mkdir()
     shutil.copy(AGENTS_DIR / "shell_agent.py", root / "tools" / "shell_agent.py")
-    result = pytester.runpytest(
-        "--agentspeed-agent=shell-agent",
-        "--agentspeed-endpoint=sim:ultraspeed",
-        "--agentspeed-time-scale=0.01",
-        "--agentspeed-json=run.json",
-        "-p",
-        "no:cacheprovider",
-    )
-    result.assert_outcomes(passed=1)
-    run = run_file(root / "run.json")
+    run = run_one_session(pytester, "shell-agent")
     (session,) = run["sessions"]
     assert session["agent"] == "shell-agent"
     # The agent's wire: the simulated endpoint that named none spoke it.
