@@ -69,22 +69,10 @@ class BuiltinOutputs:
 
 
 def builtin_exporters(request: OutputRequest) -> list[Exporter]:
-    """The package's exporters of a run: what its settings ask for (:func:`exporters_for`)."""
-    return exporters_for(
-        request.settings, request.stored, save=request.save, against=request.against
-    )
-
-
-def exporters_for(
-    settings: Settings, stored: RunRecord | None, *, save: str | None, against: str
-) -> list[Exporter]:
-    """The outputs ``settings`` ask for, in the order they are written.
-
-    :param stored: the stored baseline the run was compared with (its columns are shown).
-    :param save: the baseline name to save the run as, if it is saved.
-    :param against: where the stored baseline came from, as the outputs name it.
-    """
-    s = settings
+    """The package's exporters of a run: the outputs its settings ask for, in the order they
+    are written (the run file first, the OpenTelemetry collector last)."""
+    s = request.settings
+    stored, save, against = request.stored, request.save, request.against
     metric = s.gate.metric
     out: list[Exporter] = []
     if s.json_path is not None:
