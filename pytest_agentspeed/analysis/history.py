@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pytest_agentspeed.analysis import metrics, stats
 from pytest_agentspeed.analysis.compare import BOOTSTRAP_RESAMPLES, compare_runs
 from pytest_agentspeed.analysis.gate import GateSettings
-from pytest_agentspeed.analysis.summary import arms, summary_of
+from pytest_agentspeed.analysis.summary import arms, summary_of, summary_value
 from pytest_agentspeed.errors import AgentSpeedError, RunFileError
 from pytest_agentspeed.records import Comparison, RunRecord, SessionRecord
 from pytest_agentspeed.runfile import read_run_file
@@ -77,6 +78,11 @@ class Trend:
     endpoint: str
     points: tuple[Point, ...]
     steps: tuple[Comparison, ...]
+
+    @property
+    def fails(self) -> int:
+        """How many steps the gate calls FAIL."""
+        return sum(1 for step in self.steps if step.verdict == "FAIL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +166,16 @@ def history_of(runs: Sequence[SavedRun], gate: GateSettings) -> History:
     endpoints: list[str] = []
     for saved in reversed(runs):
         endpoints += [name for name in arms(saved.run) if name not in endpoints]
+    # Each run's summary once, whatever number of endpoints it has.
+    summarised = [(saved, summary_of(saved.run)) for saved in runs]
     trends = []
     for endpoint in endpoints:
-        having = [saved for saved in runs if endpoint in arms(saved.run)]
-        points = tuple(_point(saved, endpoint, gate) for saved in having)
+        having = [saved for saved, summary in summarised if endpoint in summary]
+        points = tuple(
+            _point(saved, endpoint, gate, summary[endpoint])
+            for saved, summary in summarised
+            if endpoint in summary
+        )
         steps = tuple(
             compare_runs(
                 before.run,
@@ -183,10 +195,10 @@ def history_of(runs: Sequence[SavedRun], gate: GateSettings) -> History:
     )
 
 
-def _point(saved: SavedRun, endpoint: str, gate: GateSettings) -> Point:
+def _point(saved: SavedRun, endpoint: str, gate: GateSettings, summary: dict[str, Any]) -> Point:
     run = saved.run
     sessions = [s for s in run.sessions if s.endpoint == endpoint]
-    value = summary_estimate(summary_of(run)[endpoint], gate.metric)
+    value = summary_estimate(summary, gate.metric)
     return Point(
         run=saved.label,
         created_at=run.created_at,
@@ -196,11 +208,9 @@ def _point(saved: SavedRun, endpoint: str, gate: GateSettings) -> Point:
     )
 
 
-def summary_estimate(summary: dict[str, object], metric: str) -> float | None:
+def summary_estimate(summary: dict[str, Any], metric: str) -> float | None:
     """The gate metric's estimate in an arm's summary (:data:`SUMMARY_ESTIMATE`)."""
-    value: object = summary
-    for key in SUMMARY_ESTIMATE[metric].split("."):
-        value = value.get(key) if isinstance(value, dict) else None
+    value = summary_value(summary, *SUMMARY_ESTIMATE[metric].split("."))
     return float(value) if isinstance(value, int | float) else None
 
 

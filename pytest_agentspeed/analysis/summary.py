@@ -6,6 +6,7 @@ merge``), so every run file is analysed the same way. Plain Python; no pytest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,17 @@ from pytest_agentspeed.records import Comparison, RunRecord
 
 #: What the ``against`` of an in-run comparison says.
 IN_RUN = "this run"
+
+
+def summary_value(summary: Mapping[str, Any], *keys: str) -> Any:
+    """The value at ``keys`` in an arm's summary (``"throughput_tok_s", "p50"``); ``None``
+    where the summary has none (an older run file, an arm without the figure)."""
+    value: Any = summary
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def arms(run: RunRecord) -> list[str]:

@@ -14,8 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_agentspeed.edge.options import add_gate_options
-from pytest_agentspeed.settings import gate_settings
+from pytest_agentspeed.edge.options import add_gate_options, gate_from_args
 
 
 def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +46,7 @@ def report_command(args: argparse.Namespace) -> int:
     from pytest_agentspeed.outputs.html_report import render_report
     from pytest_agentspeed.runfile import read_run_file, write_text_atomic
 
-    gate = gate_settings(args.gate_metric, args.tolerance, args.margin, args.inconclusive)
+    gate = gate_from_args(args)
     run = read_run_file(args.run)
     baseline = None if args.baseline is None else read_run_file(args.baseline)
     history = None
@@ -68,7 +67,7 @@ def report_command(args: argparse.Namespace) -> int:
     write_text_atomic(args.output, html)
     print(f"report: {args.output} ({len(html.encode()) / 1024:,.0f} KB)")
     if history is not None:
-        fails = sum(1 for t in history.trends for step in t.steps if step.verdict == "FAIL")
+        fails = sum(t.fails for t in history.trends)
         print(
             f"history: {len(history.runs)} runs, {len(history.trends)} endpoint(s), "
             f"{fails} step(s) the gate calls FAIL"

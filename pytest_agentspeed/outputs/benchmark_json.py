@@ -26,7 +26,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pytest_agentspeed.analysis.metrics import (
     median_ci,
@@ -34,7 +33,7 @@ from pytest_agentspeed.analysis.metrics import (
     session_walls,
     turn_ttfts,
 )
-from pytest_agentspeed.analysis.summary import IN_RUN, arms
+from pytest_agentspeed.analysis.summary import IN_RUN, arms, summary_value
 from pytest_agentspeed.records import JSON, RunRecord, SessionRecord
 from pytest_agentspeed.runfile import write_json_atomic
 
@@ -99,7 +98,7 @@ def figures(run: RunRecord, *, ci_level: float) -> list[Figure]:
         summary = run.summary.get(arm, {})
         sessions = [s for s in run.sessions if s.endpoint == arm]
         for measure in MEASURES:
-            value = _dig(summary, measure.summary_key)
+            value = summary_value(summary, *measure.summary_key.split("."))
             if not isinstance(value, int | float) or not math.isfinite(value):
                 continue
             if measure.samples is None:
@@ -110,13 +109,6 @@ def figures(run: RunRecord, *, ci_level: float) -> list[Figure]:
                 Figure(arm, measure, float(value), median_ci(samples, ci_level), len(samples))
             )
     return out
-
-
-def _dig(summary: dict[str, Any], dotted: str) -> Any:
-    value: Any = summary
-    for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
 
 
 def smaller_path(path: Path) -> Path:

@@ -50,7 +50,7 @@ def history_section(history: History) -> dict[str, Any]:
                 "endpoint": trend.endpoint,
                 "chart": trend_chart(trend, label, colour=charts.ARM_COLOURS[i % 6]),
                 "rows": _rows(trend),
-                "fails": sum(1 for step in trend.steps if step.verdict == "FAIL"),
+                "fails": trend.fails,
             }
             for i, trend in enumerate(history.trends)
         ],

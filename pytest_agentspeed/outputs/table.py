@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_agentspeed.analysis.gate import GateSettings
-from pytest_agentspeed.analysis.summary import arms, baseline_arm_for, summary_of
+from pytest_agentspeed.analysis.summary import arms, baseline_arm_for, summary_of, summary_value
 from pytest_agentspeed.records import RunRecord
 from pytest_agentspeed.timing import ALL_PHASES, EXTERNAL_PHASES
 
@@ -32,15 +32,7 @@ class Row:
 
 
 def _dig(*keys: str) -> Getter:
-    def get(summary: dict[str, Any]) -> Any:
-        value: Any = summary
-        for key in keys:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(key)
-        return value
-
-    return get
+    return lambda summary: summary_value(summary, *keys)
 
 
 def _seconds(v: float) -> str:
