@@ -32,13 +32,12 @@ from typing import TYPE_CHECKING
 
 from pytest_agentspeed import __version__
 from pytest_agentspeed.cli.report import add_report
-from pytest_agentspeed.edge.options import add_gate_options, arg_type
+from pytest_agentspeed.edge.options import add_gate_options, arg_type, gate_from_args
 from pytest_agentspeed.errors import AgentSpeedError
-from pytest_agentspeed.settings import gate_settings, parse_positive_int, positive_float
+from pytest_agentspeed.settings import parse_positive_int, positive_float
 from pytest_agentspeed.simulator import MAX_SPEED, PATHS, profile_names
 
 if TYPE_CHECKING:
-    from pytest_agentspeed.analysis.gate import GateSettings
     from pytest_agentspeed.records import RunRecord
 
 
@@ -262,7 +261,7 @@ def _compare(args: argparse.Namespace) -> int:
     from pytest_agentspeed.records import NOT_COMPARED
     from pytest_agentspeed.runfile import read_run_file
 
-    gate = _gate(args)
+    gate = gate_from_args(args)
     same = args.baseline.resolve() == args.candidate.resolve()
     base = read_run_file(args.baseline)
     cand = base if same else read_run_file(args.candidate)
@@ -348,7 +347,7 @@ def _merge(args: argparse.Namespace) -> int:
         endpoints=tuple(endpoints.values()),
         sessions=tuple(sessions),
     )
-    write_run_file(args.output, analysed(merged, _gate(args)))
+    write_run_file(args.output, analysed(merged, gate_from_args(args)))
     print(f"merged {len(sessions)} sessions from {len(runs)} runs into {args.output}")
     return 0
 
@@ -400,10 +399,6 @@ def _pick_arm(run: RunRecord, path: Path, name: str | None, default: int) -> str
     if name not in names:
         raise AgentSpeedError(f"{path}: no endpoint {name!r}; it has: {', '.join(names)}")
     return name
-
-
-def _gate(args: argparse.Namespace) -> GateSettings:
-    return gate_settings(args.gate_metric, args.tolerance, args.margin, args.inconclusive)
 
 
 def _sim(args: argparse.Namespace) -> int:

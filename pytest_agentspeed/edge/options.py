@@ -20,6 +20,7 @@ from pytest_agentspeed.settings import (
     BENCHMARK_FORMATS,
     RECORD_DEFAULT,
     Settings,
+    gate_settings,
     parse_baseline_name,
     parse_benchmark_format,
     parse_endpoint_spec,
@@ -199,6 +200,12 @@ def add_gate_options(addoption: AddOption, *, prefix: str, dest_prefix: str) -> 
         type=arg_type(parse_inconclusive),
         help="What an INCONCLUSIVE verdict does: warn (default, exit 0) or fail",
     )
+
+
+def gate_from_args(args: argparse.Namespace) -> GateSettings:
+    """The gate's settings from what :func:`add_gate_options` declared with no ``dest_prefix``
+    (the ``agentspeed`` commands), defaults filled in."""
+    return gate_settings(args.gate_metric, args.tolerance, args.margin, args.inconclusive)
 
 
 def arg_type(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
