@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_agentspeed.analysis.metrics import percentile, served_turns
+from pytest_agentspeed.analysis.metrics import percentile, turn_ttfts
 from pytest_agentspeed.records import SessionRecord
 
 #: A session's clock may be late by this much at its P99 (ms): the precision the marks are
@@ -43,7 +43,7 @@ COMPROMISED = "measurement compromised"
 def limit_ms(session: SessionRecord) -> float:
     """The lateness ``session``'s clock could have at its P99 without distorting its phases
     (ms)."""
-    ttfts = [t.phases_s["ttft"] for t in served_turns([session])]
+    ttfts = turn_ttfts([session])
     median = percentile(ttfts, 50)
     if median is None or median <= 0:
         return LATE_LIMIT_MS

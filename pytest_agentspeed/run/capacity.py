@@ -23,7 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_agentspeed.analysis.metrics import percentile, served_turns, summarize_run
+from pytest_agentspeed.analysis.metrics import (
+    percentile,
+    session_throughputs,
+    summarize_run,
+    turn_ttfts,
+)
 from pytest_agentspeed.clients import ModelClient, RawSender
 from pytest_agentspeed.endpoints import Endpoint
 from pytest_agentspeed.errors import ConfigError, RecordingError
@@ -167,8 +172,8 @@ def level_row(concurrency: int, replayed: Sequence[Replayed], elapsed_s: float) 
     whose recording had passed its task's check: a replay does not run the check again.
     """
     records = [r.record for r in replayed]
-    throughputs = [t for s in records if (t := s.throughput_tok_s) is not None]
-    ttfts = [turn.phases_s["ttft"] for turn in served_turns(records)]
+    throughputs = session_throughputs(records)
+    ttfts = turn_ttfts(records)
     tasks = sum(1 for r in replayed if r.record.outcome == "passed" and r.recorded_passed)
     return CapacityLevel(
         concurrency=concurrency,
